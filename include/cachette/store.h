@@ -1,0 +1,194 @@
+/*
+ * cachette store: a thread-safe, memory-bounded, in-memory key/value table.
+ *
+ * The store knows nothing of HTTP or JSON: it holds byte strings tagged with a
+ * kind, so any protocol front (HTTP today, RESP later) or any C program can use
+ * it in-process. Every function here may be called from any thread at any time
+ * between store_create() and store_destroy().
+ *
+ * Errors are negative `enum store_error` values; 0 means success. Results come
+ * back through out-parameters. Nothing returned points into the store: values
+ * are copied out while the entry's lock is held.
+ */
+#ifndef CACHETTE_STORE_H
+#define CACHETTE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* What the value bytes mean. The store only keeps the tag; the front decides. */
+enum store_kind {
+    STORE_KIND_JSON = 0,   /* compact JSON text of a non-string value */
+    STORE_KIND_STRING = 1, /* a text string (UTF-8, may hold NUL), kept unquoted */
+    STORE_KIND_BYTES = 2,  /* opaque bytes with a content type */
+};
+
+enum store_error {
+    STORE_OK = 0,
+    STORE_ENOTFOUND = -1, /* no live entry under that key */
+    STORE_EEXISTS = -2,   /* STORE_SET_IF_ABSENT, and a live entry exists */
+    STORE_EVERSION = -3,  /* the entry's version is not the one asked for */
+    STORE_ENOMEM = -4,    /* an allocation failed */
+    STORE_EFULL = -5,     /* does not fit under max_memory, even after eviction */
+    STORE_ENOTINT = -6,   /* store_incr on a value that is not a JSON integer */
+    STORE_EOVERFLOW = -7, /* store_incr would leave the int64 range */
+    STORE_EINVAL = -8,    /* an argument is out of range (key or value length, ttl) */
+};
+
+/* A short English description of an error code, for logs. Never NULL. */
+const char *store_strerror(int err);
+
+enum store_eviction {
+    STORE_EVICT_SIEVE = 0, /* evict with SIEVE when max_memory is reached */
+    STORE_EVICT_NONE = 1,  /* refuse writes with STORE_EFULL instead */
+};
+
+/* Milliseconds on a clock that never goes back. All expiry is read through it. */
+typedef int64_t (*store_clock_fn)(void *ctx);
+
+struct store_config {
+    size_t max_memory;             /* bytes of entries and tables; 0 = unbounded */
+    unsigned shard_bits;           /* 2^shard_bits shards; 0 = default (8), at most 16 */
+    enum store_eviction eviction;  /* what to do at max_memory */
+    store_clock_fn clock;          /* NULL = CLOCK_MONOTONIC */
+    void *clock_ctx;               /* passed to clock */
+};
+
+/* Largest key and value the store can hold; fronts set lower limits. */
+#define STORE_MAX_KEY_LEN 65535u
+#define STORE_MAX_VALUE_LEN ((size_t)UINT32_MAX)
+#define STORE_MAX_CONTENT_TYPE_LEN 255u
+
+/*
+ * Creates an empty store. Returns NULL when cfg is out of range or memory is
+ * short. cfg may be NULL for the defaults (unbounded, SIEVE, monotonic clock).
+ */
+struct store *store_create(const struct store_config *cfg);
+
+/* Frees the store and every entry. No other thread may be using it. */
+void store_destroy(struct store *store);
+
+/* The store's clock, in milliseconds. */
+int64_t store_now_ms(const struct store *store);
+
+/* A value to write. content_type is used with STORE_KIND_BYTES only. */
+struct store_value {
+    enum store_kind kind;
+    const void *data;
+    size_t len;
+    const char *content_type;
+    size_t content_type_len;
+};
+
+enum store_set_mode {
+    STORE_SET_ALWAYS = 0,     /* create or replace */
+    STORE_SET_IF_ABSENT = 1,  /* create only; STORE_EEXISTS if a live entry exists */
+    STORE_SET_IF_VERSION = 2, /* replace only the entry whose version is opts.version */
+};
+
+struct store_set_opts {
+    int64_t ttl_ms;           /* > 0: expires that long after now; 0: never */
+    enum store_set_mode mode;
+    uint64_t version;         /* with STORE_SET_IF_VERSION */
+};
+
+/* What a write or read learned about the entry it touched. */
+struct store_meta {
+    uint64_t version;         /* changes on every write of the key; never 0 */
+    int64_t ttl_ms;           /* remaining lifetime, or -1 when it never expires */
+    bool created;             /* the write created the key (it was absent or expired) */
+};
+
+/*
+ * Stores value under key. opts NULL means STORE_SET_ALWAYS without expiry.
+ * Returns 0, STORE_EINVAL (lengths, negative ttl), STORE_EEXISTS, STORE_EVERSION
+ * (also when the key is absent), STORE_EFULL or STORE_ENOMEM. On failure
+ * nothing changed. meta may be NULL.
+ */
+int store_set(struct store *store, const void *key, size_t key_len, const struct store_value *value,
+              const struct store_set_opts *opts, struct store_meta *meta);
+
+/*
+ * Called once by store_get, with the entry's shard lock held, for the buffer the
+ * value is copied into. It must not call into the store. Returning NULL makes
+ * store_get fail with STORE_ENOMEM.
+ */
+typedef void *(*store_alloc_fn)(void *ctx, size_t size);
+
+/* A copy of an entry, in memory from the caller's store_alloc_fn. */
+struct store_item {
+    enum store_kind kind;
+    char *data;               /* value bytes, followed by a NUL not counted in len */
+    size_t len;
+    char *content_type;       /* STORE_KIND_BYTES only, NUL-terminated; else NULL */
+    size_t content_type_len;
+    struct store_meta meta;   /* meta.created is false */
+};
+
+/*
+ * Copies the live entry under key into memory from alloc(alloc_ctx, …) and
+ * marks it recently used. Returns 0, STORE_ENOTFOUND (absent or expired) or
+ * STORE_ENOMEM. Takes only a read lock.
+ */
+int store_get(struct store *store, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
+              struct store_item *item);
+
+/*
+ * Deletes key. if_version 0 deletes whatever is there; otherwise only that
+ * version. Returns 0, STORE_ENOTFOUND or STORE_EVERSION.
+ */
+int store_delete(struct store *store, const void *key, size_t key_len, uint64_t if_version);
+
+/*
+ * Atomically adds `by` to the JSON integer under key and returns the sum in
+ * *result. An absent or expired key counts from 0 and, when ttl_ms > 0, is
+ * created with that lifetime; an existing key keeps its expiry. Returns 0,
+ * STORE_ENOTINT, STORE_EOVERFLOW, STORE_EFULL, STORE_ENOMEM or STORE_EINVAL.
+ */
+int store_incr(struct store *store, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, int64_t *result,
+               struct store_meta *meta);
+
+/* Called by store_scan for each key, with a shard lock held: copy, do not call the store. */
+typedef void (*store_key_fn)(void *ctx, const char *key, size_t key_len);
+
+/*
+ * Visits live keys starting with prefix, resuming at cursor (0 = start). Stops
+ * after about `limit` keys (never fewer than one hash bucket's worth) and sets
+ * *next_cursor to pass back, or to 0 when the scan is complete. A key present
+ * for the whole scan is visited at least once, even while the table grows;
+ * keys may be visited more than once. Returns the number of keys visited.
+ */
+size_t store_scan(struct store *store, uint64_t cursor, const void *prefix, size_t prefix_len, size_t limit,
+                  store_key_fn fn, void *fn_ctx, uint64_t *next_cursor);
+
+/* Deletes every entry; returns how many were live. */
+size_t store_flush(struct store *store);
+
+/* Entries held, expired ones not yet reclaimed included. */
+size_t store_count(const struct store *store);
+
+struct store_stats {
+    size_t entries;           /* as store_count */
+    size_t bytes_used;        /* entries and hash tables, as the allocator sized them */
+    size_t max_memory;        /* 0 = unbounded */
+    uint64_t hits, misses;    /* store_get outcomes */
+    uint64_t sets, deletes;   /* successful store_set/store_incr, store_delete */
+    uint64_t expired;         /* entries reclaimed because their time ran out */
+    uint64_t evicted;         /* entries dropped to stay under max_memory */
+};
+
+/* A snapshot of the counters; each is exact, the set is not one instant. */
+void store_stats(const struct store *store, struct store_stats *out);
+
+/*
+ * Reclaims expired entries, visiting at most max_buckets hash buckets from
+ * where the previous call stopped. Meant for a background thread to call on
+ * a timer: the work per call is bounded, and each shard lock is held for at
+ * most a few dozen buckets. Returns the number of entries reclaimed.
+ */
+size_t store_expire_step(struct store *store, size_t max_buckets);
+
+#endif

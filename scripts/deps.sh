@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages cachette needs to build, test and benchmark,
+# skipping any already present, so `make run` and `make test` work on a fresh
+# machine. Pass "bench" to add the benchmark tools (wrk, nginx).
+set -euo pipefail
+
+packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
+          libcmocka-dev libcurl4-openssl-dev nghttp2-client curl python3)
+if [ "${1:-}" = bench ]; then
+    packages+=(wrk nginx-light util-linux procps)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo=sudo
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,133 @@
+/*
+ * The memory bound and SIEVE eviction.
+ *
+ * Accounting. store.used counts the bytes of every entry and bucket array as
+ * the allocator sized them (entry_footprint). A writer reserves an entry's
+ * bytes before linking it; if that takes the total past max_memory, the
+ * writer evicts until the total is back under it, and only then allocates
+ * nothing more and links. So the entries in the store never exceed
+ * max_memory by more than the writes in flight at that instant, and a write
+ * that cannot fit even in an empty store fails with STORE_EFULL. Bucket
+ * arrays are counted when they grow but never trigger eviction themselves.
+ *
+ * SIEVE (Zhang et al., NSDI'24). Each shard keeps its entries in one FIFO
+ * queue, newest at the head. A hit only sets the entry's visited bit (an
+ * atomic store under the read lock, so gets stay read-only). To evict, a hand
+ * walks from its last position towards the head, clearing visited bits, and
+ * removes the first entry whose bit is clear; at the head it wraps to the
+ * tail. Expired entries met by the hand are removed whatever their bit. Unlike
+ * LRU, a hit never relinks, and unlike CLOCK, survivors stay where they are,
+ * which keeps new entries that were not reused the first to go.
+ *
+ * The evicting writer holds no lock when it starts: it takes one shard's
+ * write lock at a time (its own shard first, then the others in turn), so
+ * eviction adds no lock order.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+void do_queue_push(struct shard *sh, struct entry *e)
+{
+    e->newer = NULL;
+    e->older = sh->newest;
+    if (sh->newest != NULL)
+        sh->newest->newer = e;
+    else
+        sh->oldest = e;
+    sh->newest = e;
+}
+
+void do_queue_unlink(struct shard *sh, struct entry *e)
+{
+    if (sh->hand == e)
+        sh->hand = e->newer;
+    if (e->newer != NULL)
+        e->newer->older = e->older;
+    else
+        sh->newest = e->older;
+    if (e->older != NULL)
+        e->older->newer = e->newer;
+    else
+        sh->oldest = e->newer;
+    e->newer = e->older = NULL;
+}
+
+void memory_release(struct store *s, size_t bytes)
+{
+    atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
+}
+
+void entry_discard(struct store *s, struct entry *e)
+{
+    size_t bytes = entry_footprint(e);
+    free(e);
+    memory_release(s, bytes);
+}
+
+static int test_and_clear_visited(struct entry *e)
+{
+    return atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_VISITED, memory_order_relaxed) & ENTRY_VISITED;
+}
+
+/* Picks and unlinks SIEVE's victim in one shard, or returns NULL if the shard is empty. */
+static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now, int *was_expired)
+{
+    struct entry *e = sh->hand != NULL ? sh->hand : sh->oldest;
+    while (e != NULL) {
+        if (entry_is_expired(e, now) || !test_and_clear_visited(e))
+            break;
+        e = e->newer != NULL ? e->newer : sh->oldest;
+    }
+    if (e == NULL)
+        return NULL;
+    *was_expired = entry_is_expired(e, now);
+    sh->hand = e->newer;
+    do_table_remove(s, sh, e);
+    return e;
+}
+
+static int over_budget(struct store *s)
+{
+    return atomic_load_explicit(&s->used, memory_order_relaxed) > s->max_memory;
+}
+
+int memory_reserve(struct store *s, struct shard *home, size_t bytes)
+{
+    if (s->max_memory == 0) {
+        atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
+        return 0;
+    }
+    if (bytes > s->max_memory)
+        return STORE_EFULL;
+    atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
+    if (!over_budget(s))
+        return 0;
+    if (s->eviction == STORE_EVICT_NONE) {
+        memory_release(s, bytes);
+        return STORE_EFULL;
+    }
+
+    size_t idx = (size_t)(home - s->shards);
+    size_t empty_in_a_row = 0;
+    int64_t now = store_now_ms(s);
+    while (over_budget(s)) {
+        struct shard *sh = &s->shards[idx];
+        int was_expired = 0;
+        pthread_rwlock_wrlock(&sh->lock);
+        struct entry *victim = do_evict_one(s, sh, now, &was_expired);
+        pthread_rwlock_unlock(&sh->lock);
+        if (victim != NULL) {
+            stat_add(was_expired ? &sh->expired : &sh->evicted, 1);
+            entry_discard(s, victim);
+            empty_in_a_row = 0;
+            continue;
+        }
+        if (++empty_in_a_row == s->nshards) {
+            memory_release(s, bytes);
+            return STORE_EFULL;
+        }
+        idx = (idx + 1) & (s->nshards - 1);
+    }
+    return 0;
+}

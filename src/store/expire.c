@@ -1,0 +1,75 @@
+/*
+ * Expiry. An expired entry is never returned: every read compares its expiry
+ * with the clock. Its memory comes back in three ways: a write to the same
+ * key replaces it, the SIEVE hand removes it when it passes (evict.c), and
+ * this sweep walks the buckets in order, a bounded number per call.
+ *
+ * The sweep remembers where it stopped (shard, bucket) and visits at most
+ * max_buckets buckets per call, taking each shard's write lock for at most
+ * SWEEP_BATCH buckets at a time, so neither the caller nor the readers of a
+ * shard ever wait long, however many keys the store holds. Freed entries are
+ * collected on a local list and freed after the lock is dropped.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define SWEEP_BATCH 64
+
+/* Unlinks the expired entries of buckets [first, first+n) onto *dead; returns how many. */
+static size_t do_sweep_buckets(struct shard *sh, size_t first, size_t n, int64_t now, struct entry **dead)
+{
+    size_t reclaimed = 0;
+    for (size_t b = first; b < first + n && b <= sh->mask; b++) {
+        struct entry **link = &sh->buckets[b];
+        while (*link != NULL) {
+            struct entry *e = *link;
+            if (!entry_is_expired(e, now)) {
+                link = &e->chain;
+                continue;
+            }
+            *link = e->chain;
+            do_queue_unlink(sh, e);
+            e->chain = *dead;
+            *dead = e;
+            reclaimed++;
+        }
+    }
+    size_t count = atomic_load_explicit(&sh->count, memory_order_relaxed);
+    atomic_store_explicit(&sh->count, count - reclaimed, memory_order_relaxed);
+    return reclaimed;
+}
+
+size_t store_expire_step(struct store *s, size_t max_buckets)
+{
+    size_t reclaimed = 0;
+    int64_t now = store_now_ms(s);
+
+    pthread_mutex_lock(&s->sweep_lock);
+    while (max_buckets > 0) {
+        struct shard *sh = &s->shards[s->sweep_shard];
+        struct entry *dead = NULL;
+        size_t n = max_buckets < SWEEP_BATCH ? max_buckets : SWEEP_BATCH;
+        size_t swept;
+
+        pthread_rwlock_wrlock(&sh->lock);
+        swept = do_sweep_buckets(sh, s->sweep_bucket, n, now, &dead);
+        s->sweep_bucket += n;
+        if (s->sweep_bucket > sh->mask) {
+            s->sweep_bucket = 0;
+            s->sweep_shard = (s->sweep_shard + 1) & (s->nshards - 1);
+        }
+        pthread_rwlock_unlock(&sh->lock);
+
+        stat_add(&sh->expired, swept);
+        reclaimed += swept;
+        max_buckets -= n;
+        while (dead != NULL) {
+            struct entry *next = dead->chain;
+            entry_discard(s, dead);
+            dead = next;
+        }
+    }
+    pthread_mutex_unlock(&s->sweep_lock);
+    return reclaimed;
+}

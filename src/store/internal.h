@@ -1,0 +1,139 @@
+/*
+ * Internals shared by the store's modules (store.c, table.c, evict.c,
+ * expire.c). Nothing outside src/store/ includes this file.
+ *
+ * Locking. The store is cut into 2^shard_bits shards by the top bits of a
+ * key's hash. Each shard has one rwlock guarding its hash table, its SIEVE
+ * queue and every field of its entries except the `flags` byte. A get takes
+ * the read lock; every change takes the write lock. No code path holds two
+ * shard locks at once, so there is no lock order to get wrong. Functions named
+ * do_*() expect the caller to hold the shard's write lock (or, where they say
+ * so, its read lock).
+ *
+ * `entry.flags` holds the SIEVE visited bit, which readers set under the read
+ * lock; it is only ever touched with atomic operations.
+ *
+ * The byte count (`store.used`) and the statistics are atomics: they are
+ * updated by whoever changes memory and read without locks.
+ */
+#ifndef CACHETTE_STORE_INTERNAL_H
+#define CACHETTE_STORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#include "cachette/store.h"
+
+/* entry.flags bits */
+#define ENTRY_VISITED 0x01u    /* SIEVE: read since the hand last passed */
+#define ENTRY_HAS_EXPIRY 0x02u /* data starts with an int64 expiry (ms; 0 = none) */
+
+/*
+ * One allocation per entry: this header, then the optional expiry, the key,
+ * for STORE_KIND_BYTES one length byte and the content type, then the value
+ * and a NUL. 40 bytes of header on LP64.
+ */
+struct entry {
+    struct entry *chain;          /* next entry in the same hash bucket */
+    struct entry *newer, *older;  /* SIEVE queue, newest at the head */
+    uint64_t version;
+    uint32_t value_len;
+    uint16_t key_len;
+    uint8_t kind;                 /* enum store_kind */
+    _Atomic uint8_t flags;        /* ENTRY_* bits */
+    unsigned char data[];
+};
+
+struct shard {
+    pthread_rwlock_t lock;
+    struct entry **buckets;       /* 2^k chains */
+    size_t mask;                  /* buckets - 1 */
+    struct entry *newest, *oldest, *hand; /* SIEVE queue and hand */
+    uint64_t next_version;
+    atomic_size_t count;          /* entries linked, written under the lock */
+    atomic_uint_fast64_t hits, misses, sets, deletes, expired, evicted;
+} __attribute__((aligned(64)));
+
+struct store {
+    struct shard *shards;
+    size_t nshards;
+    unsigned shard_bits;
+    size_t max_memory;
+    enum store_eviction eviction;
+    store_clock_fn clock;
+    void *clock_ctx;
+    uint64_t hash_key[2];         /* SipHash key, random per store */
+    atomic_size_t used;           /* bytes of entries and bucket arrays */
+    pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
+    size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
+};
+
+/* ---- entry layout (entry.c) ---- */
+
+/* Bytes to allocate for an entry of these sizes. */
+size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, size_t value_capacity, int has_expiry);
+/* Sets every layout field and copies the key and content type; not the value. */
+void entry_init(struct entry *e, const void *key, size_t key_len, enum store_kind kind, const char *ct, size_t ct_len,
+                int has_expiry, int64_t expires_at);
+const char *entry_key(const struct entry *e);
+unsigned char *entry_value(struct entry *e);
+/* STORE_KIND_BYTES: the content type and its length; other kinds: NULL, 0. */
+const char *entry_content_type(const struct entry *e, size_t *len);
+/* Absolute expiry in store milliseconds, or 0 when it never expires. */
+int64_t entry_expires_at(const struct entry *e);
+void entry_set_expires_at(struct entry *e, int64_t at);
+/* The bytes this entry costs, as the allocator sized it. */
+size_t entry_footprint(const struct entry *e);
+
+static inline int entry_is_expired(const struct entry *e, int64_t now)
+{
+    int64_t at = entry_expires_at(e);
+    return at != 0 && at <= now;
+}
+
+static inline int entry_key_equals(const struct entry *e, const void *key, size_t key_len)
+{
+    return e->key_len == key_len && memcmp(entry_key(e), key, key_len) == 0;
+}
+
+/* ---- hashing (hash.c) ---- */
+
+uint64_t store_hash(const struct store *s, const void *key, size_t len);
+
+/* ---- the per-shard hash table (table.c) ---- */
+
+static inline struct shard *shard_for(const struct store *s, uint64_t hash)
+{
+    return &s->shards[s->shard_bits == 0 ? 0 : hash >> (64 - s->shard_bits)];
+}
+
+int table_init(struct store *s, struct shard *sh);
+void table_free(struct shard *sh);
+/* Finds key; *link_out (if not NULL) gets the pointer that points at it. Read lock suffices. */
+struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
+                            struct entry ***link_out);
+/* Links a new entry (absent from the table) into its bucket; may grow the table. */
+void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e);
+/* Replaces old, found through link, by e in the table and the queue. */
+void do_table_replace(struct shard *sh, struct entry **link, struct entry *old, struct entry *e);
+/* Unlinks e from its bucket and from the queue. */
+void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
+
+/* ---- memory bound and SIEVE eviction (evict.c) ---- */
+
+/* Counts bytes about to be allocated; evicts to make room. 0 or STORE_EFULL. */
+int memory_reserve(struct store *s, struct shard *home, size_t bytes);
+/* Returns bytes freed. */
+void memory_release(struct store *s, size_t bytes);
+void do_queue_push(struct shard *sh, struct entry *e);
+void do_queue_unlink(struct shard *sh, struct entry *e);
+/* Frees an unlinked entry and returns its bytes to the budget. */
+void entry_discard(struct store *s, struct entry *e);
+
+static inline void stat_add(atomic_uint_fast64_t *counter, uint64_t n)
+{
+    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+}
+
+#endif

@@ -1,0 +1,426 @@
+/*
+ * The store's operations: create and destroy, get, set, delete, incr, flush
+ * and statistics, over the sharded tables of table.c.
+ *
+ * Every write follows one pattern, so that nothing slow happens under a lock:
+ * build the new entry (malloc and copy) with no lock held, reserve its bytes
+ * (which may evict, taking other locks one at a time: evict.c), then take the
+ * shard's write lock only to check the condition and swap pointers, and free
+ * the replaced entry after unlocking. A get takes the read lock, copies the
+ * value out into the caller's memory and sets the SIEVE visited bit.
+ *
+ * Versions come from a per-shard counter bumped under the write lock. A key
+ * always lives in the same shard, so the version of a key changes on every
+ * write and never repeats while the process lives; the counters start from
+ * the wall clock (seconds << 20) so versions rarely repeat across restarts.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define DEFAULT_SHARD_BITS 8
+#define MAX_SHARD_BITS 16
+#define INT64_TEXT_MAX 20 /* "-9223372036854775808" */
+
+const char *store_strerror(int err)
+{
+    switch (err) {
+    case STORE_OK:
+        return "ok";
+    case STORE_ENOTFOUND:
+        return "key not found";
+    case STORE_EEXISTS:
+        return "key exists";
+    case STORE_EVERSION:
+        return "version mismatch";
+    case STORE_ENOMEM:
+        return "out of memory";
+    case STORE_EFULL:
+        return "does not fit in max memory";
+    case STORE_ENOTINT:
+        return "value is not an integer";
+    case STORE_EOVERFLOW:
+        return "integer overflow";
+    case STORE_EINVAL:
+        return "invalid argument";
+    }
+    return "unknown error";
+}
+
+static int64_t monotonic_ms(void *ctx)
+{
+    (void)ctx;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t store_now_ms(const struct store *s)
+{
+    return s->clock(s->clock_ctx);
+}
+
+static int init_shard(struct store *s, struct shard *sh, uint64_t first_version)
+{
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    /* Writers must not starve behind a steady stream of gets. */
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int rc = pthread_rwlock_init(&sh->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0)
+        return STORE_ENOMEM;
+    sh->next_version = first_version;
+    if (table_init(s, sh) != 0) {
+        pthread_rwlock_destroy(&sh->lock);
+        return STORE_ENOMEM;
+    }
+    return 0;
+}
+
+struct store *store_create(const struct store_config *cfg)
+{
+    static const struct store_config defaults = {0};
+    if (cfg == NULL)
+        cfg = &defaults;
+    if (cfg->shard_bits > MAX_SHARD_BITS ||
+        (cfg->eviction != STORE_EVICT_SIEVE && cfg->eviction != STORE_EVICT_NONE))
+        return NULL;
+
+    struct store *s = calloc(1, sizeof(*s));
+    if (s == NULL)
+        return NULL;
+    s->shard_bits = cfg->shard_bits ? cfg->shard_bits : DEFAULT_SHARD_BITS;
+    s->nshards = (size_t)1 << s->shard_bits;
+    s->max_memory = cfg->max_memory;
+    s->eviction = cfg->eviction;
+    s->clock = cfg->clock ? cfg->clock : monotonic_ms;
+    s->clock_ctx = cfg->clock ? cfg->clock_ctx : NULL;
+    atomic_init(&s->used, 0);
+    if (getrandom(s->hash_key, sizeof(s->hash_key), 0) != sizeof(s->hash_key)) {
+        /* Unkeyed hashing is still correct, only open to flooding. */
+        s->hash_key[0] = (uint64_t)monotonic_ms(NULL) ^ (uintptr_t)s;
+        s->hash_key[1] = (uint64_t)time(NULL);
+    }
+    pthread_mutex_init(&s->sweep_lock, NULL);
+
+    s->shards = aligned_alloc(64, s->nshards * sizeof(*s->shards));
+    if (s->shards == NULL)
+        goto fail;
+    memset(s->shards, 0, s->nshards * sizeof(*s->shards));
+    uint64_t first_version = ((uint64_t)time(NULL) << 20) + 1;
+    for (size_t i = 0; i < s->nshards; i++) {
+        if (init_shard(s, &s->shards[i], first_version) != 0) {
+            s->nshards = i; /* destroy only what was made */
+            store_destroy(s);
+            return NULL;
+        }
+    }
+    return s;
+
+fail:
+    pthread_mutex_destroy(&s->sweep_lock);
+    free(s);
+    return NULL;
+}
+
+void store_destroy(struct store *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->nshards; i++) {
+        table_free(&s->shards[i]);
+        pthread_rwlock_destroy(&s->shards[i].lock);
+    }
+    free(s->shards);
+    pthread_mutex_destroy(&s->sweep_lock);
+    free(s);
+}
+
+static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t now, bool created)
+{
+    if (meta == NULL)
+        return;
+    int64_t at = entry_expires_at(e);
+    meta->version = e->version;
+    meta->ttl_ms = at == 0 ? -1 : at - now;
+    meta->created = created;
+}
+
+/* Links e in place of whatever is under its key; returns the entry it replaced, or NULL. */
+static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
+                             struct entry **link)
+{
+    e->version = sh->next_version++;
+    if (old != NULL)
+        do_table_replace(sh, link, old, e);
+    else
+        do_table_insert(s, sh, hash, e);
+    return old;
+}
+
+/* Frees an entry a write displaced, counting it as expired if it was. */
+static void discard_displaced(struct store *s, struct shard *sh, struct entry *old, bool was_live)
+{
+    if (old == NULL)
+        return;
+    if (!was_live)
+        stat_add(&sh->expired, 1);
+    entry_discard(s, old);
+}
+
+int store_set(struct store *s, const void *key, size_t key_len, const struct store_value *value,
+              const struct store_set_opts *opts, struct store_meta *meta)
+{
+    static const struct store_set_opts defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
+    size_t ct_len = value->kind == STORE_KIND_BYTES ? value->content_type_len : 0;
+    int64_t now = store_now_ms(s);
+    if (key_len > STORE_MAX_KEY_LEN || value->len > STORE_MAX_VALUE_LEN || ct_len > STORE_MAX_CONTENT_TYPE_LEN ||
+        opts->ttl_ms < 0 || opts->ttl_ms > INT64_MAX - now)
+        return STORE_EINVAL;
+
+    int has_expiry = opts->ttl_ms > 0;
+    struct entry *e = malloc(entry_alloc_size(key_len, value->kind, ct_len, value->len, has_expiry));
+    if (e == NULL)
+        return STORE_ENOMEM;
+    entry_init(e, key, key_len, value->kind, value->content_type, ct_len, has_expiry, now + opts->ttl_ms);
+    unsigned char *dst = entry_value(e);
+    if (value->len)
+        memcpy(dst, value->data, value->len);
+    dst[value->len] = '\0';
+    e->value_len = (uint32_t)value->len;
+
+    uint64_t hash = store_hash(s, key, key_len);
+    struct shard *sh = shard_for(s, hash);
+    size_t bytes = entry_footprint(e);
+    int rc = memory_reserve(s, sh, bytes);
+    if (rc != 0) {
+        free(e);
+        return rc;
+    }
+
+    struct entry **link;
+    pthread_rwlock_wrlock(&sh->lock);
+    struct entry *old = do_table_find(sh, hash, key, key_len, &link);
+    bool live = old != NULL && !entry_is_expired(old, now);
+    if (opts->mode == STORE_SET_IF_ABSENT && live)
+        rc = STORE_EEXISTS;
+    else if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
+        rc = STORE_EVERSION;
+    else {
+        do_link(s, sh, hash, e, old, link);
+        fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
+    }
+    pthread_rwlock_unlock(&sh->lock);
+
+    if (rc != 0) {
+        free(e);
+        memory_release(s, bytes);
+        return rc;
+    }
+    discard_displaced(s, sh, old, live);
+    stat_add(&sh->sets, 1);
+    return 0;
+}
+
+int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
+              struct store_item *item)
+{
+    uint64_t hash = store_hash(s, key, key_len);
+    struct shard *sh = shard_for(s, hash);
+    int64_t now = store_now_ms(s);
+    int rc = 0;
+
+    pthread_rwlock_rdlock(&sh->lock);
+    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    if (e == NULL || entry_is_expired(e, now)) {
+        rc = STORE_ENOTFOUND;
+    } else {
+        size_t ct_len;
+        const char *ct = entry_content_type(e, &ct_len);
+        size_t ct_bytes = ct ? ct_len + 1 : 0;
+        char *buf = alloc(alloc_ctx, e->value_len + 1 + ct_bytes);
+        if (buf == NULL) {
+            rc = STORE_ENOMEM;
+        } else {
+            memcpy(buf, entry_value(e), e->value_len + 1);
+            item->kind = (enum store_kind)e->kind;
+            item->data = buf;
+            item->len = e->value_len;
+            item->content_type = NULL;
+            item->content_type_len = ct_len;
+            if (ct != NULL) {
+                item->content_type = buf + e->value_len + 1;
+                memcpy(item->content_type, ct, ct_len);
+                item->content_type[ct_len] = '\0';
+            }
+            fill_meta(&item->meta, e, now, false);
+            if (!(atomic_load_explicit(&e->flags, memory_order_relaxed) & ENTRY_VISITED))
+                atomic_fetch_or_explicit(&e->flags, ENTRY_VISITED, memory_order_relaxed);
+        }
+    }
+    pthread_rwlock_unlock(&sh->lock);
+
+    if (rc == 0)
+        stat_add(&sh->hits, 1);
+    else if (rc == STORE_ENOTFOUND)
+        stat_add(&sh->misses, 1);
+    return rc;
+}
+
+int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_version)
+{
+    uint64_t hash = store_hash(s, key, key_len);
+    struct shard *sh = shard_for(s, hash);
+    int64_t now = store_now_ms(s);
+    int rc = 0;
+
+    pthread_rwlock_wrlock(&sh->lock);
+    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    bool live = e != NULL && !entry_is_expired(e, now);
+    if (e == NULL)
+        rc = STORE_ENOTFOUND;
+    else if (live && if_version != 0 && e->version != if_version)
+        rc = STORE_EVERSION;
+    else
+        do_table_remove(s, sh, e);
+    pthread_rwlock_unlock(&sh->lock);
+
+    if (rc != 0)
+        return rc;
+    if (!live) {
+        stat_add(&sh->expired, 1);
+        entry_discard(s, e);
+        return STORE_ENOTFOUND;
+    }
+    stat_add(&sh->deletes, 1);
+    entry_discard(s, e);
+    return 0;
+}
+
+/* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
+static int entry_integer(struct entry *e, int64_t *out)
+{
+    const char *text = (const char *)entry_value(e);
+    char *end;
+    if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
+        return STORE_ENOTINT;
+    if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
+        return STORE_ENOTINT;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end != text + e->value_len)
+        return STORE_ENOTINT;
+    *out = v;
+    return 0;
+}
+
+int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, int64_t *result,
+               struct store_meta *meta)
+{
+    int64_t now = store_now_ms(s);
+    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+        return STORE_EINVAL;
+
+    /* Counters always carry an expiry slot, so the entry can be sized before the lock. */
+    struct entry *e = malloc(entry_alloc_size(key_len, STORE_KIND_JSON, 0, INT64_TEXT_MAX, 1));
+    if (e == NULL)
+        return STORE_ENOMEM;
+    entry_init(e, key, key_len, STORE_KIND_JSON, NULL, 0, 1, 0);
+
+    uint64_t hash = store_hash(s, key, key_len);
+    struct shard *sh = shard_for(s, hash);
+    size_t bytes = entry_footprint(e);
+    int rc = memory_reserve(s, sh, bytes);
+    if (rc != 0) {
+        free(e);
+        return rc;
+    }
+
+    struct entry **link;
+    int64_t base = 0, sum = 0;
+    pthread_rwlock_wrlock(&sh->lock);
+    struct entry *old = do_table_find(sh, hash, key, key_len, &link);
+    bool live = old != NULL && !entry_is_expired(old, now);
+    int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
+    if (live) {
+        rc = entry_integer(old, &base);
+        expires_at = entry_expires_at(old);
+    }
+    if (rc == 0 && __builtin_add_overflow(base, by, &sum))
+        rc = STORE_EOVERFLOW;
+    if (rc == 0) {
+        entry_set_expires_at(e, expires_at);
+        e->value_len = (uint32_t)snprintf((char *)entry_value(e), INT64_TEXT_MAX + 1, "%" PRId64, sum);
+        do_link(s, sh, hash, e, old, link);
+        fill_meta(meta, e, now, !live);
+    }
+    pthread_rwlock_unlock(&sh->lock);
+
+    if (rc != 0) {
+        free(e);
+        memory_release(s, bytes);
+        return rc;
+    }
+    discard_displaced(s, sh, old, live);
+    stat_add(&sh->sets, 1);
+    *result = sum;
+    return 0;
+}
+
+size_t store_flush(struct store *s)
+{
+    size_t live = 0;
+    int64_t now = store_now_ms(s);
+    for (size_t i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        struct entry *dead;
+
+        pthread_rwlock_wrlock(&sh->lock);
+        dead = sh->newest;
+        memset(sh->buckets, 0, (sh->mask + 1) * sizeof(*sh->buckets));
+        sh->newest = sh->oldest = sh->hand = NULL;
+        atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
+        pthread_rwlock_unlock(&sh->lock);
+
+        while (dead != NULL) {
+            struct entry *next = dead->older;
+            live += !entry_is_expired(dead, now);
+            entry_discard(s, dead);
+            dead = next;
+        }
+    }
+    return live;
+}
+
+size_t store_count(const struct store *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->nshards; i++)
+        n += atomic_load_explicit(&s->shards[i].count, memory_order_relaxed);
+    return n;
+}
+
+void store_stats(const struct store *s, struct store_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < s->nshards; i++) {
+        const struct shard *sh = &s->shards[i];
+        out->hits += atomic_load_explicit(&sh->hits, memory_order_relaxed);
+        out->misses += atomic_load_explicit(&sh->misses, memory_order_relaxed);
+        out->sets += atomic_load_explicit(&sh->sets, memory_order_relaxed);
+        out->deletes += atomic_load_explicit(&sh->deletes, memory_order_relaxed);
+        out->expired += atomic_load_explicit(&sh->expired, memory_order_relaxed);
+        out->evicted += atomic_load_explicit(&sh->evicted, memory_order_relaxed);
+    }
+    out->entries = store_count(s);
+    out->bytes_used = atomic_load_explicit(&s->used, memory_order_relaxed);
+    out->max_memory = s->max_memory;
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Runs cmocka test binaries and keeps score.
+#
+#   tests/run.sh --variant NAME --results FILE BIN...   run each BIN, append totals to FILE
+#   tests/run.sh --total FILE                           print "N passed, N failed"; fail if any failed
+#
+# A binary that crashes, times out or prints no cmocka summary counts as one
+# failed test, so a sanitizer abort can never pass silently.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+
+if [ "${1:-}" = --total ]; then
+    passed=0 failed=0
+    while read -r _ p f; do passed=$((passed + p)); failed=$((failed + f)); done < "$2"
+    echo
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit
+fi
+
+variant=$1 results=$4
+shift 4
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+timeout_s=${TEST_TIMEOUT:-300}
+passed=0 failed=0
+mkdir -p "$(dirname "$results")"
+for bin in "$@"; do
+    echo "=== [$variant] $(basename "$bin")"
+    out=$(timeout "$timeout_s" "$bin" 2>&1)
+    rc=$?
+    echo "$out"
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+    p=${p:-0} f=${f:-0}
+    if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+        echo "!!! $(basename "$bin") exited with status $rc"
+        f=1
+    fi
+    passed=$((passed + p)) failed=$((failed + f))
+done
+echo "$variant $passed $failed" >> "$results"
+echo "--- [$variant] $passed passed, $failed failed"

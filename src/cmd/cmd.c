@@ -1,0 +1,107 @@
+/*
+ * The command layer (see cmd.h): validation that every front shares, then
+ * one call into the store. It holds no state of its own and takes no locks;
+ * the store does all the synchronisation. Keys are UTF-8 text without NUL so
+ * that they print the same in JSON, in logs and in any later protocol.
+ */
+#include "cmd/cmd.h"
+
+#include <string.h>
+
+static enum cmd_status from_store(int err)
+{
+    switch (err) {
+    case STORE_OK:
+        return CMD_OK;
+    case STORE_ENOTFOUND:
+        return CMD_NOT_FOUND;
+    case STORE_EEXISTS:
+        return CMD_EXISTS;
+    case STORE_EVERSION:
+        return CMD_VERSION_MISMATCH;
+    case STORE_EFULL:
+        return CMD_FULL;
+    case STORE_ENOTINT:
+        return CMD_NOT_INTEGER;
+    case STORE_EOVERFLOW:
+        return CMD_OVERFLOW;
+    case STORE_EINVAL:
+        return CMD_BAD_TTL; /* lengths were checked here first, so only the TTL is left */
+    }
+    return CMD_NO_MEMORY;
+}
+
+int utf8_is_valid(const char *text, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)text, *end = s + len;
+    while (s < end) {
+        unsigned c = *s;
+        size_t n;
+        unsigned min;
+        if (c < 0x80) {
+            s++;
+            continue;
+        } else if ((c & 0xe0) == 0xc0) {
+            n = 1, min = 0x80, c &= 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            n = 2, min = 0x800, c &= 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            n = 3, min = 0x10000, c &= 0x07;
+        } else {
+            return 0;
+        }
+        if ((size_t)(end - s) <= n)
+            return 0;
+        for (size_t i = 1; i <= n; i++) {
+            if ((s[i] & 0xc0) != 0x80)
+                return 0;
+            c = (c << 6) | (s[i] & 0x3f);
+        }
+        /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8. */
+        if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
+            return 0;
+        s += n + 1;
+    }
+    return 1;
+}
+
+enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t len)
+{
+    if (len == 0 || memchr(key, '\0', len) != NULL || !utf8_is_valid(key, len))
+        return CMD_BAD_KEY;
+    if (len > ctx->limits.max_key_bytes)
+        return CMD_KEY_TOO_LONG;
+    return CMD_OK;
+}
+
+enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_len, const struct store_value *value,
+                        int64_t ttl_ms, struct store_meta *meta)
+{
+    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    if (st != CMD_OK)
+        return st;
+    if (value->len > ctx->limits.max_value_bytes)
+        return CMD_VALUE_TOO_LARGE;
+    if (ttl_ms < 0 || ttl_ms > CMD_MAX_TTL_MS)
+        return CMD_BAD_TTL;
+    struct store_set_opts opts = {.ttl_ms = ttl_ms ? ttl_ms : ctx->limits.default_ttl_ms};
+    st = from_store(store_set(ctx->store, key, key_len, value, &opts, meta));
+    if (st == CMD_OK && meta->created)
+        st = CMD_CREATED;
+    return st;
+}
+
+enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_len, store_alloc_fn alloc,
+                        void *alloc_ctx, struct store_item *item)
+{
+    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+        return CMD_NOT_FOUND; /* no such key can have been stored */
+    return from_store(store_get(ctx->store, key, key_len, alloc, alloc_ctx, item));
+}
+
+enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len)
+{
+    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+        return CMD_NOT_FOUND;
+    return from_store(store_delete(ctx->store, key, key_len, 0));
+}

@@ -1,0 +1,282 @@
+/*
+ * Configuration: every setting is one row of `options` below, with its flag,
+ * its parser, its bounds and its help line. The environment variable is
+ * derived from the flag (--max-memory -> CACHETTE_MAX_MEMORY), so flags, the
+ * environment and --help cannot drift apart. Values are applied in order:
+ * built-in defaults, then the environment, then the command line, and a bad
+ * value anywhere stops start-up with a message naming its source.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define CACHETTE_VERSION "0.1.0"
+
+enum option_type { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL };
+
+struct option_def {
+    const char *flag; /* without the leading "--" */
+    enum option_type type;
+    size_t offset;    /* into struct config */
+    uint64_t min, max;
+    const char *help;
+};
+
+#define FIELD(f) offsetof(struct config, f)
+#define KIB 1024ULL
+#define MIB (1024ULL * KIB)
+#define GIB (1024ULL * MIB)
+
+static const struct option_def options[] = {
+    {"port", OPT_UINT, FIELD(port), 0, 65535, "TCP port to listen on; 0 picks a free one (default 8080)"},
+    {"bind", OPT_STRING, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
+    {"threads", OPT_UINT, FIELD(threads), 1, 1024, "worker threads, each with its own event loop (default: online cores)"},
+    {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
+     "bound on the bytes the cache holds, e.g. 512mb (default: a quarter of RAM)"},
+    {"eviction", OPT_EVICTION, FIELD(eviction), 0, 0,
+     "at max-memory: sieve evicts, noeviction refuses writes with 507 (default sieve)"},
+    {"max-key-bytes", OPT_SIZE, FIELD(max_key_bytes), 1, STORE_MAX_KEY_LEN, "longest key (default 1024)"},
+    {"max-value-bytes", OPT_SIZE, FIELD(max_value_bytes), 1, 1ULL << 31, "largest stored value (default 1mb)"},
+    {"max-body-bytes", OPT_SIZE, FIELD(max_body_bytes), 1024, 1ULL << 32,
+     "largest request body (default 2mb plus max-value-bytes over 1mb)"},
+    {"default-ttl", OPT_DURATION, FIELD(default_ttl_ms), 0, 315360000000ULL,
+     "TTL of writes that give none, e.g. 10m; 0 = never expire (default 0)"},
+    {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "open connections at most (default 10000)"},
+    {"request-timeout", OPT_DURATION, FIELD(request_timeout_ms), 100, 3600000,
+     "HTTP/1 time to wait for and read a request, idle keep-alive included (default 10s)"},
+    {"idle-timeout", OPT_DURATION, FIELD(idle_timeout_ms), 100, 86400000,
+     "HTTP/2 connection idle time before it is closed (default 60s)"},
+    {"drain-timeout", OPT_DURATION, FIELD(drain_timeout_ms), 0, 600000,
+     "on SIGTERM/SIGINT, time to let open connections finish (default 5s)"},
+    {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
+};
+
+#define NOPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void set_defaults(struct config *cfg)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->bind, "127.0.0.1");
+    cfg->port = 8080;
+    cfg->threads = cores > 0 ? (unsigned)cores : 1;
+    cfg->max_memory = pages > 0 && page_size > 0 ? (size_t)pages * (size_t)page_size / 4 : 256 * MIB;
+    cfg->max_key_bytes = 1024;
+    cfg->max_value_bytes = MIB;
+    cfg->max_body_bytes = 0; /* derived in config_load unless set */
+    cfg->max_connections = 10000;
+    cfg->request_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 60000;
+    cfg->drain_timeout_ms = 5000;
+    cfg->eviction = STORE_EVICT_SIEVE;
+    cfg->log_level = LOG_INFO;
+}
+
+int config_parse_size(const char *text, size_t *out)
+{
+    static const struct {
+        const char *suffix;
+        unsigned long long scale;
+    } units[] = {{"", 1},     {"b", 1},         {"k", KIB},       {"kb", KIB},      {"m", MIB},
+                 {"mb", MIB}, {"g", GIB},       {"gb", GIB},      {"t", GIB * KIB}, {"tb", GIB * KIB}};
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (n > SIZE_MAX / units[i].scale)
+                return -1;
+            *out = (size_t)(n * units[i].scale);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int config_parse_duration_ms(const char *text, int64_t *out)
+{
+    static const struct {
+        const char *suffix;
+        int64_t scale;
+    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0)
+        return -1;
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+        if (strcasecmp(end, units[i].suffix) == 0) {
+            if (n > (unsigned long long)(INT64_MAX / units[i].scale))
+                return -1;
+            *out = (int64_t)n * units[i].scale;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int parse_uint(const char *text, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)text[0]))
+        return -1;
+    errno = 0;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = n;
+    return 0;
+}
+
+/* Applies one setting; returns 0, or -1 after printing why (source names the flag or variable). */
+static int apply(struct config *cfg, const struct option_def *opt, const char *value, const char *source)
+{
+    char *field = (char *)cfg + opt->offset;
+    uint64_t n = 0;
+    int64_t ms = 0;
+    size_t size = 0;
+    int bad = 0;
+
+    switch (opt->type) {
+    case OPT_STRING:
+        if (value[0] == '\0' || strlen(value) >= sizeof(cfg->bind))
+            bad = 1;
+        else
+            strcpy(field, value);
+        break;
+    case OPT_UINT:
+        bad = parse_uint(value, &n) != 0 || n < opt->min || n > opt->max;
+        if (!bad)
+            *(unsigned *)field = (unsigned)n;
+        break;
+    case OPT_SIZE:
+        bad = config_parse_size(value, &size) != 0 || size < opt->min || size > opt->max;
+        if (!bad)
+            *(size_t *)field = size;
+        break;
+    case OPT_DURATION:
+        bad = config_parse_duration_ms(value, &ms) != 0 || (uint64_t)ms < opt->min || (uint64_t)ms > opt->max;
+        if (!bad)
+            *(int64_t *)field = ms;
+        break;
+    case OPT_EVICTION:
+        if (strcmp(value, "sieve") == 0)
+            *(enum store_eviction *)field = STORE_EVICT_SIEVE;
+        else if (strcmp(value, "noeviction") == 0)
+            *(enum store_eviction *)field = STORE_EVICT_NONE;
+        else
+            bad = 1;
+        break;
+    case OPT_LOG_LEVEL:
+        bad = log_parse_level(value, (enum log_level *)field) != 0;
+        break;
+    }
+    if (bad) {
+        fprintf(stderr, "cachette: invalid value '%s' for %s: expected %s\n", value, source, opt->help);
+        return -1;
+    }
+    return 0;
+}
+
+static void env_name(const struct option_def *opt, char *buf, size_t size)
+{
+    size_t n = (size_t)snprintf(buf, size, "CACHETTE_%s", opt->flag);
+    for (size_t i = 0; i < n && i < size; i++)
+        buf[i] = buf[i] == '-' ? '_' : (char)toupper((unsigned char)buf[i]);
+}
+
+static void print_help(void)
+{
+    char env[64];
+    printf("usage: cachette [--flag value | --flag=value]...\n\n"
+           "An HTTP/JSON key/value cache. Every flag may also be set by the\n"
+           "environment variable shown; flags win over the environment.\n\n");
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        env_name(&options[i], env, sizeof(env));
+        printf("  --%-18s %s\n  %-20s   [env %s]\n", options[i].flag, options[i].help, "", env);
+    }
+    printf("  --%-18s %s\n  --%-18s %s\n", "help", "print this help and exit", "version",
+           "print the version and exit");
+}
+
+static const struct option_def *find_option(const char *flag, size_t len)
+{
+    for (size_t i = 0; i < NOPTIONS; i++)
+        if (strlen(options[i].flag) == len && strncmp(options[i].flag, flag, len) == 0)
+            return &options[i];
+    return NULL;
+}
+
+enum config_outcome config_load(struct config *cfg, int argc, char **argv)
+{
+    char env[64], source[96];
+    set_defaults(cfg);
+
+    for (size_t i = 0; i < NOPTIONS; i++) {
+        env_name(&options[i], env, sizeof(env));
+        const char *value = getenv(env);
+        if (value != NULL && apply(cfg, &options[i], value, env) != 0)
+            return CONFIG_ERROR;
+    }
+
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            print_help();
+            return CONFIG_EXIT;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            printf("cachette %s\n", CACHETTE_VERSION);
+            return CONFIG_EXIT;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            fprintf(stderr, "cachette: unexpected argument '%s' (see --help)\n", arg);
+            return CONFIG_ERROR;
+        }
+        const char *name = arg + 2, *eq = strchr(name, '=');
+        size_t name_len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option_def *opt = find_option(name, name_len);
+        if (opt == NULL) {
+            fprintf(stderr, "cachette: unknown flag '%.*s' (see --help)\n", (int)(name_len + 2), arg);
+            return CONFIG_ERROR;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (value == NULL) {
+            fprintf(stderr, "cachette: flag --%s needs a value\n", opt->flag);
+            return CONFIG_ERROR;
+        }
+        snprintf(source, sizeof(source), "--%s", opt->flag);
+        if (apply(cfg, opt, value, source) != 0)
+            return CONFIG_ERROR;
+    }
+
+    if (cfg->max_body_bytes == 0)
+        cfg->max_body_bytes = 2 * MIB + (cfg->max_value_bytes > MIB ? cfg->max_value_bytes - MIB : 0);
+    if (cfg->max_value_bytes > cfg->max_memory) {
+        fprintf(stderr, "cachette: --max-value-bytes (%zu) is larger than --max-memory (%zu)\n",
+                cfg->max_value_bytes, cfg->max_memory);
+        return CONFIG_ERROR;
+    }
+    return CONFIG_RUN;
+}
+
+const char *config_version(void)
+{
+    return CACHETTE_VERSION;
+}

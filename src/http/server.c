@@ -1,0 +1,317 @@
+/*
+ * Worker threads, listening sockets, connection accounting and shutdown.
+ *
+ * One h2o_globalconf_t is built before any thread starts and is read-only
+ * afterwards. Each worker owns an evloop, an h2o context and its own
+ * listening socket on the same port (SO_REUSEPORT, so the kernel spreads new
+ * connections across workers with no shared accept lock). A connection lives
+ * its whole life on the worker that accepted it.
+ *
+ * Connections are counted twice: per worker (thread-local, to know when a
+ * drain is done) and globally (an atomic, to enforce --max-connections). Over
+ * the limit a connection gets a fixed 503 JSON answer and is closed.
+ *
+ * Stopping: http_server_stop() sets `stopping` and wakes each loop through its
+ * h2o multithread receiver. Each worker then closes its listener, asks h2o to
+ * shut down gracefully (GOAWAY for HTTP/2, no more keep-alive for HTTP/1) and
+ * runs its loop until its connections are gone or the drain deadline passes.
+ * h2o 2.2.5 never closes idle HTTP/1 keep-alive connections on shutdown, so
+ * the deadline is what bounds the drain for those.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http/internal.h"
+#include "http/reply.h"
+#include "log.h"
+
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- accepting and counting connections -------------------------------- */
+
+static void on_connection_close(void *data)
+{
+    struct worker *w = data;
+    w->open--;
+    atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+}
+
+static void on_refusal_sent(h2o_socket_t *sock, const char *err)
+{
+    (void)err;
+    h2o_socket_close(sock);
+}
+
+static void refuse(h2o_socket_t *sock)
+{
+    static const char response[] = "HTTP/1.1 503 Service Unavailable\r\n"
+                                   "Content-Type: application/json\r\n"
+                                   "Content-Length: 34\r\n"
+                                   "Connection: close\r\n"
+                                   "\r\n"
+                                   "{\"error\":\"too many connections\"}\r\n";
+    h2o_iovec_t buf = h2o_iovec_init(response, sizeof(response) - 1);
+    h2o_socket_write(sock, &buf, 1, on_refusal_sent);
+}
+
+static void on_accept(h2o_socket_t *listener, const char *err)
+{
+    struct worker *w = listener->data;
+    if (err != NULL)
+        return;
+    /* Accept a few per wake-up so one busy worker does not starve its loop. */
+    for (int i = 0; i < 16; i++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+        if (sock == NULL)
+            return;
+        unsigned open = atomic_fetch_add_explicit(&w->server->connections, 1, memory_order_relaxed);
+        if (open >= w->server->settings.max_connections) {
+            atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+            log_msg(LOG_DEBUG, "refused a connection: %u open", open);
+            refuse(sock);
+            continue;
+        }
+        atomic_fetch_add_explicit(&w->server->connections_total, 1, memory_order_relaxed);
+        w->open++;
+        sock->on_close.cb = on_connection_close;
+        sock->on_close.data = w;
+        h2o_accept(&w->accept_ctx, sock);
+    }
+}
+
+/* ---- listening sockets -------------------------------------------------- */
+
+static int parse_address(const char *host, unsigned port, struct sockaddr_storage *addr, socklen_t *len)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICHOST | AI_PASSIVE}, *res;
+    char service[8];
+    snprintf(service, sizeof(service), "%u", port);
+    if (getaddrinfo(host, service, &hints, &res) != 0)
+        return -1;
+    memcpy(addr, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+static unsigned bound_port(int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return 0;
+    return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                          : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Opens one listening socket on the address; returns the fd or -1 with errno set. */
+static int open_listener(const struct sockaddr_storage *addr, socklen_t len)
+{
+    int on = 1;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0 ||
+        bind(fd, (const struct sockaddr *)addr, len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+/* Binds one socket per worker on one port (the first decides it when port is 0). */
+static int open_listeners(struct http_server *srv)
+{
+    struct sockaddr_storage addr;
+    socklen_t len;
+    if (parse_address(srv->settings.bind, srv->settings.port, &addr, &len) != 0) {
+        log_msg(LOG_ERROR, "--bind %s is not a numeric IPv4 or IPv6 address", srv->settings.bind);
+        return -1;
+    }
+    for (unsigned i = 0; i < srv->settings.threads; i++) {
+        int fd = open_listener(&addr, len);
+        if (fd == -1) {
+            log_msg(LOG_ERROR, "cannot listen on %s port %u: %s", srv->settings.bind, srv->port ? srv->port : srv->settings.port,
+                    strerror(errno));
+            return -1;
+        }
+        srv->workers[i].listen_fd = fd;
+        if (i == 0) {
+            srv->port = bound_port(fd);
+            /* Later sockets join the port the first one got. */
+            if (addr.ss_family == AF_INET6)
+                ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)srv->port);
+            else
+                ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)srv->port);
+        }
+    }
+    return 0;
+}
+
+/* ---- worker threads ----------------------------------------------------- */
+
+static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    (void)receiver;
+    (void)messages; /* the wake-up itself is the message: the loop re-reads `stopping` */
+}
+
+static void drain(struct worker *w)
+{
+    int64_t deadline = monotonic_ms() + w->server->settings.drain_timeout_ms;
+
+    h2o_socket_read_stop(w->listener);
+    h2o_socket_close(w->listener);
+    w->listener = NULL;
+    h2o_context_request_shutdown(&w->ctx);
+    while (w->open > 0 && monotonic_ms() < deadline)
+        h2o_evloop_run(w->ctx.loop, 50);
+    h2o_evloop_run(w->ctx.loop, 0); /* let closed sockets be freed */
+}
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    h2o_evloop_t *loop = w->ctx.loop;
+
+    while (!atomic_load_explicit(&w->server->stopping, memory_order_acquire))
+        h2o_evloop_run(loop, INT32_MAX);
+    drain(w);
+    if (w->open > 0) {
+        log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", w->open);
+        return NULL; /* the process is about to exit; h2o cannot dispose a context in use */
+    }
+    /* The graceful-shutdown GOAWAY timer stays linked for a second; dispose would assert. */
+    if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
+        h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    h2o_multithread_unregister_receiver(w->ctx.queue, &w->wakeup);
+    h2o_context_dispose(&w->ctx);
+    h2o_evloop_destroy(loop);
+    w->ctx.loop = NULL;
+    return NULL;
+}
+
+static void setup_globalconf(struct http_server *srv)
+{
+    h2o_globalconf_t *conf = &srv->config;
+    h2o_config_init(conf);
+    snprintf(srv->server_name, sizeof(srv->server_name), "cachette/%s", srv->settings.version);
+    conf->server_name = h2o_iovec_init(srv->server_name, strlen(srv->server_name));
+    conf->max_request_entity_size = srv->settings.max_body_bytes;
+    conf->http1.req_timeout = (uint64_t)srv->settings.request_timeout_ms;
+    conf->http2.idle_timeout = (uint64_t)srv->settings.idle_timeout_ms;
+
+    h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
+    struct route_handler *handler = (void *)h2o_create_handler(root, sizeof(*handler));
+    handler->super.on_req = routes_handle;
+    handler->server = srv;
+    reply_register_error_filter(root, srv->settings.max_body_bytes);
+    /* Errors h2o raises before routing (413, 417) are bound to the host's fallback path. */
+    reply_register_error_filter(&host->fallback_path, srv->settings.max_body_bytes);
+}
+
+static void init_worker(struct http_server *srv, struct worker *w)
+{
+    w->server = srv;
+    h2o_context_init(&w->ctx, h2o_evloop_create(), &srv->config);
+    w->accept_ctx.ctx = &w->ctx;
+    w->accept_ctx.hosts = srv->config.hosts;
+    h2o_multithread_register_receiver(w->ctx.queue, &w->wakeup, on_wakeup);
+    w->listener = h2o_evloop_socket_create(w->ctx.loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
+    w->listener->data = w;
+    h2o_socket_read_start(w->listener, on_accept);
+}
+
+struct http_server *http_server_start(const struct http_settings *settings, const struct cmd_ctx *cmd)
+{
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (srv == NULL)
+        return NULL;
+    srv->settings = *settings;
+    srv->cmd = cmd;
+    srv->started_ms = monotonic_ms();
+    srv->workers = aligned_alloc(64, settings->threads * sizeof(*srv->workers));
+    if (srv->workers == NULL) {
+        free(srv);
+        return NULL;
+    }
+    memset(srv->workers, 0, settings->threads * sizeof(*srv->workers));
+    for (unsigned i = 0; i < settings->threads; i++)
+        srv->workers[i].listen_fd = -1;
+
+    if (open_listeners(srv) != 0) {
+        for (unsigned i = 0; i < settings->threads; i++)
+            if (srv->workers[i].listen_fd != -1)
+                close(srv->workers[i].listen_fd);
+        free(srv->workers);
+        free(srv);
+        return NULL;
+    }
+    setup_globalconf(srv);
+    for (unsigned i = 0; i < settings->threads; i++)
+        init_worker(srv, &srv->workers[i]);
+    for (unsigned i = 0; i < settings->threads; i++) {
+        if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
+            log_msg(LOG_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);
+            srv->settings.threads = i; /* stop and join only the ones that run */
+            http_server_stop(srv);
+            http_server_join(srv);
+            return NULL;
+        }
+    }
+    return srv;
+}
+
+unsigned http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+    atomic_store_explicit(&srv->stopping, 1, memory_order_release);
+    for (unsigned i = 0; i < srv->settings.threads; i++)
+        h2o_multithread_send_message(&srv->workers[i].wakeup, NULL);
+}
+
+size_t http_server_join(struct http_server *srv)
+{
+    size_t left = 0;
+    for (unsigned i = 0; i < srv->settings.threads; i++) {
+        pthread_join(srv->workers[i].thread, NULL);
+        left += srv->workers[i].open;
+    }
+    if (left == 0) {
+        h2o_config_dispose(&srv->config);
+        free(srv->workers);
+        free(srv);
+    }
+    return left;
+}
+
+void http_server_counters(struct http_server *srv, struct http_counters *out)
+{
+    out->requests = 0;
+    for (unsigned i = 0; i < srv->settings.threads; i++)
+        out->requests += atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed);
+    out->connections = atomic_load_explicit(&srv->connections, memory_order_relaxed);
+    out->connections_total = atomic_load_explicit(&srv->connections_total, memory_order_relaxed);
+    out->uptime_seconds = (double)(monotonic_ms() - srv->started_ms) / 1000.0;
+}

@@ -1,0 +1,46 @@
+/*
+ * The HTTP front (server.c, routes.c): h2o worker threads serving the REST
+ * API over HTTP/1.1 and h2c. Nothing outside src/http/ sees an h2o type.
+ */
+#ifndef CACHETTE_HTTP_SERVER_H
+#define CACHETTE_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cmd/cmd.h"
+
+struct http_settings {
+    const char *bind;
+    unsigned port;              /* 0 = any free port */
+    unsigned threads;
+    unsigned max_connections;
+    size_t max_body_bytes;
+    int64_t request_timeout_ms;
+    int64_t idle_timeout_ms;
+    int64_t drain_timeout_ms;
+    const char *version;        /* reported by /stats and the Server header */
+};
+
+struct http_server;
+
+/*
+ * Binds the listening sockets and starts the worker threads. The caller keeps
+ * cmd (and its store) alive until http_server_join returns. Returns NULL after
+ * logging why (address in use, bad address, out of memory).
+ */
+struct http_server *http_server_start(const struct http_settings *settings, const struct cmd_ctx *cmd);
+
+/* The port actually bound (useful with port 0). */
+unsigned http_server_port(const struct http_server *server);
+
+/*
+ * Asks every worker to stop accepting, finish what is in flight and close its
+ * connections within the drain timeout. Safe from any thread; returns at once.
+ */
+void http_server_stop(struct http_server *server);
+
+/* Waits for the workers and frees the server. Returns connections still open at the deadline. */
+size_t http_server_join(struct http_server *server);
+
+#endif

@@ -1,0 +1,13 @@
+/* Leveled logging to stderr (log.c). */
+#ifndef CACHETTE_LOG_H
+#define CACHETTE_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+
+/* Messages above this level are dropped. Set once, before threads start. */
+void log_set_level(enum log_level level);
+/* Parses "error", "warn", "info" or "debug". Returns 0 or -1. */
+int log_parse_level(const char *text, enum log_level *out);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

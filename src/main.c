@@ -1,0 +1,155 @@
+/*
+ * cachette's entry point: settings, the store, the HTTP front, the expiry
+ * sweeper and the process lifecycle.
+ *
+ * Signals: SIGINT and SIGTERM are blocked in every thread (the mask is set
+ * before any thread is created and inherited) and taken synchronously by the
+ * main thread with sigwait(), so no handler ever runs inside a worker. On
+ * either signal the server stops accepting, drains, and the process exits 0.
+ *
+ * The sweeper thread calls store_expire_step() every SWEEP_INTERVAL_MS; when
+ * a step finds expired entries it runs again at once, up to SWEEP_BURST
+ * steps, so memory from mass expiry comes back quickly while the work per
+ * step, and so the time any shard lock is held, stays bounded.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd/cmd.h"
+#include "config.h"
+#include "http/server.h"
+#include "log.h"
+
+#define SWEEP_INTERVAL_MS 100
+#define SWEEP_BUCKETS 4096
+#define SWEEP_BURST 16
+
+struct sweeper {
+    struct store *store;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop; /* guarded by lock */
+};
+
+static void *sweeper_main(void *arg)
+{
+    struct sweeper *sw = arg;
+    pthread_mutex_lock(&sw->lock);
+    while (!sw->stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
+        until.tv_sec += until.tv_nsec / 1000000000L;
+        until.tv_nsec %= 1000000000L;
+        pthread_cond_timedwait(&sw->wake, &sw->lock, &until);
+        if (sw->stop)
+            break;
+        pthread_mutex_unlock(&sw->lock);
+        for (int i = 0; i < SWEEP_BURST && store_expire_step(sw->store, SWEEP_BUCKETS) > 0; i++)
+            ;
+        pthread_mutex_lock(&sw->lock);
+    }
+    pthread_mutex_unlock(&sw->lock);
+    return NULL;
+}
+
+static void sweeper_stop(struct sweeper *sw)
+{
+    pthread_mutex_lock(&sw->lock);
+    sw->stop = 1;
+    pthread_cond_signal(&sw->wake);
+    pthread_mutex_unlock(&sw->lock);
+    pthread_join(sw->thread, NULL);
+    pthread_cond_destroy(&sw->wake);
+    pthread_mutex_destroy(&sw->lock);
+}
+
+static int wait_for_stop_signal(const sigset_t *set)
+{
+    int sig;
+    while (sigwait(set, &sig) != 0)
+        ;
+    return sig;
+}
+
+int main(int argc, char **argv)
+{
+    struct config cfg;
+    switch (config_load(&cfg, argc, argv)) {
+    case CONFIG_RUN:
+        break;
+    case CONFIG_EXIT:
+        return 0;
+    case CONFIG_ERROR:
+        return 2;
+    }
+    log_set_level(cfg.log_level);
+
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct store_config store_cfg = {.max_memory = cfg.max_memory, .eviction = cfg.eviction};
+    struct cmd_ctx cmd = {.limits = {.max_key_bytes = cfg.max_key_bytes,
+                                     .max_value_bytes = cfg.max_value_bytes,
+                                     .default_ttl_ms = cfg.default_ttl_ms}};
+    cmd.store = store_create(&store_cfg);
+    if (cmd.store == NULL) {
+        log_msg(LOG_ERROR, "cannot create the store: out of memory");
+        return 1;
+    }
+
+    struct sweeper sweeper = {.store = cmd.store};
+    pthread_mutex_init(&sweeper.lock, NULL);
+    pthread_cond_init(&sweeper.wake, NULL);
+    if (pthread_create(&sweeper.thread, NULL, sweeper_main, &sweeper) != 0) {
+        log_msg(LOG_ERROR, "cannot start the expiry thread");
+        store_destroy(cmd.store);
+        return 1;
+    }
+
+    struct http_settings http = {
+        .bind = cfg.bind,
+        .port = cfg.port,
+        .threads = cfg.threads,
+        .max_connections = cfg.max_connections,
+        .max_body_bytes = cfg.max_body_bytes,
+        .request_timeout_ms = cfg.request_timeout_ms,
+        .idle_timeout_ms = cfg.idle_timeout_ms,
+        .drain_timeout_ms = cfg.drain_timeout_ms,
+        .version = config_version(),
+    };
+    struct http_server *server = http_server_start(&http, &cmd);
+    if (server == NULL) {
+        sweeper_stop(&sweeper);
+        store_destroy(cmd.store);
+        return 1;
+    }
+    const char *fmt = cfg.bind[0] != '\0' && cfg.bind[0] != '[' && strchr(cfg.bind, ':') ? "[%s]" : "%s";
+    char host[80];
+    snprintf(host, sizeof(host), fmt, cfg.bind);
+    printf("cachette %s listening on http://%s:%u (threads %u, max-memory %zu bytes)\n", config_version(), host,
+           http_server_port(server), cfg.threads, cfg.max_memory);
+    fflush(stdout);
+
+    int sig = wait_for_stop_signal(&stop_signals);
+    log_msg(LOG_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            (long long)cfg.drain_timeout_ms);
+    http_server_stop(server);
+    size_t left = http_server_join(server);
+    if (left > 0)
+        log_msg(LOG_WARN, "closing %zu connection(s) still open at the drain deadline", left);
+    sweeper_stop(&sweeper);
+    store_destroy(cmd.store);
+    log_msg(LOG_INFO, "stopped");
+    return 0;
+}

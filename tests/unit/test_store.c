@@ -1,0 +1,1295 @@
+/*
+ * Unit tests of the embeddable store (include/cachette/store.h, src/store/).
+ *
+ * Each test opens its own store through the fixture, with a clock the test
+ * moves by hand, so expiry is exercised without sleeping and every outcome is
+ * deterministic. Where a result depends on the store's random hash key (which
+ * shard or bucket a key lands in), the test either checks a property that
+ * holds for every key placement or uses enough keys that the property it
+ * checks is forced by the algorithm, not by luck.
+ */
+#include <inttypes.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cachette/store.h"
+#include "store/hash.h"
+
+/* ------------------------------------------------------------------------ */
+/* Fixture and helpers                                                       */
+/* ------------------------------------------------------------------------ */
+
+struct fixture {
+    int64_t now; /* the injected clock, in ms */
+    struct store *store;
+};
+
+static int64_t test_clock(void *ctx)
+{
+    return ((struct fixture *)ctx)->now;
+}
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    if (fx == NULL)
+        return -1;
+    fx->now = 1000000;
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+    store_destroy(fx->store);
+    free(fx);
+    return 0;
+}
+
+/* Opens the fixture's store with the test clock and these settings. */
+static struct store *open_store(void **state, size_t max_memory, unsigned shard_bits, enum store_eviction eviction)
+{
+    struct fixture *fx = *state;
+    struct store_config cfg = {
+        .max_memory = max_memory,
+        .shard_bits = shard_bits,
+        .eviction = eviction,
+        .clock = test_clock,
+        .clock_ctx = fx,
+    };
+    fx->store = store_create(&cfg);
+    assert_non_null(fx->store);
+    return fx->store;
+}
+
+static void advance(void **state, int64_t ms)
+{
+    ((struct fixture *)*state)->now += ms;
+}
+
+static void *test_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return malloc(size);
+}
+
+static void *failing_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    return NULL;
+}
+
+static int set_kind(struct store *s, const char *key, enum store_kind kind, const void *data, size_t len,
+                    int64_t ttl_ms, enum store_set_mode mode, uint64_t version, struct store_meta *meta)
+{
+    struct store_value v = {.kind = kind, .data = data, .len = len};
+    struct store_set_opts o = {.ttl_ms = ttl_ms, .mode = mode, .version = version};
+    return store_set(s, key, strlen(key), &v, &o, meta);
+}
+
+/* Sets a JSON value (text) with a ttl and STORE_SET_ALWAYS. */
+static int set_json(struct store *s, const char *key, const char *json, int64_t ttl_ms, struct store_meta *meta)
+{
+    return set_kind(s, key, STORE_KIND_JSON, json, strlen(json), ttl_ms, STORE_SET_ALWAYS, 0, meta);
+}
+
+/* Gets key into *item (caller frees item->data) and returns the store's code. */
+static int get(struct store *s, const char *key, struct store_item *item)
+{
+    memset(item, 0xa5, sizeof(*item));
+    return store_get(s, key, strlen(key), test_alloc, NULL, item);
+}
+
+/* Asserts key holds exactly this JSON text. */
+static void assert_json(struct store *s, const char *key, const char *json)
+{
+    struct store_item item;
+    assert_int_equal(get(s, key, &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_JSON);
+    assert_int_equal(item.len, strlen(json));
+    assert_memory_equal(item.data, json, item.len);
+    assert_int_equal(item.data[item.len], '\0');
+    free(item.data);
+}
+
+static void assert_absent(struct store *s, const char *key)
+{
+    struct store_item item;
+    assert_int_equal(get(s, key, &item), STORE_ENOTFOUND);
+}
+
+static uint64_t version_of(struct store *s, const char *key)
+{
+    struct store_item item;
+    assert_int_equal(get(s, key, &item), STORE_OK);
+    free(item.data);
+    return item.meta.version;
+}
+
+static struct store_stats stats_of(struct store *s)
+{
+    struct store_stats st;
+    store_stats(s, &st);
+    return st;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Hashing and creation                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* SipHash-2-4 against the vectors of the paper (Aumasson and Bernstein, appendix A). */
+static void test_siphash_vectors(void **state)
+{
+    (void)state;
+    const uint64_t key[2] = {0x0706050403020100ULL, 0x0f0e0d0c0b0a0908ULL};
+    unsigned char msg[64];
+    for (size_t i = 0; i < sizeof(msg); i++)
+        msg[i] = (unsigned char)i;
+
+    assert_int_equal(siphash(key, msg, 15, 2, 4), 0xa129ca6149be45e5ULL);
+    assert_int_equal(siphash(key, msg, 0, 2, 4), 0x726fdb47dd0e0e31ULL);
+    assert_int_equal(siphash(key, "", 0, 2, 4), 0x726fdb47dd0e0e31ULL);
+    /* A whole 8-byte block and one byte past it (reference implementation's vectors 8 and 9). */
+    assert_int_equal(siphash(key, msg, 8, 2, 4), 0x93f5f5799a932462ULL);
+    assert_int_equal(siphash(key, msg, 9, 2, 4), 0x9e0082df0ba9e4b0ULL);
+    /* The round counts matter, and the last byte of the message does too. */
+    assert_true(siphash(key, msg, 15, 1, 3) != 0xa129ca6149be45e5ULL);
+    assert_true(siphash(key, msg, 14, 2, 4) != siphash(key, msg, 15, 2, 4));
+}
+
+static void test_create_config(void **state)
+{
+    (void)state;
+    struct store_config cfg = {.shard_bits = 17};
+    assert_null(store_create(&cfg));
+    cfg.shard_bits = 16;
+    struct store *s = store_create(&cfg);
+    assert_non_null(s);
+    store_destroy(s);
+    cfg.shard_bits = 2;
+    cfg.eviction = (enum store_eviction)7;
+    assert_null(store_create(&cfg));
+
+    s = store_create(NULL); /* the defaults: unbounded, monotonic clock */
+    assert_non_null(s);
+    assert_int_equal(set_json(s, "k", "1", 0, NULL), STORE_OK);
+    assert_json(s, "k", "1");
+    assert_true(store_now_ms(s) > 0);
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.max_memory, 0);
+    assert_int_equal(st.entries, 1);
+    store_destroy(s);
+    store_destroy(NULL);
+}
+
+static void test_strerror(void **state)
+{
+    (void)state;
+    for (int e = 0; e >= -8; e--) {
+        assert_non_null(store_strerror(e));
+        assert_true(strlen(store_strerror(e)) > 0);
+    }
+    assert_string_equal(store_strerror(STORE_ENOTFOUND), "key not found");
+    assert_non_null(store_strerror(-1000));
+    assert_non_null(store_strerror(42));
+}
+
+/* ------------------------------------------------------------------------ */
+/* Set and get                                                               */
+/* ------------------------------------------------------------------------ */
+
+static void test_json_round_trip(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta = {.version = 0, .ttl_ms = 0, .created = false};
+    const char *json = "{\"a\":[1,2,{\"b\":null}]}";
+
+    assert_int_equal(set_json(s, "doc", json, 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_true(meta.version != 0);
+    assert_int_equal(meta.ttl_ms, -1);
+
+    struct store_item item;
+    assert_int_equal(get(s, "doc", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_JSON);
+    assert_int_equal(item.len, strlen(json));
+    assert_memory_equal(item.data, json, item.len);
+    assert_int_equal(item.data[item.len], '\0');
+    assert_null(item.content_type);
+    assert_int_equal(item.content_type_len, 0);
+    assert_int_equal(item.meta.version, meta.version);
+    assert_int_equal(item.meta.ttl_ms, -1);
+    assert_false(item.meta.created);
+    free(item.data);
+
+    /* Keys are byte strings: a prefix or an extension of a key is another key. */
+    assert_absent(s, "do");
+    assert_absent(s, "docs");
+    assert_int_equal(store_count(s), 1);
+}
+
+static void test_string_with_nul(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    static const char text[] = "a\0b\0\0c\xc3\xa9"; /* 9 bytes, three NULs, a UTF-8 é */
+    const size_t len = sizeof(text) - 1;
+
+    assert_int_equal(set_kind(s, "str", STORE_KIND_STRING, text, len, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    struct store_item item;
+    assert_int_equal(get(s, "str", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_STRING);
+    assert_int_equal(item.len, len);
+    assert_memory_equal(item.data, text, len);
+    assert_int_equal(item.data[len], '\0');
+    assert_null(item.content_type);
+    free(item.data);
+
+    /* Keys may hold NUL bytes too. */
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = "x", .len = 1};
+    assert_int_equal(store_set(s, "k\0a", 3, &v, NULL, NULL), STORE_OK);
+    assert_int_equal(store_get(s, "k\0b", 3, test_alloc, NULL, &item), STORE_ENOTFOUND);
+    assert_int_equal(store_get(s, "k", 1, test_alloc, NULL, &item), STORE_ENOTFOUND);
+    assert_int_equal(store_get(s, "k\0a", 3, test_alloc, NULL, &item), STORE_OK);
+    free(item.data);
+}
+
+static void test_bytes_with_content_type(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    unsigned char blob[300];
+    for (size_t i = 0; i < sizeof(blob); i++)
+        blob[i] = (unsigned char)(i * 7);
+    const char *ct = "image/png";
+    struct store_value v = {
+        .kind = STORE_KIND_BYTES,
+        .data = blob,
+        .len = sizeof(blob),
+        .content_type = ct,
+        .content_type_len = strlen(ct),
+    };
+    assert_int_equal(store_set(s, "img", 3, &v, NULL, NULL), STORE_OK);
+
+    struct store_item item;
+    assert_int_equal(get(s, "img", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_BYTES);
+    assert_int_equal(item.len, sizeof(blob));
+    assert_memory_equal(item.data, blob, sizeof(blob));
+    assert_int_equal(item.data[item.len], '\0');
+    assert_non_null(item.content_type);
+    assert_int_equal(item.content_type_len, strlen(ct));
+    assert_string_equal(item.content_type, ct);
+    free(item.data);
+
+    /* The longest content type fits, one byte more does not. */
+    char long_ct[STORE_MAX_CONTENT_TYPE_LEN + 2];
+    memset(long_ct, 't', sizeof(long_ct));
+    v.content_type = long_ct;
+    v.content_type_len = STORE_MAX_CONTENT_TYPE_LEN + 1;
+    assert_int_equal(store_set(s, "img", 3, &v, NULL, NULL), STORE_EINVAL);
+    v.content_type_len = STORE_MAX_CONTENT_TYPE_LEN;
+    assert_int_equal(store_set(s, "img", 3, &v, NULL, NULL), STORE_OK);
+    assert_int_equal(get(s, "img", &item), STORE_OK);
+    assert_int_equal(item.content_type_len, STORE_MAX_CONTENT_TYPE_LEN);
+    assert_memory_equal(item.content_type, long_ct, STORE_MAX_CONTENT_TYPE_LEN);
+    assert_int_equal(item.content_type[STORE_MAX_CONTENT_TYPE_LEN], '\0');
+    assert_memory_equal(item.data, blob, sizeof(blob));
+    free(item.data);
+
+    /* No content type at all: an empty one comes back. */
+    v.content_type = NULL;
+    v.content_type_len = 0;
+    assert_int_equal(store_set(s, "raw", 3, &v, NULL, NULL), STORE_OK);
+    assert_int_equal(get(s, "raw", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_BYTES);
+    assert_int_equal(item.content_type_len, 0);
+    assert_string_equal(item.content_type, "");
+    assert_memory_equal(item.data, blob, sizeof(blob));
+    free(item.data);
+
+    /* A content type given with another kind is ignored. */
+    v.kind = STORE_KIND_STRING;
+    v.content_type = ct;
+    v.content_type_len = strlen(ct);
+    assert_int_equal(store_set(s, "img", 3, &v, NULL, NULL), STORE_OK);
+    assert_int_equal(get(s, "img", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_STRING);
+    assert_null(item.content_type);
+    assert_memory_equal(item.data, blob, sizeof(blob));
+    free(item.data);
+}
+
+static void test_empty_value_and_key(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = NULL, .len = 0};
+    assert_int_equal(store_set(s, "", 0, &v, NULL, NULL), STORE_OK);
+
+    struct store_item item;
+    assert_int_equal(store_get(s, "", 0, test_alloc, NULL, &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_STRING);
+    assert_int_equal(item.len, 0);
+    assert_int_equal(item.data[0], '\0');
+    free(item.data);
+    assert_int_equal(store_delete(s, "", 0, 0), STORE_OK);
+    assert_int_equal(store_count(s), 0);
+}
+
+static void test_longest_key(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    char *key = malloc(STORE_MAX_KEY_LEN + 1);
+    assert_non_null(key);
+    memset(key, 'k', STORE_MAX_KEY_LEN + 1);
+    struct store_value v = {.kind = STORE_KIND_JSON, .data = "7", .len = 1};
+    int64_t sum = 0;
+
+    assert_int_equal(store_set(s, key, STORE_MAX_KEY_LEN, &v, NULL, NULL), STORE_OK);
+    struct store_item item;
+    assert_int_equal(store_get(s, key, STORE_MAX_KEY_LEN, test_alloc, NULL, &item), STORE_OK);
+    assert_memory_equal(item.data, "7", 2);
+    free(item.data);
+    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN, 1, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, 8);
+    assert_int_equal(store_delete(s, key, STORE_MAX_KEY_LEN, 0), STORE_OK);
+
+    /* One byte longer is refused, and changes nothing. */
+    assert_int_equal(store_set(s, key, STORE_MAX_KEY_LEN + 1, &v, NULL, NULL), STORE_EINVAL);
+    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN + 1, 1, 0, &sum, NULL), STORE_EINVAL);
+    assert_int_equal(store_count(s), 0);
+    free(key);
+}
+
+static void test_invalid_ttl(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    int64_t sum = 0;
+    uint64_t sets = stats_of(s).sets;
+
+    assert_int_equal(set_json(s, "k", "1", -1, &meta), STORE_EINVAL);
+    assert_int_equal(set_json(s, "k", "1", INT64_MIN, &meta), STORE_EINVAL);
+    assert_int_equal(set_json(s, "k", "1", INT64_MAX, &meta), STORE_EINVAL); /* now + ttl overflows */
+    assert_int_equal(store_incr(s, "k", 1, 1, -5, &sum, &meta), STORE_EINVAL);
+    assert_int_equal(store_count(s), 0);
+    assert_int_equal(stats_of(s).sets, sets);
+    assert_absent(s, "k");
+
+    /* A failed write leaves the old value alone. */
+    assert_int_equal(set_json(s, "k", "1", 0, NULL), STORE_OK);
+    assert_int_equal(set_json(s, "k", "2", -1, NULL), STORE_EINVAL);
+    assert_json(s, "k", "1");
+}
+
+static void test_get_alloc_failure(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_item item;
+    assert_int_equal(set_json(s, "k", "[1]", 0, NULL), STORE_OK);
+    assert_int_equal(store_get(s, "k", 1, failing_alloc, NULL, &item), STORE_ENOMEM);
+    assert_json(s, "k", "[1]");
+    /* A miss never calls the allocator. */
+    assert_int_equal(store_get(s, "nope", 4, failing_alloc, NULL, &item), STORE_ENOTFOUND);
+}
+
+static void test_replace(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta first, second;
+
+    assert_int_equal(set_json(s, "k", "1", 0, &first), STORE_OK);
+    assert_true(first.created);
+    assert_int_equal(set_kind(s, "k", STORE_KIND_STRING, "two", 3, 0, STORE_SET_ALWAYS, 0, &second), STORE_OK);
+    assert_false(second.created);
+    assert_true(second.version != 0);
+    assert_true(second.version != first.version);
+
+    struct store_item item;
+    assert_int_equal(get(s, "k", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_STRING);
+    assert_int_equal(item.len, 3);
+    assert_memory_equal(item.data, "two", 3);
+    assert_int_equal(item.meta.version, second.version);
+    free(item.data);
+    assert_int_equal(store_count(s), 1);
+
+    /* Every write of a key gets a version never seen before on that key, and never 0. */
+    enum { N = 300 };
+    uint64_t seen[N];
+    for (int i = 0; i < N; i++) {
+        struct store_meta m;
+        if (i % 3 == 0)
+            assert_int_equal(store_delete(s, "k", 1, 0), STORE_OK);
+        if (i % 2 == 0) {
+            assert_int_equal(set_json(s, "k", "3", 0, &m), STORE_OK);
+        } else {
+            int64_t sum;
+            assert_int_equal(store_incr(s, "k", 1, 1, 0, &sum, &m), STORE_OK);
+        }
+        assert_true(m.version != 0);
+        assert_int_equal(version_of(s, "k"), m.version);
+        for (int j = 0; j < i; j++)
+            assert_true(seen[j] != m.version);
+        seen[i] = m.version;
+    }
+}
+
+static void test_set_if_absent(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+
+    assert_int_equal(set_kind(s, "k", STORE_KIND_JSON, "1", 1, 0, STORE_SET_IF_ABSENT, 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    uint64_t v1 = meta.version;
+
+    assert_int_equal(set_kind(s, "k", STORE_KIND_JSON, "2", 1, 0, STORE_SET_IF_ABSENT, 0, &meta), STORE_EEXISTS);
+    assert_json(s, "k", "1");
+    assert_int_equal(version_of(s, "k"), v1);
+
+    /* An expired entry does not count as present. */
+    assert_int_equal(set_kind(s, "t", STORE_KIND_JSON, "1", 1, 100, STORE_SET_IF_ABSENT, 0, NULL), STORE_OK);
+    advance(state, 99);
+    assert_int_equal(set_kind(s, "t", STORE_KIND_JSON, "2", 1, 0, STORE_SET_IF_ABSENT, 0, NULL), STORE_EEXISTS);
+    advance(state, 1);
+    assert_int_equal(set_kind(s, "t", STORE_KIND_JSON, "3", 1, 0, STORE_SET_IF_ABSENT, 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_int_equal(meta.ttl_ms, -1);
+    assert_json(s, "t", "3");
+
+    /* A deleted key is absent again. */
+    assert_int_equal(store_delete(s, "k", 1, 0), STORE_OK);
+    assert_int_equal(set_kind(s, "k", STORE_KIND_JSON, "4", 1, 0, STORE_SET_IF_ABSENT, 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_json(s, "k", "4");
+}
+
+static void test_set_if_version(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta m1, m2, m3;
+
+    assert_int_equal(set_json(s, "k", "1", 0, &m1), STORE_OK);
+    assert_int_equal(set_kind(s, "k", STORE_KIND_JSON, "2", 1, 0, STORE_SET_IF_VERSION, m1.version, &m2), STORE_OK);
+    assert_false(m2.created);
+    assert_true(m2.version != m1.version);
+    assert_json(s, "k", "2");
+
+    /* The old version no longer matches. */
+    assert_int_equal(set_kind(s, "k", STORE_KIND_JSON, "3", 1, 0, STORE_SET_IF_VERSION, m1.version, &m3),
+                     STORE_EVERSION);
+    assert_json(s, "k", "2");
+    assert_int_equal(version_of(s, "k"), m2.version);
+
+    /* An absent key never matches, whatever the version, 0 included. */
+    assert_int_equal(set_kind(s, "x", STORE_KIND_JSON, "1", 1, 0, STORE_SET_IF_VERSION, m2.version, NULL),
+                     STORE_EVERSION);
+    assert_int_equal(set_kind(s, "x", STORE_KIND_JSON, "1", 1, 0, STORE_SET_IF_VERSION, 0, NULL), STORE_EVERSION);
+    assert_absent(s, "x");
+
+    /* Nor does an expired one, even with its last version. */
+    assert_int_equal(set_json(s, "t", "1", 50, &m3), STORE_OK);
+    advance(state, 50);
+    assert_int_equal(set_kind(s, "t", STORE_KIND_JSON, "2", 1, 0, STORE_SET_IF_VERSION, m3.version, NULL),
+                     STORE_EVERSION);
+    assert_absent(s, "t");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Delete                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void test_delete(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+
+    assert_int_equal(set_json(s, "a", "1", 0, NULL), STORE_OK);
+    assert_int_equal(store_delete(s, "a", 1, 0), STORE_OK);
+    assert_absent(s, "a");
+    assert_int_equal(store_delete(s, "a", 1, 0), STORE_ENOTFOUND);
+    assert_int_equal(store_delete(s, "never", 5, 0), STORE_ENOTFOUND);
+    assert_int_equal(store_delete(s, "never", 5, 12345), STORE_ENOTFOUND);
+
+    assert_int_equal(set_json(s, "b", "1", 0, &meta), STORE_OK);
+    assert_int_equal(store_delete(s, "b", 1, meta.version + 1), STORE_EVERSION);
+    assert_json(s, "b", "1");
+    assert_int_equal(store_delete(s, "b", 1, meta.version), STORE_OK);
+    assert_absent(s, "b");
+    assert_int_equal(store_count(s), 0);
+
+    /* An expired key is already gone. */
+    assert_int_equal(set_json(s, "c", "1", 10, NULL), STORE_OK);
+    advance(state, 10);
+    assert_int_equal(store_delete(s, "c", 1, 0), STORE_ENOTFOUND);
+    assert_int_equal(store_count(s), 0);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Incr                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void test_incr(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    int64_t sum = 99;
+
+    assert_int_equal(store_incr(s, "n", 1, 5, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(sum, 5);
+    assert_true(meta.created);
+    assert_true(meta.version != 0);
+    assert_int_equal(meta.ttl_ms, -1);
+    assert_json(s, "n", "5");
+
+    uint64_t v = meta.version;
+    assert_int_equal(store_incr(s, "n", 1, -7, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(sum, -2);
+    assert_false(meta.created);
+    assert_true(meta.version != v);
+    assert_json(s, "n", "-2");
+
+    assert_int_equal(store_incr(s, "n", 1, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, -2);
+
+    /* A JSON integer written by set counts on from its value. */
+    assert_int_equal(set_json(s, "m", "-40", 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "m", 1, 42, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(sum, 2);
+    assert_false(meta.created);
+    assert_json(s, "m", "2");
+
+    /* The extremes of int64 are reachable and print in full. */
+    assert_int_equal(store_incr(s, "lo", 2, INT64_MIN, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, INT64_MIN);
+    assert_json(s, "lo", "-9223372036854775808");
+    assert_int_equal(store_incr(s, "lo", 2, 1, 0, &sum, NULL), STORE_OK);
+    assert_json(s, "lo", "-9223372036854775807");
+    assert_int_equal(store_incr(s, "hi", 2, INT64_MAX, 0, &sum, NULL), STORE_OK);
+    assert_json(s, "hi", "9223372036854775807");
+}
+
+static void test_incr_not_integer(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    static const char *const not_ints[] = {
+        "1.5", "\"7\"", "[1]", "{}", "true", "null", "1e3", "12abc", "+3", " 4", "-", "99999999999999999999",
+    };
+    int64_t sum = 1234;
+
+    for (size_t i = 0; i < sizeof(not_ints) / sizeof(not_ints[0]); i++) {
+        assert_int_equal(set_json(s, "k", not_ints[i], 0, NULL), STORE_OK);
+        uint64_t v = version_of(s, "k");
+        assert_int_equal(store_incr(s, "k", 1, 1, 0, &sum, NULL), STORE_ENOTINT);
+        assert_int_equal(sum, 1234);
+        assert_json(s, "k", not_ints[i]);
+        assert_int_equal(version_of(s, "k"), v);
+    }
+
+    /* Digits held as a string or as bytes are not a JSON integer. */
+    assert_int_equal(set_kind(s, "s", STORE_KIND_STRING, "5", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "s", 1, 1, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(set_kind(s, "b", STORE_KIND_BYTES, "5", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "b", 1, 1, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(set_kind(s, "e", STORE_KIND_JSON, "", 0, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "e", 1, 1, 0, &sum, NULL), STORE_ENOTINT);
+    /* A NUL inside the text must not cut it short. */
+    assert_int_equal(set_kind(s, "z", STORE_KIND_JSON, "5\0x", 3, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "z", 1, 1, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(sum, 1234);
+
+    struct store_item item;
+    assert_int_equal(get(s, "s", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_STRING);
+    assert_memory_equal(item.data, "5", 2);
+    free(item.data);
+}
+
+static void test_incr_overflow(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    int64_t sum = 77;
+
+    assert_int_equal(set_json(s, "max", "9223372036854775807", 0, NULL), STORE_OK);
+    uint64_t v = version_of(s, "max");
+    assert_int_equal(store_incr(s, "max", 3, 1, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(sum, 77);
+    assert_json(s, "max", "9223372036854775807");
+    assert_int_equal(version_of(s, "max"), v);
+    assert_int_equal(store_incr(s, "max", 3, INT64_MAX, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "max", 3, INT64_MIN, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, -1);
+
+    assert_int_equal(set_json(s, "min", "-9223372036854775808", 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "min", 3, -1, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_json(s, "min", "-9223372036854775808");
+
+    /* Overflow from an absent key is impossible: 0 + by always fits. A failed
+     * incr on an absent key creates nothing. */
+    assert_int_equal(store_incr(s, "k", 1, INT64_MAX, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "k", 1, 1, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_json(s, "k", "9223372036854775807");
+    assert_int_equal(store_count(s), 3);
+}
+
+static void test_incr_ttl(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    int64_t sum;
+
+    /* The ttl applies when the key is created... */
+    assert_int_equal(store_incr(s, "c", 1, 1, 1000, &sum, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_int_equal(meta.ttl_ms, 1000);
+
+    /* ...and an existing key keeps its expiry, whatever ttl is passed. */
+    advance(state, 400);
+    assert_int_equal(store_incr(s, "c", 1, 1, 5000, &sum, &meta), STORE_OK);
+    assert_int_equal(sum, 2);
+    assert_false(meta.created);
+    assert_int_equal(meta.ttl_ms, 600);
+    assert_int_equal(store_incr(s, "c", 1, 1, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, 600);
+
+    advance(state, 600);
+    assert_absent(s, "c");
+    /* Expired: counting starts again from 0, with the new ttl. */
+    assert_int_equal(store_incr(s, "c", 1, 10, 200, &sum, &meta), STORE_OK);
+    assert_int_equal(sum, 10);
+    assert_true(meta.created);
+    assert_int_equal(meta.ttl_ms, 200);
+
+    /* A key without expiry keeps having none. */
+    assert_int_equal(set_json(s, "p", "5", 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "p", 1, 1, 300, &sum, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, -1);
+    advance(state, 1000000);
+    assert_json(s, "p", "6");
+
+    /* A value set with a ttl keeps it through incr. */
+    assert_int_equal(set_json(s, "q", "1", 100, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "q", 1, 1, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, 100);
+    advance(state, 100);
+    assert_absent(s, "q");
+}
+
+/* ------------------------------------------------------------------------ */
+/* Expiry                                                                    */
+/* ------------------------------------------------------------------------ */
+
+static void test_ttl_expiry(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    struct store_item item;
+
+    assert_int_equal(set_json(s, "k", "1", 1000, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, 1000);
+
+    advance(state, 250);
+    assert_int_equal(get(s, "k", &item), STORE_OK);
+    assert_int_equal(item.meta.ttl_ms, 750);
+    free(item.data);
+
+    advance(state, 749);
+    assert_int_equal(get(s, "k", &item), STORE_OK);
+    assert_int_equal(item.meta.ttl_ms, 1);
+    free(item.data);
+
+    uint64_t misses = stats_of(s).misses;
+    advance(state, 1);
+    assert_absent(s, "k");
+    advance(state, 5000);
+    assert_absent(s, "k");
+    assert_int_equal(stats_of(s).misses, misses + 2);
+
+    /* Until reclaimed the entry is still held, but never visible. */
+    assert_int_equal(store_count(s), 1);
+
+    /* Setting the key again without ttl makes it permanent; the old entry was expired. */
+    assert_int_equal(set_json(s, "k", "2", 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_int_equal(meta.ttl_ms, -1);
+    assert_int_equal(stats_of(s).expired, 1);
+    advance(state, INT64_C(1) << 40);
+    assert_json(s, "k", "2");
+
+    /* Replacing a live key with a ttl gives it one; replacing without removes it. */
+    assert_int_equal(set_json(s, "k", "3", 10, &meta), STORE_OK);
+    assert_false(meta.created);
+    assert_int_equal(meta.ttl_ms, 10);
+    assert_int_equal(set_json(s, "k", "4", 0, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, -1);
+    advance(state, 10);
+    assert_json(s, "k", "4");
+}
+
+static void test_expire_step(void **state)
+{
+    /* 2 shards of 16 buckets: at most 15 keys never grow a table, so byte counts compare exactly. */
+    struct store *s = open_store(state, 0, 1, STORE_EVICT_SIEVE);
+    char key[32];
+    size_t empty = stats_of(s).bytes_used;
+    assert_true(empty > 0); /* the bucket arrays */
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "keep:%d", i);
+        assert_int_equal(set_json(s, key, "true", 0, NULL), STORE_OK);
+    }
+    size_t permanent = stats_of(s).bytes_used;
+    assert_true(permanent > empty);
+    for (int i = 0; i < 10; i++) {
+        snprintf(key, sizeof(key), "temp:%d", i);
+        assert_int_equal(set_json(s, key, "[1,2,3]", 100 + i, NULL), STORE_OK);
+    }
+    assert_true(stats_of(s).bytes_used > permanent);
+    assert_int_equal(store_count(s), 15);
+
+    /* Nothing has expired yet: a full sweep reclaims nothing. */
+    advance(state, 99);
+    assert_int_equal(store_expire_step(s, 1000), 0);
+    assert_int_equal(store_count(s), 15);
+
+    /* Half of them expire. A sweep bucket by bucket reclaims them within one round of the 32 buckets. */
+    advance(state, 5); /* now = start + 104: temp:0..4 expired */
+    size_t reclaimed = 0;
+    for (int i = 0; i < 32; i++)
+        reclaimed += store_expire_step(s, 1);
+    assert_int_equal(reclaimed, 5);
+    assert_int_equal(store_count(s), 10);
+    assert_int_equal(stats_of(s).expired, 5);
+
+    advance(state, 1000);
+    assert_int_equal(store_expire_step(s, 0), 0);
+    assert_int_equal(store_expire_step(s, 64), 5);
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.expired, 10);
+    assert_int_equal(st.entries, 5);
+    assert_int_equal(st.bytes_used, permanent);
+    assert_int_equal(store_expire_step(s, 64), 0);
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof(key), "keep:%d", i);
+        assert_json(s, key, "true");
+        assert_int_equal(store_delete(s, key, strlen(key), 0), STORE_OK);
+    }
+    assert_int_equal(stats_of(s).bytes_used, empty);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scan                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Records keys "<prefix><n>" (n < SEEN_MAX) seen by a scan; anything else counts as foreign. */
+#define SEEN_MAX 4096
+struct seen {
+    const char *prefix;
+    unsigned char hits[SEEN_MAX];
+    size_t calls, foreign;
+};
+
+static void seen_key(void *ctx, const char *key, size_t key_len)
+{
+    struct seen *seen = ctx;
+    size_t plen = strlen(seen->prefix);
+    char buf[64];
+    seen->calls++;
+    if (key_len <= plen || key_len >= sizeof(buf) || memcmp(key, seen->prefix, plen) != 0) {
+        seen->foreign++;
+        return;
+    }
+    memcpy(buf, key + plen, key_len - plen);
+    buf[key_len - plen] = '\0';
+    char *end;
+    unsigned long n = strtoul(buf, &end, 10);
+    if (*end != '\0' || n >= SEEN_MAX) {
+        seen->foreign++;
+        return;
+    }
+    if (seen->hits[n] < 255)
+        seen->hits[n]++;
+}
+
+/* Scans to the end with this limit; returns the number of calls. Asserts the limit is roughly kept. */
+static size_t scan_all(struct store *s, const char *prefix, size_t limit, struct seen *seen)
+{
+    uint64_t cursor = 0;
+    size_t calls = 0;
+    do {
+        size_t before = seen->calls;
+        size_t n = store_scan(s, cursor, prefix, prefix ? strlen(prefix) : 0, limit, seen_key, seen, &cursor);
+        assert_int_equal(n, seen->calls - before);
+        /* Only the first bucket of a call may pass the limit, and chains are short. */
+        assert_true(n <= limit + 8);
+        calls++;
+        assert_true(calls < 100000);
+    } while (cursor != 0);
+    return calls;
+}
+
+static void put_numbered(struct store *s, const char *prefix, int from, int to, int64_t ttl)
+{
+    char key[64];
+    for (int i = from; i < to; i++) {
+        snprintf(key, sizeof(key), "%s%d", prefix, i);
+        assert_int_equal(set_json(s, key, "0", ttl, NULL), STORE_OK);
+    }
+}
+
+static void test_scan_every_key(void **state)
+{
+    static const unsigned shard_bits[] = {1, 3, 0};
+    static const size_t limits[] = {1, 2, 3, 4, 5, 7, 10, 33, 100, 100000};
+
+    for (size_t b = 0; b < sizeof(shard_bits) / sizeof(shard_bits[0]); b++) {
+        struct store *s = open_store(state, 0, shard_bits[b], STORE_EVICT_SIEVE);
+        put_numbered(s, "key:", 0, 1500, 0);
+        put_numbered(s, "other:", 0, 300, 0);
+        put_numbered(s, "key:", 1500, 1600, 50); /* expire below: never visited */
+        advance(state, 50);
+
+        for (size_t l = 0; l < sizeof(limits) / sizeof(limits[0]); l++) {
+            struct seen all = {.prefix = "key:"};
+            size_t calls = scan_all(s, NULL, limits[l], &all);
+            for (int i = 0; i < 1500; i++)
+                assert_int_equal(all.hits[i] >= 1, 1);
+            for (int i = 1500; i < 1600; i++)
+                assert_int_equal(all.hits[i], 0);
+            assert_int_equal(all.foreign, 300); /* the other: keys, each once */
+            /* Nothing grows during this scan, so no key is visited twice. */
+            assert_int_equal(all.calls, 1800);
+            if (limits[l] >= 10)
+                assert_true(calls <= 1800 / (limits[l] / 2) + ((size_t)1 << (shard_bits[b] ? shard_bits[b] : 8)));
+
+            struct seen some = {.prefix = "key:"};
+            scan_all(s, "key:", limits[l], &some);
+            assert_int_equal(some.foreign, 0);
+            assert_int_equal(some.calls, 1500);
+            for (int i = 0; i < 1500; i++)
+                assert_int_equal(some.hits[i], 1);
+        }
+
+        /* A prefix that matches nothing, and the empty store. */
+        struct seen none = {.prefix = "zzz"};
+        scan_all(s, "zzz", 10, &none);
+        assert_int_equal(none.calls, 0);
+        assert_int_equal(store_flush(s), 1800);
+        scan_all(s, NULL, 10, &none);
+        assert_int_equal(none.calls, 0);
+
+        store_destroy(s);
+        ((struct fixture *)*state)->store = NULL;
+    }
+}
+
+static void test_scan_while_growing(void **state)
+{
+    struct store *s = open_store(state, 0, 1, STORE_EVICT_SIEVE);
+    put_numbered(s, "base:", 0, 200, 0);
+    size_t table_bytes = stats_of(s).bytes_used;
+
+    struct seen seen = {.prefix = "base:"};
+    uint64_t cursor = 0;
+    int grown = 0, calls = 0;
+    do {
+        store_scan(s, cursor, "base:", 5, 4, seen_key, &seen, &cursor);
+        /* Each pause adds more keys than are in the store: every table doubles many times during the scan. */
+        put_numbered(s, "grow:", grown, grown + 150, 0);
+        grown += 150;
+        calls++;
+        assert_true(calls < 10000);
+    } while (cursor != 0);
+
+    assert_true(grown >= 200 * 8);
+    assert_true(stats_of(s).bytes_used > table_bytes);
+    assert_int_equal(seen.foreign, 0);
+    for (int i = 0; i < 200; i++)
+        assert_true(seen.hits[i] >= 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Flush and statistics                                                      */
+/* ------------------------------------------------------------------------ */
+
+static void test_flush(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    size_t empty = stats_of(s).bytes_used;
+    assert_int_equal(store_flush(s), 0);
+
+    put_numbered(s, "dead:", 0, 4, 10);
+    advance(state, 10);
+    put_numbered(s, "live:", 0, 8, 0);
+    assert_int_equal(store_count(s), 12);
+    assert_int_equal(store_flush(s), 8);
+    assert_int_equal(store_count(s), 0);
+    assert_int_equal(stats_of(s).bytes_used, empty);
+    assert_absent(s, "live:3");
+
+    /* The store works as before after a flush. */
+    struct store_meta meta;
+    assert_int_equal(set_json(s, "live:3", "3", 0, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_json(s, "live:3", "3");
+    assert_int_equal(store_flush(s), 1);
+    assert_int_equal(store_flush(s), 0);
+}
+
+static void test_stats_counters(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_item item;
+    int64_t sum;
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.entries, 0);
+    assert_int_equal(st.hits + st.misses + st.sets + st.deletes + st.expired + st.evicted, 0);
+
+    assert_int_equal(set_json(s, "a", "1", 0, NULL), STORE_OK);
+    assert_int_equal(set_json(s, "a", "2", 0, NULL), STORE_OK);
+    assert_int_equal(set_json(s, "b", "1", 0, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, 0, &sum, NULL), STORE_OK);
+    /* Failed writes count nothing. */
+    assert_int_equal(set_kind(s, "a", STORE_KIND_JSON, "3", 1, 0, STORE_SET_IF_ABSENT, 0, NULL), STORE_EEXISTS);
+    assert_int_equal(store_incr(s, "a", 1, INT64_MAX, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "a", 1, INT64_MAX, 0, &sum, NULL), STORE_EOVERFLOW);
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(get(s, "b", &item), STORE_OK);
+        free(item.data);
+    }
+    assert_absent(s, "x");
+    assert_absent(s, "y");
+    assert_int_equal(store_delete(s, "b", 1, 0), STORE_OK);
+    assert_int_equal(store_delete(s, "b", 1, 0), STORE_ENOTFOUND);
+    assert_int_equal(store_delete(s, "c", 1, 999), STORE_EVERSION);
+
+    st = stats_of(s);
+    assert_int_equal(st.sets, 5);
+    assert_int_equal(st.hits, 3);
+    assert_int_equal(st.misses, 2);
+    assert_int_equal(st.deletes, 1);
+    assert_int_equal(st.expired, 0);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.entries, 2);
+    assert_int_equal(st.entries, store_count(s));
+    assert_int_equal(st.max_memory, 0);
+}
+
+/* Two stores side by side share nothing. */
+static void test_stores_independent(void **state)
+{
+    struct store *a = open_store(state, 0, 1, STORE_EVICT_SIEVE);
+    struct store *b = store_create(NULL);
+    assert_non_null(b);
+    assert_int_equal(set_json(a, "k", "1", 0, NULL), STORE_OK);
+    assert_int_equal(set_json(b, "k", "2", 0, NULL), STORE_OK);
+    assert_json(a, "k", "1");
+    assert_json(b, "k", "2");
+    assert_int_equal(store_flush(b), 1);
+    assert_json(a, "k", "1");
+    assert_int_equal(stats_of(a).sets, 1);
+    store_destroy(b);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Memory bound and eviction                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define KIB 1024u
+
+static void fill_value(char *buf, size_t len, int seed)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)('a' + (seed + i) % 26);
+}
+
+static void test_memory_bound(void **state)
+{
+    const size_t max = 256 * KIB;
+    struct store *s = open_store(state, max, 2, STORE_EVICT_SIEVE);
+    static char value[4096];
+    char key[32];
+    size_t written = 0;
+    unsigned rng = 12345;
+    int writes = 0;
+
+    /* Large values first, then small ones (the store's entry count climbs past anything seen
+     * before, growing the tables while full), then a mix. */
+    while (written < 10 * max) {
+        size_t len;
+        if (written < 3 * max)
+            len = 2000 + writes % 1000;
+        else if (written < 5 * max)
+            len = 10 + writes % 40;
+        else {
+            rng = rng * 1103515245u + 12345u;
+            len = (rng >> 8) % 4096;
+        }
+        snprintf(key, sizeof(key), "k%d", writes);
+        fill_value(value, len, writes);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, len, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+        written += len + strlen(key);
+        writes++;
+        struct store_stats st = stats_of(s);
+        if (st.bytes_used > max)
+            fail_msg("write %d: bytes_used %zu > max_memory %zu", writes, st.bytes_used, max);
+    }
+
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.max_memory, max);
+    assert_int_equal(st.sets, (uint64_t)writes);
+    assert_true(st.evicted > 0);
+    assert_int_equal(st.entries + st.evicted, (uint64_t)writes);
+    assert_true(st.bytes_used > max / 2); /* eviction stops once there is room */
+
+    /* Every key still held has its value intact, and the newest write is always held. */
+    struct store_item item;
+    size_t live = 0;
+    for (int i = 0; i < writes; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        if (get(s, key, &item) != STORE_OK)
+            continue;
+        live++;
+        char *expect = malloc(item.len + 1);
+        fill_value(expect, item.len, i);
+        assert_memory_equal(item.data, expect, item.len);
+        free(expect);
+        free(item.data);
+    }
+    assert_int_equal(live, st.entries);
+    snprintf(key, sizeof(key), "k%d", writes - 1);
+    assert_int_equal(get(s, key, &item), STORE_OK);
+    free(item.data);
+}
+
+static void test_value_bigger_than_memory(void **state)
+{
+    const size_t max = 64 * KIB;
+    struct store *s = open_store(state, max, 1, STORE_EVICT_SIEVE);
+    char *big = calloc(1, max + 1);
+    assert_non_null(big);
+    assert_int_equal(set_json(s, "small", "1", 0, NULL), STORE_OK);
+    struct store_stats before = stats_of(s);
+
+    assert_int_equal(set_kind(s, "big", STORE_KIND_BYTES, big, max + 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_EFULL);
+    /* Nearly max_memory: fits no better, since the tables take some of it; the small key may go in trying. */
+    assert_int_equal(set_kind(s, "big", STORE_KIND_BYTES, big, max - 64, 0, STORE_SET_ALWAYS, 0, NULL), STORE_EFULL);
+    struct store_stats after = stats_of(s);
+    assert_true(after.bytes_used <= before.bytes_used);
+    assert_int_equal(after.sets, before.sets);
+    assert_absent(s, "big");
+
+    /* Half of it fits. */
+    assert_int_equal(set_kind(s, "big", STORE_KIND_BYTES, big, max / 2, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_true(stats_of(s).bytes_used <= max);
+    free(big);
+}
+
+static void test_evict_none(void **state)
+{
+    const size_t max = 64 * KIB;
+    struct store *s = open_store(state, max, 1, STORE_EVICT_NONE);
+    char value[1000];
+    char key[32];
+    int stored = 0, rc = STORE_OK;
+
+    while (stored < 1000) {
+        snprintf(key, sizeof(key), "k%d", stored);
+        fill_value(value, sizeof(value), stored);
+        rc = set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL);
+        if (rc != STORE_OK)
+            break;
+        stored++;
+    }
+    assert_int_equal(rc, STORE_EFULL);
+    assert_true(stored > 30); /* 64 KiB holds dozens of 1 KB values */
+    assert_absent(s, key);
+
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.evicted, 0);
+    assert_int_equal(st.entries, (size_t)stored);
+    assert_true(st.bytes_used <= max);
+    assert_int_equal(set_kind(s, "again", STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_EFULL);
+    int64_t sum;
+    /* Everything written is still there. */
+    for (int i = 0; i < stored; i++) {
+        struct store_item item;
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_int_equal(get(s, key, &item), STORE_OK);
+        fill_value(value, sizeof(value), i);
+        assert_memory_equal(item.data, value, sizeof(value));
+        free(item.data);
+    }
+
+    /* Deleting makes room again. */
+    assert_int_equal(store_delete(s, "k0", 2, 0), STORE_OK);
+    assert_int_equal(store_delete(s, "k1", 2, 0), STORE_OK);
+    assert_int_equal(set_kind(s, "again", STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, 1, 0, &sum, NULL), STORE_OK);
+    assert_true(stats_of(s).bytes_used <= max);
+    assert_int_equal(stats_of(s).evicted, 0);
+}
+
+/*
+ * SIEVE keeps what is read. With equal-sized values, every write into a full
+ * shard evicts one entry of that same shard, so each shard holds a fixed
+ * number of entries (over a hundred here). The hand stops at the first
+ * unvisited entry, so it moves past one cold entry per eviction and needs
+ * about a shard's worth of evictions to come back to a hot entry; reading the
+ * hot keys every 8 writes sets their visited bit again long before that. The
+ * cold keys written at the same time and never read are the oldest entries
+ * with a clear bit, so they are the first to go.
+ */
+static void test_sieve_keeps_visited(void **state)
+{
+    const size_t max = 128 * KIB;
+    struct store *s = open_store(state, max, 1, STORE_EVICT_SIEVE);
+    char value[300];
+    char key[32];
+    struct store_item item;
+    enum { HOT = 32 };
+
+    memset(value, 'v', sizeof(value));
+    for (int i = 0; i < HOT; i++) {
+        snprintf(key, sizeof(key), "hot:%d", i);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+        snprintf(key, sizeof(key), "unread:%d", i);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+    }
+    for (int w = 0; w < 5000; w++) {
+        if (w % 8 == 0) {
+            for (int i = 0; i < HOT; i++) {
+                snprintf(key, sizeof(key), "hot:%d", i);
+                assert_int_equal(get(s, key, &item), STORE_OK);
+                free(item.data);
+            }
+        }
+        snprintf(key, sizeof(key), "cold:%d", w);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+    }
+
+    struct store_stats st = stats_of(s);
+    assert_true(st.evicted > 4000);
+    assert_true(st.entries > 200);
+    for (int i = 0; i < HOT; i++) {
+        snprintf(key, sizeof(key), "unread:%d", i);
+        assert_absent(s, key);
+    }
+    /* The first cold keys were never read either. */
+    for (int w = 0; w < 100; w++) {
+        snprintf(key, sizeof(key), "cold:%d", w);
+        assert_absent(s, key);
+    }
+    /* The newest writes are all there. */
+    for (int w = 4990; w < 5000; w++) {
+        snprintf(key, sizeof(key), "cold:%d", w);
+        assert_int_equal(get(s, key, &item), STORE_OK);
+        free(item.data);
+    }
+    /* Checked last, since a get marks the key visited. */
+    for (int i = 0; i < HOT; i++) {
+        snprintf(key, sizeof(key), "hot:%d", i);
+        if (get(s, key, &item) != STORE_OK)
+            fail_msg("hot key %s was evicted", key);
+        free(item.data);
+    }
+}
+
+/*
+ * The hand removes an expired entry it meets whatever its visited bit, and
+ * counts it as expired, not evicted. Entries with a ttl, all read, fill the
+ * store without evicting; once they expire they are the oldest entries, where
+ * the hand starts, so the writes that follow displace only them.
+ */
+static void test_evict_takes_expired(void **state)
+{
+    const size_t max = 64 * KIB;
+    struct store *s = open_store(state, max, 1, STORE_EVICT_SIEVE);
+    char value[500];
+    char key[32];
+    struct store_item item;
+    memset(value, 'x', sizeof(value));
+
+    int dying = 0;
+    while (stats_of(s).bytes_used + 2 * sizeof(value) < max) {
+        snprintf(key, sizeof(key), "ttl:%d", dying++);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 100, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+        assert_int_equal(get(s, key, &item), STORE_OK);
+        free(item.data);
+    }
+    assert_true(dying > 80);
+    assert_int_equal(stats_of(s).evicted, 0);
+    assert_int_equal(stats_of(s).expired, 0);
+
+    advance(state, 100);
+    for (int i = 0; i < dying / 4; i++) {
+        snprintf(key, sizeof(key), "new:%d", i);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+    }
+    struct store_stats st = stats_of(s);
+    assert_int_equal(st.evicted, 0);
+    assert_true(st.expired >= (uint64_t)dying / 4 - 2);
+    assert_int_equal(st.entries + st.expired, (uint64_t)(dying + dying / 4));
+    assert_true(st.bytes_used <= max);
+    for (int i = 0; i < dying / 4; i++) {
+        snprintf(key, sizeof(key), "new:%d", i);
+        assert_int_equal(get(s, key, &item), STORE_OK);
+        free(item.data);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+        T(test_siphash_vectors),
+        T(test_create_config),
+        T(test_strerror),
+        T(test_json_round_trip),
+        T(test_string_with_nul),
+        T(test_bytes_with_content_type),
+        T(test_empty_value_and_key),
+        T(test_longest_key),
+        T(test_invalid_ttl),
+        T(test_get_alloc_failure),
+        T(test_replace),
+        T(test_set_if_absent),
+        T(test_set_if_version),
+        T(test_delete),
+        T(test_incr),
+        T(test_incr_not_integer),
+        T(test_incr_overflow),
+        T(test_incr_ttl),
+        T(test_ttl_expiry),
+        T(test_expire_step),
+        T(test_scan_every_key),
+        T(test_scan_while_growing),
+        T(test_flush),
+        T(test_stats_counters),
+        T(test_stores_independent),
+        T(test_memory_bound),
+        T(test_value_bigger_than_memory),
+        T(test_evict_none),
+        T(test_sieve_keeps_visited),
+        T(test_evict_takes_expired),
+#undef T
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

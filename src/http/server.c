@@ -200,9 +200,12 @@ static void *worker_main(void *arg)
     /* The graceful-shutdown GOAWAY timer stays linked for a second; dispose would assert. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
-    h2o_multithread_unregister_receiver(w->ctx.queue, &w->wakeup);
+    h2o_multithread_queue_t *queue = w->ctx.queue;
+    h2o_multithread_unregister_receiver(queue, &w->wakeup);
     h2o_context_dispose(&w->ctx);
+    h2o_evloop_run(loop, 0); /* frees the queue's socket, closed by dispose */
     h2o_evloop_destroy(loop);
+    free(queue); /* h2o 2.2.5's h2o_multithread_destroy_queue closes the queue but never frees it */
     w->ctx.loop = NULL;
     return NULL;
 }

@@ -1,0 +1,290 @@
+/*
+ * Unit tests of the request parsers that sit in front of the store: key
+ * percent-decoding, query strings, UTF-8 validation, JSON request bodies,
+ * JSON string writing and the size and duration syntax of the flags.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cmd/cmd.h"
+#include "config.h"
+#include "http/body.h"
+#include "http/jsonw.h"
+#include "http/keypath.h"
+
+static void *test_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    return test_malloc(size);
+}
+
+static void decode_ok(const char *in, const char *want, size_t want_len)
+{
+    char out[256];
+    long n = keypath_decode(in, strlen(in), out);
+    assert_int_equal(n, (long)want_len);
+    assert_memory_equal(out, want, want_len);
+}
+
+static void test_keypath_decode(void **state)
+{
+    (void)state;
+    decode_ok("user42", "user42", 6);
+    decode_ok("a%2Fb", "a/b", 3);
+    decode_ok("a%2fb", "a/b", 3);
+    decode_ok("%20x%20", " x ", 3);
+    decode_ok("caf%C3%A9", "caf\xc3\xa9", 5);
+    decode_ok("a+b", "a+b", 3);
+    decode_ok("%25", "%", 1);
+    decode_ok("", "", 0);
+}
+
+static void test_keypath_rejects(void **state)
+{
+    (void)state;
+    char out[16];
+    assert_int_equal(keypath_decode("%", 1, out), -1);
+    assert_int_equal(keypath_decode("%2", 2, out), -1);
+    assert_int_equal(keypath_decode("ab%", 3, out), -1);
+    assert_int_equal(keypath_decode("%zz", 3, out), -1);
+    assert_int_equal(keypath_decode("%g0", 3, out), -1);
+    assert_int_equal(keypath_decode("a%00b", 5, out), -1);
+}
+
+static void test_query_find(void **state)
+{
+    (void)state;
+    const char *v;
+    size_t n;
+    const char *q = "raw&ttl=30&x=&ttlx=9";
+    assert_int_equal(query_find(q, strlen(q), "ttl", &v, &n), 1);
+    assert_int_equal(n, 2);
+    assert_memory_equal(v, "30", 2);
+    assert_int_equal(query_find(q, strlen(q), "raw", &v, &n), 1);
+    assert_int_equal(n, 0);
+    assert_int_equal(query_find(q, strlen(q), "x", &v, &n), 1);
+    assert_int_equal(n, 0);
+    assert_int_equal(query_find(q, strlen(q), "tt", &v, &n), 0);
+    assert_int_equal(query_find(q, strlen(q), "y", &v, &n), 0);
+    assert_int_equal(query_find("", 0, "ttl", &v, &n), 0);
+}
+
+static void test_utf8(void **state)
+{
+    (void)state;
+    assert_true(utf8_is_valid("plain", 5));
+    assert_true(utf8_is_valid("caf\xc3\xa9", 5));
+    assert_true(utf8_is_valid("\xe2\x82\xac", 3));         /* U+20AC */
+    assert_true(utf8_is_valid("\xf0\x9f\x98\x80", 4));     /* U+1F600 */
+    assert_false(utf8_is_valid("\xc3", 1));                /* truncated */
+    assert_false(utf8_is_valid("\xc0\xaf", 2));            /* overlong '/' */
+    assert_false(utf8_is_valid("\xed\xa0\x80", 3));        /* surrogate */
+    assert_false(utf8_is_valid("\xf4\x90\x80\x80", 4));    /* past U+10FFFF */
+    assert_false(utf8_is_valid("\xff", 1));
+    assert_false(utf8_is_valid("a\x80", 2));
+}
+
+static void test_check_key(void **state)
+{
+    (void)state;
+    struct cmd_ctx ctx = {.limits = {.max_key_bytes = 4}};
+    assert_int_equal(cmd_check_key(&ctx, "abcd", 4), CMD_OK);
+    assert_int_equal(cmd_check_key(&ctx, "abcde", 5), CMD_KEY_TOO_LONG);
+    assert_int_equal(cmd_check_key(&ctx, "", 0), CMD_BAD_KEY);
+    assert_int_equal(cmd_check_key(&ctx, "a\0b", 3), CMD_BAD_KEY);
+    assert_int_equal(cmd_check_key(&ctx, "\xff", 1), CMD_BAD_KEY);
+}
+
+static int parse(const char *body, int with_key, struct body_write *w, char *err)
+{
+    return body_parse_write(body, strlen(body), with_key, test_alloc, NULL, w, err, 256);
+}
+
+static void expect_body_error(const char *body, int with_key, const char *message)
+{
+    struct body_write w;
+    char err[256];
+    assert_int_equal(parse(body, with_key, &w, err), -1);
+    assert_string_equal(err, message);
+    body_write_free(&w);
+}
+
+static void test_body_string_value(void **state)
+{
+    (void)state;
+    struct body_write w;
+    char err[256];
+    assert_int_equal(parse("{\"key\":\"user42\", \"value\":\"Alice\", \"extra\":1}", 1, &w, err), 0);
+    assert_int_equal(w.key_len, 6);
+    assert_memory_equal(w.key, "user42", 6);
+    assert_int_equal(w.value.kind, STORE_KIND_STRING);
+    assert_int_equal(w.value.len, 5);
+    assert_memory_equal(w.value.data, "Alice", 5);
+    assert_int_equal(w.ttl_ms, 0);
+    body_write_free(&w);
+
+    assert_int_equal(parse("{\"value\":\"a\\u0000b\",\"ttl\":7}", 0, &w, err), 0);
+    assert_int_equal(w.value.len, 3);
+    assert_memory_equal(w.value.data, "a\0b", 3);
+    assert_int_equal(w.ttl_ms, 7000);
+    body_write_free(&w);
+}
+
+static void test_body_json_value(void **state)
+{
+    (void)state;
+    struct body_write w;
+    char err[256];
+    assert_int_equal(parse("{\"key\":\"k\",\"value\": { \"a\" : [1, 2.5, true, null] }}", 1, &w, err), 0);
+    assert_int_equal(w.value.kind, STORE_KIND_JSON);
+    assert_int_equal(w.value.len, strlen("{\"a\":[1,2.5,true,null]}"));
+    assert_memory_equal(w.value.data, "{\"a\":[1,2.5,true,null]}", w.value.len);
+    test_free((void *)w.value.data);
+    body_write_free(&w);
+
+    assert_int_equal(parse("{\"key\":\"k\",\"value\":-12}", 1, &w, err), 0);
+    assert_memory_equal(w.value.data, "-12", 3);
+    test_free((void *)w.value.data);
+    body_write_free(&w);
+}
+
+static void test_body_errors(void **state)
+{
+    (void)state;
+    const char *ttl_msg = "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000";
+    expect_body_error("", 1, "request body is empty: expected a JSON object");
+    expect_body_error("[1]", 1, "request body must be a JSON object");
+    expect_body_error("\"s\"", 1, "request body must be a JSON object");
+    expect_body_error("{\"value\":1}", 1, "missing \"key\"");
+    expect_body_error("{\"key\":5,\"value\":1}", 1, "\"key\" must be a string");
+    expect_body_error("{\"key\":\"\",\"value\":1}", 1, "\"key\" must not be empty");
+    expect_body_error("{\"key\":\"k\"}", 1, "missing \"value\"");
+    expect_body_error("{\"key\":\"k\",\"value\":null}", 1, "\"value\" must not be null");
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":0}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":-1}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":\"5\"}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":1.5}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":315360001}", 1, ttl_msg);
+
+    struct body_write w;
+    char err[256];
+    assert_int_equal(parse("{\"key\":\"k\",\"value\":1,\"key\":\"j\"}", 1, &w, err), -1);
+    assert_non_null(strstr(err, "duplicate"));
+    body_write_free(&w);
+    assert_int_equal(parse("{\"key\":", 1, &w, err), -1);
+    assert_non_null(strstr(err, "invalid JSON"));
+    body_write_free(&w);
+}
+
+static void test_ttl_text(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(body_parse_ttl_text("30", 2, &ms), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(body_parse_ttl_text("0", 1, &ms), -1);
+    assert_int_equal(body_parse_ttl_text("", 0, &ms), -1);
+    assert_int_equal(body_parse_ttl_text("-5", 2, &ms), -1);
+    assert_int_equal(body_parse_ttl_text("5s", 2, &ms), -1);
+    assert_int_equal(body_parse_ttl_text("315360001", 9, &ms), -1);
+    assert_int_equal(body_parse_ttl_text("99999999999999", 14, &ms), -1);
+}
+
+static void test_json_write_string(void **state)
+{
+    (void)state;
+    char out[64];
+    const char in[] = "a\"b\\c\n\t\r\x01\0\xc3\xa9";
+    char *end = json_write_string(out, in, sizeof(in) - 1);
+    const char want[] = "\"a\\\"b\\\\c\\n\\t\\r\\u0001\\u0000\xc3\xa9\"";
+    assert_int_equal(end - out, (long)(sizeof(want) - 1));
+    assert_memory_equal(out, want, sizeof(want) - 1);
+    assert_true((size_t)(end - out) <= JSONW_STRING_MAX(sizeof(in) - 1));
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    size_t n;
+    assert_int_equal(config_parse_size("512mb", &n), 0);
+    assert_int_equal(n, 512u << 20);
+    assert_int_equal(config_parse_size("512MB", &n), 0);
+    assert_int_equal(n, 512u << 20);
+    assert_int_equal(config_parse_size("1g", &n), 0);
+    assert_int_equal(n, 1u << 30);
+    assert_int_equal(config_parse_size("64k", &n), 0);
+    assert_int_equal(n, 65536);
+    assert_int_equal(config_parse_size("100", &n), 0);
+    assert_int_equal(n, 100);
+    assert_int_equal(config_parse_size("12qb", &n), -1);
+    assert_int_equal(config_parse_size("-1", &n), -1);
+    assert_int_equal(config_parse_size("", &n), -1);
+    assert_int_equal(config_parse_size("mb", &n), -1);
+    assert_int_equal(config_parse_size("99999999999999999999", &n), -1);
+    assert_int_equal(config_parse_size("999999999999tb", &n), -1);
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    int64_t ms;
+    assert_int_equal(config_parse_duration_ms("30", &ms), 0);
+    assert_int_equal(ms, 30000);
+    assert_int_equal(config_parse_duration_ms("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(config_parse_duration_ms("10m", &ms), 0);
+    assert_int_equal(ms, 600000);
+    assert_int_equal(config_parse_duration_ms("2h", &ms), 0);
+    assert_int_equal(ms, 7200000);
+    assert_int_equal(config_parse_duration_ms("5d", &ms), -1);
+    assert_int_equal(config_parse_duration_ms("s", &ms), -1);
+}
+
+static void test_config_load(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char *argv[] = {"cachette", "--port=9000", "--max-memory", "64mb", "--threads", "3", "--default-ttl", "90s", NULL};
+    setenv("CACHETTE_MAX_KEY_BYTES", "200", 1);
+    setenv("CACHETTE_PORT", "1234", 1);
+    assert_int_equal(config_load(&cfg, 8, argv), CONFIG_RUN);
+    unsetenv("CACHETTE_MAX_KEY_BYTES");
+    unsetenv("CACHETTE_PORT");
+    assert_int_equal(cfg.port, 9000); /* the flag wins over the environment */
+    assert_int_equal(cfg.max_memory, 64u << 20);
+    assert_int_equal(cfg.threads, 3);
+    assert_int_equal(cfg.default_ttl_ms, 90000);
+    assert_int_equal(cfg.max_key_bytes, 200);
+    assert_string_equal(cfg.bind, "127.0.0.1");
+
+    char *bad_port[] = {"cachette", "--port", "70000", NULL};
+    assert_int_equal(config_load(&cfg, 3, bad_port), CONFIG_ERROR);
+    char *unknown[] = {"cachette", "--nope", "1", NULL};
+    assert_int_equal(config_load(&cfg, 3, unknown), CONFIG_ERROR);
+    char *missing[] = {"cachette", "--port", NULL};
+    assert_int_equal(config_load(&cfg, 2, missing), CONFIG_ERROR);
+    setenv("CACHETTE_THREADS", "0", 1);
+    char *none[] = {"cachette", NULL};
+    assert_int_equal(config_load(&cfg, 1, none), CONFIG_ERROR);
+    unsetenv("CACHETTE_THREADS");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keypath_decode), cmocka_unit_test(test_keypath_rejects),
+        cmocka_unit_test(test_query_find),     cmocka_unit_test(test_utf8),
+        cmocka_unit_test(test_check_key),      cmocka_unit_test(test_body_string_value),
+        cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
+        cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_json_write_string),
+        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_config_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

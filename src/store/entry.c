@@ -45,7 +45,8 @@ void entry_init(struct entry *e, const void *key, size_t key_len, enum store_kin
     if (kind == STORE_KIND_BYTES) {
         unsigned char *p = e->data + expiry_size(e) + key_len;
         p[0] = (unsigned char)ct_len;
-        memcpy(p + 1, ct, ct_len);
+        if (ct_len != 0) /* ct may be NULL then, and memcpy from NULL is undefined even for 0 bytes */
+            memcpy(p + 1, ct, ct_len);
     }
 }
 

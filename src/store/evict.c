@@ -8,7 +8,10 @@
  * nothing more and links. So the entries in the store never exceed
  * max_memory by more than the writes in flight at that instant, and a write
  * that cannot fit even in an empty store fails with STORE_EFULL. Bucket
- * arrays are counted when they grow but never trigger eviction themselves.
+ * arrays are counted when they grow, under a shard lock where nothing can be
+ * evicted, so the writer whose insert grew one evicts back under the bound
+ * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
+ * would not fit simply does not grow: slower, never over the bound.
  *
  * SIEVE (Zhang et al., NSDI'24). Each shard keeps its entries in one FIFO
  * queue, newest at the head. A hit only sets the entry's visited bit (an
@@ -92,22 +95,9 @@ static int over_budget(struct store *s)
     return atomic_load_explicit(&s->used, memory_order_relaxed) > s->max_memory;
 }
 
-int memory_reserve(struct store *s, struct shard *home, size_t bytes)
+/* Evicts, starting at home, until the total is under max_memory. 0, or STORE_EFULL once every shard is empty. */
+static int evict_to_budget(struct store *s, struct shard *home)
 {
-    if (s->max_memory == 0) {
-        atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
-        return 0;
-    }
-    if (bytes > s->max_memory)
-        return STORE_EFULL;
-    atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
-    if (!over_budget(s))
-        return 0;
-    if (s->eviction == STORE_EVICT_NONE) {
-        memory_release(s, bytes);
-        return STORE_EFULL;
-    }
-
     size_t idx = (size_t)(home - s->shards);
     size_t empty_in_a_row = 0;
     int64_t now = store_now_ms(s);
@@ -123,11 +113,39 @@ int memory_reserve(struct store *s, struct shard *home, size_t bytes)
             empty_in_a_row = 0;
             continue;
         }
-        if (++empty_in_a_row == s->nshards) {
-            memory_release(s, bytes);
+        if (++empty_in_a_row == s->nshards)
             return STORE_EFULL;
-        }
         idx = (idx + 1) & (s->nshards - 1);
     }
     return 0;
+}
+
+int memory_reserve(struct store *s, struct shard *home, size_t bytes)
+{
+    if (s->max_memory == 0) {
+        atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
+        return 0;
+    }
+    if (bytes > s->max_memory)
+        return STORE_EFULL;
+    atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
+    if (!over_budget(s))
+        return 0;
+    if (s->eviction == STORE_EVICT_NONE || evict_to_budget(s, home) != 0) {
+        memory_release(s, bytes);
+        return STORE_EFULL;
+    }
+    return 0;
+}
+
+void memory_trim(struct store *s, struct shard *home)
+{
+    if (s->max_memory != 0 && s->eviction == STORE_EVICT_SIEVE && over_budget(s))
+        evict_to_budget(s, home);
+}
+
+int memory_may_grow(const struct store *s, size_t bytes)
+{
+    return s->max_memory == 0 || s->eviction != STORE_EVICT_NONE ||
+           atomic_load_explicit(&s->used, memory_order_relaxed) + bytes <= s->max_memory;
 }

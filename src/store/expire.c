@@ -53,6 +53,8 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         size_t swept;
 
         pthread_rwlock_wrlock(&sh->lock);
+        if (n > sh->mask + 1 - s->sweep_bucket)
+            n = sh->mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
         swept = do_sweep_buckets(sh, s->sweep_bucket, n, now, &dead);
         s->sweep_bucket += n;
         if (s->sweep_bucket > sh->mask) {

@@ -126,6 +126,10 @@ void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
 int memory_reserve(struct store *s, struct shard *home, size_t bytes);
 /* Returns bytes freed. */
 void memory_release(struct store *s, size_t bytes);
+/* With no lock held: evicts until back under max_memory, if a table's growth took it over. */
+void memory_trim(struct store *s, struct shard *home);
+/* Whether a table may grow by bytes more (no, at the bound with STORE_EVICT_NONE). */
+int memory_may_grow(const struct store *s, size_t bytes);
 void do_queue_push(struct shard *sh, struct entry *e);
 void do_queue_unlink(struct shard *sh, struct entry *e);
 /* Frees an unlinked entry and returns its bytes to the budget. */

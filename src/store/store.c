@@ -6,7 +6,8 @@
  * build the new entry (malloc and copy) with no lock held, reserve its bytes
  * (which may evict, taking other locks one at a time: evict.c), then take the
  * shard's write lock only to check the condition and swap pointers, and free
- * the replaced entry after unlocking. A get takes the read lock, copies the
+ * the replaced entry after unlocking (then evict again if the insert grew the
+ * table past max_memory: memory_trim). A get takes the read lock, copies the
  * value out into the caller's memory and sets the SIEVE visited bit.
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
@@ -164,14 +165,28 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
     return old;
 }
 
-/* Frees an entry a write displaced, counting it as expired if it was. */
-static void discard_displaced(struct store *s, struct shard *sh, struct entry *old, bool was_live)
+/*
+ * Ends a write after its critical section: on failure frees the unlinked new
+ * entry and its reservation; on success frees the entry it displaced
+ * (counting it as expired if it was), evicts back under max_memory if the
+ * insert grew a table past it, and counts the write.
+ */
+static int finish_write(struct store *s, struct shard *sh, int rc, struct entry *e, size_t bytes,
+                        struct entry *old, bool old_was_live)
 {
-    if (old == NULL)
-        return;
-    if (!was_live)
-        stat_add(&sh->expired, 1);
-    entry_discard(s, old);
+    if (rc != 0) {
+        free(e);
+        memory_release(s, bytes);
+        return rc;
+    }
+    if (old != NULL) {
+        if (!old_was_live)
+            stat_add(&sh->expired, 1);
+        entry_discard(s, old);
+    }
+    memory_trim(s, sh);
+    stat_add(&sh->sets, 1);
+    return 0;
 }
 
 int store_set(struct store *s, const void *key, size_t key_len, const struct store_value *value,
@@ -183,7 +198,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     size_t ct_len = value->kind == STORE_KIND_BYTES ? value->content_type_len : 0;
     int64_t now = store_now_ms(s);
     if (key_len > STORE_MAX_KEY_LEN || value->len > STORE_MAX_VALUE_LEN || ct_len > STORE_MAX_CONTENT_TYPE_LEN ||
-        opts->ttl_ms < 0 || opts->ttl_ms > INT64_MAX - now)
+        (unsigned)value->kind > STORE_KIND_BYTES || opts->ttl_ms < 0 || opts->ttl_ms > INT64_MAX - now)
         return STORE_EINVAL;
 
     int has_expiry = opts->ttl_ms > 0;
@@ -219,15 +234,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
     }
     pthread_rwlock_unlock(&sh->lock);
-
-    if (rc != 0) {
-        free(e);
-        memory_release(s, bytes);
-        return rc;
-    }
-    discard_displaced(s, sh, old, live);
-    stat_add(&sh->sets, 1);
-    return 0;
+    return finish_write(s, sh, rc, e, bytes, old, live);
 }
 
 int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
@@ -363,16 +370,10 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
         fill_meta(meta, e, now, !live);
     }
     pthread_rwlock_unlock(&sh->lock);
-
-    if (rc != 0) {
-        free(e);
-        memory_release(s, bytes);
-        return rc;
-    }
-    discard_displaced(s, sh, old, live);
-    stat_add(&sh->sets, 1);
-    *result = sum;
-    return 0;
+    rc = finish_write(s, sh, rc, e, bytes, old, live);
+    if (rc == 0)
+        *result = sum;
+    return rc;
 }
 
 size_t store_flush(struct store *s)

@@ -4,8 +4,9 @@
  * top bits chose the shard). The table doubles when it holds more entries
  * than buckets, so chains stay about one entry long; growing rehashes every
  * key of the shard under its write lock, which with the default 256 shards is
- * 1/256 of the keys at a time. If the bigger array cannot be allocated the
- * table simply stays smaller: slower, never wrong. It never shrinks.
+ * 1/256 of the keys at a time. If the bigger array cannot be allocated (or,
+ * without eviction, would not fit under max_memory) the table simply stays
+ * smaller: slower, never wrong. It never shrinks.
  *
  * Scanning uses a reverse-binary cursor over the bucket index (the technique
  * Redis's dict scan made well known): incrementing the bit-reversed index
@@ -71,6 +72,10 @@ static void do_grow(struct store *s, struct shard *sh)
     struct entry **fresh = calloc(new_mask + 1, sizeof(*fresh));
     if (fresh == NULL)
         return;
+    if (!memory_may_grow(s, array_footprint(fresh) - array_footprint(sh->buckets))) {
+        free(fresh);
+        return;
+    }
     for (size_t i = 0; i <= sh->mask; i++) {
         struct entry *e = sh->buckets[i];
         while (e != NULL) {
@@ -138,7 +143,9 @@ static uint64_t next_reverse_cursor(uint64_t v, uint64_t mask)
 
 static int key_matches(const struct entry *e, const void *prefix, size_t prefix_len, int64_t now)
 {
-    return e->key_len >= prefix_len && memcmp(entry_key(e), prefix, prefix_len) == 0 && !entry_is_expired(e, now);
+    /* No prefix may come as NULL, which memcmp must not see even for 0 bytes. */
+    return e->key_len >= prefix_len && (prefix_len == 0 || memcmp(entry_key(e), prefix, prefix_len) == 0) &&
+           !entry_is_expired(e, now);
 }
 
 /* Visits one bucket unless that would pass `room` keys; returns keys visited or -1 if skipped. */
@@ -169,19 +176,21 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
         limit = 1;
     while (shard_idx < s->nshards && !full) {
         struct shard *sh = &s->shards[shard_idx];
+        int shard_done = 0;
         pthread_rwlock_rdlock(&sh->lock);
         do {
             long n = do_scan_bucket(sh, v, prefix, prefix_len, now, limit - visited, visited > 0, fn, fn_ctx);
             if (n < 0) {
-                full = 1;
+                full = 1; /* resume at this bucket, which may be bucket 0: v == 0 alone means nothing */
                 break;
             }
             visited += (size_t)n;
             v = next_reverse_cursor(v, sh->mask);
+            shard_done = v == 0;
             full = visited >= limit;
-        } while (v != 0 && !full);
+        } while (!shard_done && !full);
         pthread_rwlock_unlock(&sh->lock);
-        if (v == 0)
+        if (shard_done)
             shard_idx++;
     }
     *next_cursor = shard_idx >= s->nshards ? 0 : ((uint64_t)shard_idx << CURSOR_SHARD_SHIFT) | v;

@@ -368,7 +368,7 @@ static void test_longest_key(void **state)
     free(key);
 }
 
-static void test_invalid_ttl(void **state)
+static void test_invalid_args(void **state)
 {
     struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
     struct store_meta meta;
@@ -386,6 +386,11 @@ static void test_invalid_ttl(void **state)
     /* A failed write leaves the old value alone. */
     assert_int_equal(set_json(s, "k", "1", 0, NULL), STORE_OK);
     assert_int_equal(set_json(s, "k", "2", -1, NULL), STORE_EINVAL);
+    assert_json(s, "k", "1");
+
+    /* A kind that does not exist is out of range too. */
+    assert_int_equal(set_kind(s, "k", (enum store_kind)3, "2", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_EINVAL);
+    assert_int_equal(set_kind(s, "k", (enum store_kind) - 1, "2", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_EINVAL);
     assert_json(s, "k", "1");
 }
 
@@ -960,8 +965,8 @@ static void test_stats_counters(void **state)
     assert_int_equal(store_incr(s, "c", 1, 1, 0, &sum, NULL), STORE_OK);
     /* Failed writes count nothing. */
     assert_int_equal(set_kind(s, "a", STORE_KIND_JSON, "3", 1, 0, STORE_SET_IF_ABSENT, 0, NULL), STORE_EEXISTS);
-    assert_int_equal(store_incr(s, "a", 1, INT64_MAX, 0, &sum, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "a", 1, INT64_MAX, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "c", 1, INT64_MAX - 1, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, 0, &sum, NULL), STORE_EOVERFLOW);
 
     for (int i = 0; i < 3; i++) {
         assert_int_equal(get(s, "b", &item), STORE_OK);
@@ -1143,6 +1148,39 @@ static void test_evict_none(void **state)
 }
 
 /*
+ * Without eviction, a table that would grow past max_memory stays smaller.
+ * Filling stores of many sizes with small counters until STORE_EFULL puts
+ * some shard's table at its doubling point just as the store fills up.
+ */
+static void test_evict_none_tables_stay_bounded(void **state)
+{
+    char key[32];
+    for (size_t max = 8 * KIB; max <= 40 * KIB; max += 512) {
+        struct store *s = open_store(state, max, 1, STORE_EVICT_NONE);
+        int n = 0, rc;
+        int64_t sum;
+        do {
+            snprintf(key, sizeof(key), "c%d", n);
+            rc = store_incr(s, key, strlen(key), n, 0, &sum, NULL);
+            size_t used = stats_of(s).bytes_used;
+            if (used > max)
+                fail_msg("max %zu, write %d: bytes_used %zu", max, n, used);
+            n += rc == STORE_OK;
+        } while (rc == STORE_OK);
+        assert_int_equal(rc, STORE_EFULL);
+        assert_int_equal(store_count(s), (size_t)n);
+        for (int i = 0; i < n; i += 7) {
+            char want[24];
+            snprintf(key, sizeof(key), "c%d", i);
+            snprintf(want, sizeof(want), "%d", i);
+            assert_json(s, key, want);
+        }
+        store_destroy(s);
+        ((struct fixture *)*state)->store = NULL;
+    }
+}
+
+/*
  * SIEVE keeps what is read. With equal-sized values, every write into a full
  * shard evicts one entry of that same shard, so each shard holds a fixed
  * number of entries (over a hundred here). The hand stops at the first
@@ -1267,7 +1305,7 @@ int main(void)
         T(test_bytes_with_content_type),
         T(test_empty_value_and_key),
         T(test_longest_key),
-        T(test_invalid_ttl),
+        T(test_invalid_args),
         T(test_get_alloc_failure),
         T(test_replace),
         T(test_set_if_absent),
@@ -1287,6 +1325,7 @@ int main(void)
         T(test_memory_bound),
         T(test_value_bigger_than_memory),
         T(test_evict_none),
+        T(test_evict_none_tables_stay_bounded),
         T(test_sieve_keeps_visited),
         T(test_evict_takes_expired),
 #undef T

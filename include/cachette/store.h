@@ -130,8 +130,9 @@ struct store_item {
 
 /*
  * Copies the live entry under key into memory from alloc(alloc_ctx, …) and
- * marks it recently used. Returns 0, STORE_ENOTFOUND (absent or expired) or
- * STORE_ENOMEM. Takes only a read lock.
+ * marks it recently used. With alloc NULL nothing is copied: item gets the
+ * kind, length and meta only, data and content_type are NULL. Returns 0,
+ * STORE_ENOTFOUND (absent or expired) or STORE_ENOMEM. Takes only a read lock.
  */
 int store_get(struct store *store, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
               struct store_item *item);
@@ -145,11 +146,13 @@ int store_delete(struct store *store, const void *key, size_t key_len, uint64_t 
 /*
  * Atomically adds `by` to the JSON integer under key and returns the sum in
  * *result. An absent or expired key counts from 0 and, when ttl_ms > 0, is
- * created with that lifetime; an existing key keeps its expiry. Returns 0,
- * STORE_ENOTINT, STORE_EOVERFLOW, STORE_EFULL, STORE_ENOMEM or STORE_EINVAL.
+ * created with that lifetime; an existing key keeps its expiry. if_version 0
+ * increments whatever is there; otherwise only that version of a live entry.
+ * Returns 0, STORE_ENOTINT, STORE_EOVERFLOW, STORE_EVERSION, STORE_EFULL,
+ * STORE_ENOMEM or STORE_EINVAL.
  */
-int store_incr(struct store *store, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, int64_t *result,
-               struct store_meta *meta);
+int store_incr(struct store *store, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, uint64_t if_version,
+               int64_t *result, struct store_meta *meta);
 
 /* Called by store_scan for each key, with a shard lock held: copy, do not call the store. */
 typedef void (*store_key_fn)(void *ctx, const char *key, size_t key_len);

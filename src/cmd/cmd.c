@@ -74,17 +74,29 @@ enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t
     return CMD_OK;
 }
 
-enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_len, const struct store_value *value,
-                        int64_t ttl_ms, struct store_meta *meta)
+enum cmd_status cmd_check_value(const struct cmd_ctx *ctx, const struct store_value *value, int64_t ttl_ms)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
-    if (st != CMD_OK)
-        return st;
     if (value->len > ctx->limits.max_value_bytes)
         return CMD_VALUE_TOO_LARGE;
     if (ttl_ms < 0 || ttl_ms > CMD_MAX_TTL_MS)
         return CMD_BAD_TTL;
-    struct store_set_opts opts = {.ttl_ms = ttl_ms ? ttl_ms : ctx->limits.default_ttl_ms};
+    return CMD_OK;
+}
+
+static int64_t effective_ttl(const struct cmd_ctx *ctx, int64_t ttl_ms)
+{
+    return ttl_ms ? ttl_ms : ctx->limits.default_ttl_ms;
+}
+
+enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_len, const struct store_value *value,
+                        int64_t ttl_ms, struct cmd_cond cond, struct store_meta *meta)
+{
+    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    if (st == CMD_OK)
+        st = cmd_check_value(ctx, value, ttl_ms);
+    if (st != CMD_OK)
+        return st;
+    struct store_set_opts opts = {.ttl_ms = effective_ttl(ctx, ttl_ms), .mode = cond.mode, .version = cond.version};
     st = from_store(store_set(ctx->store, key, key_len, value, &opts, meta));
     if (st == CMD_OK && meta->created)
         st = CMD_CREATED;
@@ -99,9 +111,23 @@ enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_l
     return from_store(store_get(ctx->store, key, key_len, alloc, alloc_ctx, item));
 }
 
-enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len)
+enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len, uint64_t if_version)
 {
     if (cmd_check_key(ctx, key, key_len) != CMD_OK)
         return CMD_NOT_FOUND;
-    return from_store(store_delete(ctx->store, key, key_len, 0));
+    return from_store(store_delete(ctx->store, key, key_len, if_version));
+}
+
+enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
+                         uint64_t if_version, int64_t *result, struct store_meta *meta)
+{
+    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    if (st != CMD_OK)
+        return st;
+    if (ttl_ms < 0 || ttl_ms > CMD_MAX_TTL_MS)
+        return CMD_BAD_TTL;
+    st = from_store(store_incr(ctx->store, key, key_len, by, effective_ttl(ctx, ttl_ms), if_version, result, meta));
+    if (st == CMD_OK && meta->created)
+        st = CMD_CREATED;
+    return st;
 }

@@ -45,19 +45,47 @@ struct cmd_ctx {
 /* Checks a key against the limits: CMD_OK, CMD_BAD_KEY or CMD_KEY_TOO_LONG. */
 enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t len);
 
+/* A condition on the entry a write or delete touches. */
+struct cmd_cond {
+    enum store_set_mode mode; /* STORE_SET_ALWAYS, _IF_ABSENT or _IF_VERSION */
+    uint64_t version;         /* with STORE_SET_IF_VERSION */
+};
+
+/* No condition. */
+#define CMD_UNCONDITIONAL ((struct cmd_cond){STORE_SET_ALWAYS, 0})
+
 /*
- * Writes value under key. ttl_ms: > 0 a lifetime, 0 the default TTL.
- * Returns CMD_CREATED or CMD_OK (replaced), or the reason it did nothing.
+ * Checks a value against the limits before any write: CMD_OK,
+ * CMD_VALUE_TOO_LARGE or CMD_BAD_TTL (ttl_ms as for cmd_set).
+ */
+enum cmd_status cmd_check_value(const struct cmd_ctx *ctx, const struct store_value *value, int64_t ttl_ms);
+
+/*
+ * Writes value under key if cond holds. ttl_ms: > 0 a lifetime, 0 the
+ * default TTL. Returns CMD_CREATED or CMD_OK (replaced), or the reason it did
+ * nothing (CMD_EXISTS, CMD_VERSION_MISMATCH for an unmet condition).
  */
 enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_len, const struct store_value *value,
-                        int64_t ttl_ms, struct store_meta *meta);
+                        int64_t ttl_ms, struct cmd_cond cond, struct store_meta *meta);
 
-/* Reads key into memory from alloc (see store_get). CMD_OK or CMD_NOT_FOUND. */
+/*
+ * Reads key into memory from alloc (see store_get; alloc NULL reads only the
+ * metadata). CMD_OK or CMD_NOT_FOUND.
+ */
 enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_len, store_alloc_fn alloc,
                         void *alloc_ctx, struct store_item *item);
 
-/* Deletes key: CMD_OK or CMD_NOT_FOUND. */
-enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len);
+/* Deletes key (if_version 0: whatever is there). CMD_OK, CMD_NOT_FOUND or CMD_VERSION_MISMATCH. */
+enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len, uint64_t if_version);
+
+/*
+ * Adds `by` to the integer under key (absent counts from 0; ttl_ms applies
+ * when it creates the key; if_version 0: whatever is there). CMD_OK or
+ * CMD_CREATED with the sum in *result, else CMD_NOT_INTEGER, CMD_OVERFLOW,
+ * CMD_VERSION_MISMATCH, CMD_BAD_TTL, CMD_FULL, ….
+ */
+enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
+                         uint64_t if_version, int64_t *result, struct store_meta *meta);
 
 /* True if every byte sequence in [s, s+len) is well-formed UTF-8 (RFC 3629). */
 int utf8_is_valid(const char *s, size_t len);

@@ -107,7 +107,7 @@ static void handle_collection(struct http_server *srv, h2o_req_t *req)
         return;
     }
     if (parse_write(req, 1, &w, &ttl_ms) == 0) {
-        enum cmd_status st = cmd_set(srv->cmd, w.key, w.key_len, &w.value, ttl_ms, &meta);
+        enum cmd_status st = cmd_set(srv->cmd, w.key, w.key_len, &w.value, ttl_ms, CMD_UNCONDITIONAL, &meta);
         if (st == CMD_OK || st == CMD_CREATED)
             reply_message(req, 200, "stored");
         else
@@ -152,7 +152,7 @@ static void handle_put(struct http_server *srv, h2o_req_t *req, const char *key,
         return;
     }
     if (parse_write(req, 0, &w, &ttl_ms) == 0) {
-        enum cmd_status st = cmd_set(srv->cmd, key, key_len, &w.value, ttl_ms, &meta);
+        enum cmd_status st = cmd_set(srv->cmd, key, key_len, &w.value, ttl_ms, CMD_UNCONDITIONAL, &meta);
         if (st == CMD_CREATED) {
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, req->path.base,
                            req->query_at == SIZE_MAX ? req->path.len : req->query_at);
@@ -197,7 +197,7 @@ static void handle_key(struct http_server *srv, h2o_req_t *req, const char *raw,
     } else if (method_is(req, H2O_STRLIT("PUT"))) {
         handle_put(srv, req, key, key_len);
     } else if (method_is(req, H2O_STRLIT("DELETE"))) {
-        enum cmd_status st = cmd_delete(srv->cmd, key, key_len);
+        enum cmd_status st = cmd_delete(srv->cmd, key, key_len, 0);
         if (st == CMD_OK)
             reply_message(req, 200, "deleted");
         else

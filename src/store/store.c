@@ -253,20 +253,22 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
         size_t ct_len;
         const char *ct = entry_content_type(e, &ct_len);
         size_t ct_bytes = ct ? ct_len + 1 : 0;
-        char *buf = alloc(alloc_ctx, e->value_len + 1 + ct_bytes);
-        if (buf == NULL) {
+        char *buf = alloc ? alloc(alloc_ctx, e->value_len + 1 + ct_bytes) : NULL;
+        if (alloc != NULL && buf == NULL) {
             rc = STORE_ENOMEM;
         } else {
-            memcpy(buf, entry_value(e), e->value_len + 1);
             item->kind = (enum store_kind)e->kind;
             item->data = buf;
             item->len = e->value_len;
             item->content_type = NULL;
             item->content_type_len = ct_len;
-            if (ct != NULL) {
-                item->content_type = buf + e->value_len + 1;
-                memcpy(item->content_type, ct, ct_len);
-                item->content_type[ct_len] = '\0';
+            if (buf != NULL) {
+                memcpy(buf, entry_value(e), e->value_len + 1);
+                if (ct != NULL) {
+                    item->content_type = buf + e->value_len + 1;
+                    memcpy(item->content_type, ct, ct_len);
+                    item->content_type[ct_len] = '\0';
+                }
             }
             fill_meta(&item->meta, e, now, false);
             if (!(atomic_load_explicit(&e->flags, memory_order_relaxed) & ENTRY_VISITED))
@@ -329,8 +331,8 @@ static int entry_integer(struct entry *e, int64_t *out)
     return 0;
 }
 
-int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, int64_t *result,
-               struct store_meta *meta)
+int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, uint64_t if_version,
+               int64_t *result, struct store_meta *meta)
 {
     int64_t now = store_now_ms(s);
     if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
@@ -357,7 +359,9 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
-    if (live) {
+    if (if_version != 0 && (!live || old->version != if_version))
+        rc = STORE_EVERSION;
+    else if (live) {
         rc = entry_integer(old, &base);
         expires_at = entry_expires_at(old);
     }

@@ -16,6 +16,7 @@ struct config {
     size_t max_key_bytes;
     size_t max_value_bytes;
     size_t max_body_bytes;
+    unsigned max_batch;
     int64_t default_ttl_ms;     /* 0 = entries never expire unless asked */
     unsigned max_connections;
     int64_t request_timeout_ms;

@@ -131,3 +131,14 @@ enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_
         st = CMD_CREATED;
     return st;
 }
+
+size_t cmd_scan(const struct cmd_ctx *ctx, uint64_t cursor, const char *prefix, size_t prefix_len, size_t limit,
+                store_key_fn fn, void *fn_ctx, uint64_t *next_cursor)
+{
+    return store_scan(ctx->store, cursor, prefix, prefix_len, limit, fn, fn_ctx, next_cursor);
+}
+
+size_t cmd_flush(const struct cmd_ctx *ctx)
+{
+    return store_flush(ctx->store);
+}

@@ -87,6 +87,13 @@ enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t ke
 enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
                          uint64_t if_version, int64_t *result, struct store_meta *meta);
 
+/* Visits live keys with prefix from cursor on, as store_scan. */
+size_t cmd_scan(const struct cmd_ctx *ctx, uint64_t cursor, const char *prefix, size_t prefix_len, size_t limit,
+                store_key_fn fn, void *fn_ctx, uint64_t *next_cursor);
+
+/* Deletes every entry; returns how many were live. */
+size_t cmd_flush(const struct cmd_ctx *ctx);
+
 /* True if every byte sequence in [s, s+len) is well-formed UTF-8 (RFC 3629). */
 int utf8_is_valid(const char *s, size_t len);
 

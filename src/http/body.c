@@ -49,45 +49,58 @@ int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
     return 0;
 }
 
-int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn alloc, void *alloc_ctx,
-                     struct body_write *out, char *err, size_t err_size)
+/* Loads a JSON object; returns it, or NULL with err set. */
+static json_t *load_object(const char *body, size_t len, char *err, size_t err_size)
 {
     json_error_t jerr;
-    memset(out, 0, sizeof(*out));
-    if (len == 0)
-        return fail(err, err_size, "request body is empty: expected a JSON object");
-    out->root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
-    if (out->root == NULL) {
-        snprintf(err, err_size, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
-        return -1;
+    if (len == 0) {
+        fail(err, err_size, "request body is empty: expected a JSON object");
+        return NULL;
     }
-    if (!json_is_object(out->root))
-        return fail(err, err_size, "request body must be a JSON object");
+    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
+    if (root == NULL) {
+        snprintf(err, err_size, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
+        return NULL;
+    }
+    if (!json_is_object(root)) {
+        json_decref(root);
+        fail(err, err_size, "request body must be a JSON object");
+        return NULL;
+    }
+    return root;
+}
 
+/* Fills item from one {"key"?, "value", "ttl"?} object. */
+static int parse_item(json_t *obj, int with_key, store_alloc_fn alloc, void *alloc_ctx, struct body_item *item,
+                      char *err, size_t err_size)
+{
+    memset(item, 0, sizeof(*item));
+    if (!json_is_object(obj))
+        return fail(err, err_size, "must be a JSON object");
     if (with_key) {
-        json_t *key = json_object_get(out->root, "key");
+        json_t *key = json_object_get(obj, "key");
         if (key == NULL)
             return fail(err, err_size, "missing \"key\"");
         if (!json_is_string(key))
             return fail(err, err_size, "\"key\" must be a string");
-        out->key = json_string_value(key);
-        out->key_len = json_string_length(key);
-        if (out->key_len == 0)
+        item->key = json_string_value(key);
+        item->key_len = json_string_length(key);
+        if (item->key_len == 0)
             return fail(err, err_size, "\"key\" must not be empty");
     }
 
-    json_t *value = json_object_get(out->root, "value");
+    json_t *value = json_object_get(obj, "value");
     if (value == NULL)
         return fail(err, err_size, "missing \"value\"");
     if (json_is_null(value))
         return fail(err, err_size, "\"value\" must not be null");
-    if (ttl_from_json(json_object_get(out->root, "ttl"), &out->ttl_ms) != 0)
+    if (ttl_from_json(json_object_get(obj, "ttl"), &item->ttl_ms) != 0)
         return fail(err, err_size, "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000");
 
     if (json_is_string(value)) {
-        out->value.kind = STORE_KIND_STRING;
-        out->value.data = json_string_value(value);
-        out->value.len = json_string_length(value);
+        item->value.kind = STORE_KIND_STRING;
+        item->value.data = json_string_value(value);
+        item->value.len = json_string_length(value);
         return 0;
     }
     const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
@@ -95,14 +108,108 @@ int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn 
     char *text = size ? alloc(alloc_ctx, size) : NULL;
     if (text == NULL || json_dumpb(value, text, size, flags) != size)
         return fail(err, err_size, "out of memory while encoding \"value\"");
-    out->value.kind = STORE_KIND_JSON;
-    out->value.data = text;
-    out->value.len = size;
+    item->value.kind = STORE_KIND_JSON;
+    item->value.data = text;
+    item->value.len = size;
     return 0;
 }
 
-void body_write_free(struct body_write *w)
+int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn alloc, void *alloc_ctx,
+                     struct body *out, char *err, size_t err_size)
 {
-    json_decref(w->root);
-    w->root = NULL;
+    memset(out, 0, sizeof(*out));
+    if ((out->root = load_object(body, len, err, err_size)) == NULL)
+        return BODY_INVALID;
+    out->items = alloc(alloc_ctx, sizeof(*out->items));
+    out->count = 1;
+    return parse_item(out->root, with_key, alloc, alloc_ctx, out->items, err, err_size);
+}
+
+/* Finds the array member `name` of a batch body and checks its size. */
+static int batch_array(struct body *out, const char *name, size_t max_items, json_t **array, char *err,
+                       size_t err_size)
+{
+    *array = json_object_get(out->root, name);
+    if (*array == NULL || !json_is_array(*array)) {
+        snprintf(err, err_size, "\"%s\" must be an array", name);
+        return BODY_INVALID;
+    }
+    out->count = json_array_size(*array);
+    if (out->count > max_items) {
+        snprintf(err, err_size, "\"%s\" has %zu items, more than max-batch (%zu)", name, out->count, max_items);
+        return BODY_TOO_MANY;
+    }
+    return 0;
+}
+
+int body_parse_mset(const char *body, size_t len, size_t max_items, store_alloc_fn alloc, void *alloc_ctx,
+                    struct body *out, char *err, size_t err_size)
+{
+    json_t *array;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((out->root = load_object(body, len, err, err_size)) == NULL)
+        return BODY_INVALID;
+    if ((rc = batch_array(out, "entries", max_items, &array, err, err_size)) != 0)
+        return rc;
+    out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
+    for (size_t i = 0; i < out->count; i++) {
+        char why[200];
+        if (parse_item(json_array_get(array, i), 1, alloc, alloc_ctx, &out->items[i], why, sizeof(why)) != 0) {
+            snprintf(err, err_size, "entries[%zu]: %s", i, why);
+            return BODY_INVALID;
+        }
+    }
+    return 0;
+}
+
+int body_parse_mget(const char *body, size_t len, size_t max_items, store_alloc_fn alloc, void *alloc_ctx,
+                    struct body *out, char *err, size_t err_size)
+{
+    json_t *array;
+    int rc;
+    memset(out, 0, sizeof(*out));
+    if ((out->root = load_object(body, len, err, err_size)) == NULL)
+        return BODY_INVALID;
+    if ((rc = batch_array(out, "keys", max_items, &array, err, err_size)) != 0)
+        return rc;
+    out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
+    for (size_t i = 0; i < out->count; i++) {
+        json_t *key = json_array_get(array, i);
+        if (!json_is_string(key)) {
+            snprintf(err, err_size, "keys[%zu] must be a string", i);
+            return BODY_INVALID;
+        }
+        memset(&out->items[i], 0, sizeof(out->items[i]));
+        out->items[i].key = json_string_value(key);
+        out->items[i].key_len = json_string_length(key);
+    }
+    return 0;
+}
+
+int body_parse_incr(const char *body, size_t len, int64_t *by, int64_t *ttl_ms, char *err, size_t err_size)
+{
+    *by = 1;
+    *ttl_ms = 0;
+    if (len == 0)
+        return 0;
+    json_t *root = load_object(body, len, err, err_size);
+    if (root == NULL)
+        return BODY_INVALID;
+    int rc = 0;
+    json_t *step = json_object_get(root, "by");
+    if (step != NULL && !json_is_integer(step))
+        rc = fail(err, err_size, "\"by\" must be a whole number");
+    else if (ttl_from_json(json_object_get(root, "ttl"), ttl_ms) != 0)
+        rc = fail(err, err_size, "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000");
+    else if (step != NULL)
+        *by = json_integer_value(step);
+    json_decref(root);
+    return rc;
+}
+
+void body_free(struct body *b)
+{
+    json_decref(b->root);
+    b->root = NULL;
 }

@@ -8,26 +8,45 @@
 
 #include "cachette/store.h"
 
-/* What a write request asked for. Strings point into root or into alloc'd memory. */
-struct body_write {
-    json_t *root;             /* owns the parsed document; release with body_write_free */
-    const char *key;          /* "key" member, when asked for */
+/* One entry to write. Strings point into the parsed document or into alloc'd memory. */
+struct body_item {
+    const char *key;          /* "key", when asked for */
     size_t key_len;
     struct store_value value; /* a string is kept unquoted; any other JSON as compact text */
     int64_t ttl_ms;           /* "ttl" in milliseconds; 0 when absent or null */
 };
 
+/* A parsed request body: release with body_free. */
+struct body {
+    json_t *root;
+    size_t count;             /* items parsed */
+    struct body_item *items;  /* from alloc; one item for a single write */
+};
+
+/* body_parse_* return 0, BODY_INVALID (answer 400) or BODY_TOO_MANY (413), with a message in err. */
+#define BODY_INVALID (-1)
+#define BODY_TOO_MANY (-2)
+
 /*
- * Parses {"key"?: string, "value": any JSON but null, "ttl"?: seconds > 0}.
+ * A single write: {"key"?: string, "value": any JSON but null, "ttl"?: seconds}.
  * with_key says whether "key" is required (POST /cache) or ignored (PUT).
- * Compact JSON text of non-string values is written into memory from alloc.
- * Returns 0, or -1 with a message for the client in err (always set).
  * Members other than these are ignored.
  */
 int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn alloc, void *alloc_ctx,
-                     struct body_write *out, char *err, size_t err_size);
+                     struct body *out, char *err, size_t err_size);
 
-void body_write_free(struct body_write *w);
+/* A batch write: {"entries": [{"key", "value", "ttl"?}, …]}, at most max_items, each checked as above. */
+int body_parse_mset(const char *body, size_t len, size_t max_items, store_alloc_fn alloc, void *alloc_ctx,
+                    struct body *out, char *err, size_t err_size);
+
+/* A batch read: {"keys": [string, …]}, at most max_items; fills items[].key only. */
+int body_parse_mget(const char *body, size_t len, size_t max_items, store_alloc_fn alloc, void *alloc_ctx,
+                    struct body *out, char *err, size_t err_size);
+
+/* An increment: empty, or {"by"?: integer (default 1), "ttl"?: seconds}. */
+int body_parse_incr(const char *body, size_t len, int64_t *by, int64_t *ttl_ms, char *err, size_t err_size);
+
+void body_free(struct body *b);
 
 /*
  * Parses a TTL in whole seconds from text (the ?ttl= query parameter) into

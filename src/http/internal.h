@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "http/metrics.h"
 #include "http/server.h"
 
 struct worker {
@@ -27,6 +28,7 @@ struct worker {
     h2o_multithread_receiver_t wakeup;
     size_t open;                        /* this worker's connections; its thread only */
     atomic_uint_fast64_t requests;      /* written by its thread, read by /stats */
+    struct metrics metrics;             /* likewise */
 } __attribute__((aligned(64)));
 
 struct http_server {
@@ -45,6 +47,15 @@ struct http_server {
 /* The handler behind every path (routes.c). */
 int routes_handle(h2o_handler_t *self, h2o_req_t *req);
 
+/* /cache/{key} and /cache/{key}/incr; raw is the still-encoded rest of the path after "/cache/" (cache_entry.c). */
+void cache_entry_handle(struct http_server *srv, h2o_req_t *req, const char *raw, size_t raw_len);
+
+/* /cache (cache_collection.c). */
+void cache_collection_handle(struct http_server *srv, h2o_req_t *req);
+
+/* POST /cache/_mget and /cache/_mset (cache_collection.c). */
+void cache_batch_handle(struct http_server *srv, h2o_req_t *req, int is_mset);
+
 /* Per-handler data: h2o hands the handler to routes_handle. */
 struct route_handler {
     h2o_handler_t super;
@@ -52,7 +63,7 @@ struct route_handler {
 };
 
 struct http_counters {
-    uint64_t requests, connections_total;
+    uint64_t connections_total;
     unsigned connections;
     double uptime_seconds;
 };

@@ -6,6 +6,10 @@
  */
 #include "http/jsonw.h"
 
+#include <string.h>
+
+#include "cmd/cmd.h"
+
 char *json_write_string(char *dst, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -31,4 +35,22 @@ char *json_write_string(char *dst, const char *s, size_t n)
     }
     *dst++ = '"';
     return dst;
+}
+
+int json_item_is_text(const struct store_item *item)
+{
+    return item->kind != STORE_KIND_BYTES || utf8_is_valid(item->data, item->len);
+}
+
+size_t json_item_max(const struct store_item *item)
+{
+    return item->kind == STORE_KIND_JSON ? item->len : JSONW_STRING_MAX(item->len);
+}
+
+char *json_write_item(char *dst, const struct store_item *item)
+{
+    if (item->kind != STORE_KIND_JSON)
+        return json_write_string(dst, item->data, item->len);
+    memcpy(dst, item->data, item->len);
+    return dst + item->len;
 }

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include "cachette/store.h"
+
 /* The most bytes json_write_string() can write for n input bytes. */
 #define JSONW_STRING_MAX(n) (6 * (n) + 2)
 
@@ -13,5 +15,18 @@
  * which callers ensure are UTF-8, are copied as they are.
  */
 char *json_write_string(char *dst, const char *s, size_t n);
+
+/* Whether item can be written as a JSON value: JSON, a string, or raw bytes that are UTF-8. */
+int json_item_is_text(const struct store_item *item);
+
+/* The most bytes json_write_item can write for item. */
+size_t json_item_max(const struct store_item *item);
+
+/*
+ * Writes the item as one JSON value at dst and returns the end: stored JSON
+ * verbatim, a string (or UTF-8 raw bytes) as a JSON string. The caller has
+ * checked json_item_is_text.
+ */
+char *json_write_item(char *dst, const struct store_item *item);
 
 #endif

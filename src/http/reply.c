@@ -31,6 +31,8 @@ static const char *reason_phrase(int status)
         return "Not Found";
     case 405:
         return "Method Not Allowed";
+    case 304:
+        return "Not Modified";
     case 409:
         return "Conflict";
     case 412:
@@ -51,13 +53,13 @@ static const char *reason_phrase(int status)
     return status < 500 ? "Client Error" : "Server Error";
 }
 
-void reply_json(h2o_req_t *req, int status, const char *body, size_t len)
+void reply_body(h2o_req_t *req, int status, const char *content_type, size_t type_len, const char *body, size_t len)
 {
     static h2o_generator_t generator = {NULL, NULL};
     req->res.status = status;
     req->res.reason = reason_phrase(status);
     req->res.content_length = len;
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/json"));
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, content_type, type_len);
     h2o_start_response(req, &generator);
     if (h2o_memis(req->method.base, req->method.len, H2O_STRLIT("HEAD"))) {
         h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
@@ -65,6 +67,20 @@ void reply_json(h2o_req_t *req, int status, const char *body, size_t len)
         h2o_iovec_t buf = h2o_iovec_init(body, len);
         h2o_send(req, &buf, 1, H2O_SEND_STATE_FINAL);
     }
+}
+
+void reply_json(h2o_req_t *req, int status, const char *body, size_t len)
+{
+    reply_body(req, status, H2O_STRLIT("application/json"), body, len);
+}
+
+void reply_not_modified(h2o_req_t *req)
+{
+    static h2o_generator_t generator = {NULL, NULL};
+    req->res.status = 304;
+    req->res.reason = "Not Modified";
+    h2o_start_response(req, &generator);
+    h2o_send(req, NULL, 0, H2O_SEND_STATE_FINAL);
 }
 
 /* Sends {"<member>": text}. */
@@ -114,19 +130,28 @@ static const struct {
     [CMD_NO_MEMORY] = {503, "out of memory, try again later"},
 };
 
-void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status status)
+int reply_cmd_message(const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix, char *buf, size_t size)
 {
-    char message[128];
     size_t limit = status == CMD_KEY_TOO_LONG ? cmd->limits.max_key_bytes : cmd->limits.max_value_bytes;
+    size_t at = prefix != NULL ? (size_t)snprintf(buf, size, "%s", prefix) : 0;
+    if (at >= size)
+        at = size - 1;
     if (status <= CMD_CREATED || status >= sizeof(cmd_errors) / sizeof(cmd_errors[0])) {
-        reply_error(req, 500, "internal error");
-        return;
+        snprintf(buf + at, size - at, "internal error");
+        return 500;
     }
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(message, sizeof(message), cmd_errors[status].message, limit);
+    snprintf(buf + at, size - at, cmd_errors[status].message, limit);
 #pragma GCC diagnostic pop
-    reply_error(req, cmd_errors[status].http_status, message);
+    return cmd_errors[status].http_status;
+}
+
+void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix)
+{
+    char message[160];
+    int http_status = reply_cmd_message(cmd, status, prefix, message, sizeof(message));
+    reply_error(req, http_status, message);
 }
 
 /* ---- rewriting h2o's own error responses ------------------------------- */

@@ -6,14 +6,29 @@
 
 #include "cmd/cmd.h"
 
-/* Sends body (JSON text) with the status, Content-Type and Content-Length; HEAD gets no body. */
+/* Sends body with the status, Content-Type and Content-Length; HEAD gets no body. */
+void reply_body(h2o_req_t *req, int status, const char *content_type, size_t type_len, const char *body, size_t len);
+
+/* reply_body with Content-Type application/json. */
 void reply_json(h2o_req_t *req, int status, const char *body, size_t len);
+
+/* Sends 304 Not Modified: the headers already added, no body. */
+void reply_not_modified(h2o_req_t *req);
 
 /* Sends {"error": message} with the status. */
 void reply_error(h2o_req_t *req, int status, const char *message);
 
-/* Sends the error response for a failed command (any status but CMD_OK/CMD_CREATED). */
-void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status status);
+/*
+ * Writes the message for a failed command into buf (prefix, if not NULL,
+ * first) and returns the HTTP status it maps to.
+ */
+int reply_cmd_message(const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix, char *buf, size_t size);
+
+/*
+ * Sends the error response for a failed command (any status but CMD_OK and
+ * CMD_CREATED); prefix, if not NULL, goes before the message ("entries[3]: ").
+ */
+void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix);
 
 /* Sends {"message": text} with the status. */
 void reply_message(h2o_req_t *req, int status, const char *text);

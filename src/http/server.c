@@ -210,6 +210,24 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Logger callback: every finished request, h2o's own early errors included, feeds the worker's metrics. */
+static void log_access(h2o_logger_t *self, h2o_req_t *req)
+{
+    (void)self;
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
+    int64_t duration_us = 0;
+    if (!h2o_time_compute_duration(req, &duration_us) || duration_us < 0)
+        duration_us = 0;
+    metrics_observe(&w->metrics, metrics_method(req->method.base, req->method.len), req->res.status,
+                    (uint64_t)duration_us);
+}
+
+static void register_pathconf_hooks(struct http_server *srv, h2o_pathconf_t *pathconf)
+{
+    reply_register_error_filter(pathconf, srv->settings.max_body_bytes);
+    h2o_create_logger(pathconf, sizeof(h2o_logger_t))->log_access = log_access;
+}
+
 static void setup_globalconf(struct http_server *srv)
 {
     h2o_globalconf_t *conf = &srv->config;
@@ -225,9 +243,9 @@ static void setup_globalconf(struct http_server *srv)
     struct route_handler *handler = (void *)h2o_create_handler(root, sizeof(*handler));
     handler->super.on_req = routes_handle;
     handler->server = srv;
-    reply_register_error_filter(root, srv->settings.max_body_bytes);
+    register_pathconf_hooks(srv, root);
     /* Errors h2o raises before routing (413, 417) are bound to the host's fallback path. */
-    reply_register_error_filter(&host->fallback_path, srv->settings.max_body_bytes);
+    register_pathconf_hooks(srv, &host->fallback_path);
 }
 
 static void init_worker(struct http_server *srv, struct worker *w)
@@ -311,9 +329,6 @@ size_t http_server_join(struct http_server *srv)
 
 void http_server_counters(struct http_server *srv, struct http_counters *out)
 {
-    out->requests = 0;
-    for (unsigned i = 0; i < srv->settings.threads; i++)
-        out->requests += atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed);
     out->connections = atomic_load_explicit(&srv->connections, memory_order_relaxed);
     out->connections_total = atomic_load_explicit(&srv->connections_total, memory_order_relaxed);
     out->uptime_seconds = (double)(monotonic_ms() - srv->started_ms) / 1000.0;

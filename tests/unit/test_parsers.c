@@ -18,10 +18,18 @@
 #include "http/jsonw.h"
 #include "http/keypath.h"
 
+/* A bump allocator standing in for the request pool: reset by each parse. */
+static char arena[1 << 16];
+static size_t arena_used;
+
 static void *test_alloc(void *ctx, size_t size)
 {
     (void)ctx;
-    return test_malloc(size);
+    size = (size + 15) & ~(size_t)15;
+    if (arena_used + size > sizeof(arena))
+        return NULL;
+    arena_used += size;
+    return arena + arena_used - size;
 }
 
 static void decode_ok(const char *in, const char *want, size_t want_len)
@@ -101,57 +109,56 @@ static void test_check_key(void **state)
     assert_int_equal(cmd_check_key(&ctx, "\xff", 1), CMD_BAD_KEY);
 }
 
-static int parse(const char *body, int with_key, struct body_write *w, char *err)
+static int parse(const char *body, int with_key, struct body *b, char *err)
 {
-    return body_parse_write(body, strlen(body), with_key, test_alloc, NULL, w, err, 256);
+    arena_used = 0;
+    return body_parse_write(body, strlen(body), with_key, test_alloc, NULL, b, err, 256);
 }
 
 static void expect_body_error(const char *body, int with_key, const char *message)
 {
-    struct body_write w;
+    struct body w;
     char err[256];
     assert_int_equal(parse(body, with_key, &w, err), -1);
     assert_string_equal(err, message);
-    body_write_free(&w);
+    body_free(&w);
 }
 
 static void test_body_string_value(void **state)
 {
     (void)state;
-    struct body_write w;
+    struct body w;
     char err[256];
     assert_int_equal(parse("{\"key\":\"user42\", \"value\":\"Alice\", \"extra\":1}", 1, &w, err), 0);
-    assert_int_equal(w.key_len, 6);
-    assert_memory_equal(w.key, "user42", 6);
-    assert_int_equal(w.value.kind, STORE_KIND_STRING);
-    assert_int_equal(w.value.len, 5);
-    assert_memory_equal(w.value.data, "Alice", 5);
-    assert_int_equal(w.ttl_ms, 0);
-    body_write_free(&w);
+    assert_int_equal(w.items[0].key_len, 6);
+    assert_memory_equal(w.items[0].key, "user42", 6);
+    assert_int_equal(w.items[0].value.kind, STORE_KIND_STRING);
+    assert_int_equal(w.items[0].value.len, 5);
+    assert_memory_equal(w.items[0].value.data, "Alice", 5);
+    assert_int_equal(w.items[0].ttl_ms, 0);
+    body_free(&w);
 
     assert_int_equal(parse("{\"value\":\"a\\u0000b\",\"ttl\":7}", 0, &w, err), 0);
-    assert_int_equal(w.value.len, 3);
-    assert_memory_equal(w.value.data, "a\0b", 3);
-    assert_int_equal(w.ttl_ms, 7000);
-    body_write_free(&w);
+    assert_int_equal(w.items[0].value.len, 3);
+    assert_memory_equal(w.items[0].value.data, "a\0b", 3);
+    assert_int_equal(w.items[0].ttl_ms, 7000);
+    body_free(&w);
 }
 
 static void test_body_json_value(void **state)
 {
     (void)state;
-    struct body_write w;
+    struct body w;
     char err[256];
     assert_int_equal(parse("{\"key\":\"k\",\"value\": { \"a\" : [1, 2.5, true, null] }}", 1, &w, err), 0);
-    assert_int_equal(w.value.kind, STORE_KIND_JSON);
-    assert_int_equal(w.value.len, strlen("{\"a\":[1,2.5,true,null]}"));
-    assert_memory_equal(w.value.data, "{\"a\":[1,2.5,true,null]}", w.value.len);
-    test_free((void *)w.value.data);
-    body_write_free(&w);
+    assert_int_equal(w.items[0].value.kind, STORE_KIND_JSON);
+    assert_int_equal(w.items[0].value.len, strlen("{\"a\":[1,2.5,true,null]}"));
+    assert_memory_equal(w.items[0].value.data, "{\"a\":[1,2.5,true,null]}", w.items[0].value.len);
+    body_free(&w);
 
     assert_int_equal(parse("{\"key\":\"k\",\"value\":-12}", 1, &w, err), 0);
-    assert_memory_equal(w.value.data, "-12", 3);
-    test_free((void *)w.value.data);
-    body_write_free(&w);
+    assert_memory_equal(w.items[0].value.data, "-12", 3);
+    body_free(&w);
 }
 
 static void test_body_errors(void **state)
@@ -172,14 +179,70 @@ static void test_body_errors(void **state)
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":1.5}", 1, ttl_msg);
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":315360001}", 1, ttl_msg);
 
-    struct body_write w;
+    struct body w;
     char err[256];
     assert_int_equal(parse("{\"key\":\"k\",\"value\":1,\"key\":\"j\"}", 1, &w, err), -1);
     assert_non_null(strstr(err, "duplicate"));
-    body_write_free(&w);
+    body_free(&w);
     assert_int_equal(parse("{\"key\":", 1, &w, err), -1);
     assert_non_null(strstr(err, "invalid JSON"));
-    body_write_free(&w);
+    body_free(&w);
+}
+
+static void test_body_batches(void **state)
+{
+    (void)state;
+    struct body b;
+    char err[256];
+    const char *mset = "{\"entries\":[{\"key\":\"a\",\"value\":1},{\"key\":\"b\",\"value\":\"x\",\"ttl\":5}]}";
+    arena_used = 0;
+    assert_int_equal(body_parse_mset(mset, strlen(mset), 10, test_alloc, NULL, &b, err, sizeof(err)), 0);
+    assert_int_equal(b.count, 2);
+    assert_memory_equal(b.items[1].key, "b", 1);
+    assert_int_equal(b.items[1].ttl_ms, 5000);
+    assert_int_equal(b.items[1].value.kind, STORE_KIND_STRING);
+    body_free(&b);
+
+    assert_int_equal(body_parse_mset(mset, strlen(mset), 1, test_alloc, NULL, &b, err, sizeof(err)), BODY_TOO_MANY);
+    assert_string_equal(err, "\"entries\" has 2 items, more than max-batch (1)");
+    body_free(&b);
+
+    const char *bad = "{\"entries\":[{\"key\":\"a\",\"value\":1},{\"key\":\"b\"}]}";
+    assert_int_equal(body_parse_mset(bad, strlen(bad), 10, test_alloc, NULL, &b, err, sizeof(err)), BODY_INVALID);
+    assert_string_equal(err, "entries[1]: missing \"value\"");
+    body_free(&b);
+
+    const char *mget = "{\"keys\":[\"a\",\"b\"]}";
+    assert_int_equal(body_parse_mget(mget, strlen(mget), 10, test_alloc, NULL, &b, err, sizeof(err)), 0);
+    assert_int_equal(b.count, 2);
+    assert_memory_equal(b.items[0].key, "a", 1);
+    body_free(&b);
+    const char *mget_bad = "{\"keys\":[\"a\",3]}";
+    assert_int_equal(body_parse_mget(mget_bad, strlen(mget_bad), 10, test_alloc, NULL, &b, err, sizeof(err)),
+                     BODY_INVALID);
+    assert_string_equal(err, "keys[1] must be a string");
+    body_free(&b);
+    assert_int_equal(body_parse_mget("{}", 2, 10, test_alloc, NULL, &b, err, sizeof(err)), BODY_INVALID);
+    assert_string_equal(err, "\"keys\" must be an array");
+    body_free(&b);
+}
+
+static void test_body_incr(void **state)
+{
+    (void)state;
+    int64_t by, ttl;
+    char err[256];
+    assert_int_equal(body_parse_incr("", 0, &by, &ttl, err, sizeof(err)), 0);
+    assert_int_equal(by, 1);
+    assert_int_equal(ttl, 0);
+    const char *incr = "{\"by\":-5,\"ttl\":9}";
+    assert_int_equal(body_parse_incr(incr, strlen(incr), &by, &ttl, err, sizeof(err)), 0);
+    assert_int_equal(by, -5);
+    assert_int_equal(ttl, 9000);
+    const char *real = "{\"by\":1.5}";
+    assert_int_equal(body_parse_incr(real, strlen(real), &by, &ttl, err, sizeof(err)), BODY_INVALID);
+    assert_string_equal(err, "\"by\" must be a whole number");
+    assert_int_equal(body_parse_incr("[1]", 3, &by, &ttl, err, sizeof(err)), BODY_INVALID);
 }
 
 static void test_ttl_text(void **state)
@@ -282,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_query_find),     cmocka_unit_test(test_utf8),
         cmocka_unit_test(test_check_key),      cmocka_unit_test(test_body_string_value),
         cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
+        cmocka_unit_test(test_body_batches),   cmocka_unit_test(test_body_incr),
         cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_json_write_string),
         cmocka_unit_test(test_sizes),          cmocka_unit_test(test_durations),
         cmocka_unit_test(test_config_load),

@@ -1,0 +1,287 @@
+/*
+ * The collection: POST /cache (the seed's write), GET /cache (list keys),
+ * DELETE /cache (flush), and the batches POST /cache/_mget and _mset.
+ *
+ * Listing pages through the store's scan cursor, which guarantees that a key
+ * present for the whole listing is returned at least once even while other
+ * clients write and the tables grow; a key may come back twice. The cursor
+ * is opaque to clients: a decimal number, null when the listing is complete.
+ *
+ * _mset checks every item (key, value size, TTL) before writing any, so a
+ * bad item changes nothing; the writes themselves are not one transaction:
+ * readers may see some before others, and if memory runs out midway the
+ * answer says how many were stored.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/internal.h"
+#include "http/jsonw.h"
+#include "http/keypath.h"
+#include "http/negotiate.h"
+#include "http/reply.h"
+#include "http/request.h"
+
+#define LIST_DEFAULT_LIMIT 100
+#define LIST_MAX_LIMIT 1000
+
+/* ---- POST /cache --------------------------------------------------------- */
+
+static void store_one(struct http_server *srv, h2o_req_t *req)
+{
+    struct body body;
+    struct store_meta meta;
+    int64_t ttl_ms;
+    if (request_parse_write(req, 1, &body, &ttl_ms) == 0) {
+        const struct body_item *item = &body.items[0];
+        enum cmd_status st = cmd_set(srv->cmd, item->key, item->key_len, &item->value, ttl_ms, CMD_UNCONDITIONAL, &meta);
+        if (st == CMD_OK || st == CMD_CREATED)
+            reply_message(req, 200, "stored");
+        else
+            reply_cmd_error(req, srv->cmd, st, NULL);
+    }
+    body_free(&body);
+}
+
+/* ---- GET /cache ---------------------------------------------------------- */
+
+struct key_list {
+    h2o_mem_pool_t *pool;
+    h2o_iovec_t *keys;
+    size_t count, capacity, json_bytes;
+};
+
+/* store_key_fn: runs under a shard's read lock, so it only copies into the pool. */
+static void collect_key(void *ctx, const char *key, size_t len)
+{
+    struct key_list *list = ctx;
+    if (list->count == list->capacity) {
+        size_t capacity = list->capacity ? 2 * list->capacity : 64;
+        h2o_iovec_t *keys = h2o_mem_alloc_pool(list->pool, capacity * sizeof(*keys));
+        if (list->count)
+            memcpy(keys, list->keys, list->count * sizeof(*keys));
+        list->keys = keys;
+        list->capacity = capacity;
+    }
+    list->keys[list->count++] = h2o_strdup(list->pool, key, len);
+    list->json_bytes += JSONW_STRING_MAX(len) + 1;
+}
+
+/* Parses ?limit= (default 100); returns 0 or -1 after replying 400. */
+static int list_limit(h2o_req_t *req, size_t *limit)
+{
+    h2o_iovec_t text;
+    *limit = LIST_DEFAULT_LIMIT;
+    if (!request_query_param(req, "limit", &text))
+        return 0;
+    size_t n = 0;
+    int ok = text.len > 0 && text.len <= 4;
+    for (size_t i = 0; ok && i < text.len; i++) {
+        ok = text.base[i] >= '0' && text.base[i] <= '9';
+        n = n * 10 + (size_t)(text.base[i] - '0');
+    }
+    if (!ok || n < 1 || n > LIST_MAX_LIMIT) {
+        reply_error(req, 400, "limit must be a whole number from 1 to 1000");
+        return -1;
+    }
+    *limit = n;
+    return 0;
+}
+
+/* Parses ?cursor= (absent or empty: the start); returns 0 or -1 after replying 400. */
+static int list_cursor(h2o_req_t *req, uint64_t *cursor)
+{
+    h2o_iovec_t text;
+    char digits[24];
+    *cursor = 0;
+    if (!request_query_param(req, "cursor", &text) || text.len == 0)
+        return 0;
+    char *end;
+    int ok = text.len < sizeof(digits) && text.base[0] >= '0' && text.base[0] <= '9';
+    if (ok) {
+        memcpy(digits, text.base, text.len);
+        digits[text.len] = '\0';
+        errno = 0;
+        *cursor = strtoull(digits, &end, 10);
+        ok = errno == 0 && *end == '\0';
+    }
+    if (!ok) {
+        reply_error(req, 400, "cursor must be a next_cursor value this server returned");
+        return -1;
+    }
+    return 0;
+}
+
+static void list_keys(struct http_server *srv, h2o_req_t *req)
+{
+    struct key_list list = {.pool = &req->pool};
+    h2o_iovec_t prefix_text = {"", 0};
+    size_t limit;
+    uint64_t cursor, next;
+
+    if (list_limit(req, &limit) != 0 || list_cursor(req, &cursor) != 0)
+        return;
+    request_query_param(req, "prefix", &prefix_text);
+    char *prefix = h2o_mem_alloc_pool(&req->pool, prefix_text.len + 1);
+    long prefix_len = keypath_decode(prefix_text.base, prefix_text.len, prefix);
+    if (prefix_len < 0) {
+        reply_error(req, 400, "prefix has a malformed or NUL percent-escape");
+        return;
+    }
+    cmd_scan(srv->cmd, cursor, prefix, (size_t)prefix_len, limit, collect_key, &list, &next);
+
+    char *body = h2o_mem_alloc_pool(&req->pool, list.json_bytes + 64), *p = body;
+    memcpy(p, "{\"keys\":[", 9);
+    p += 9;
+    for (size_t i = 0; i < list.count; i++) {
+        if (i > 0)
+            *p++ = ',';
+        p = json_write_string(p, list.keys[i].base, list.keys[i].len);
+    }
+    if (next == 0)
+        p += sprintf(p, "],\"next_cursor\":null}");
+    else
+        p += sprintf(p, "],\"next_cursor\":\"%" PRIu64 "\"}", next);
+    reply_json(req, 200, body, (size_t)(p - body));
+}
+
+/* ---- DELETE /cache ------------------------------------------------------- */
+
+static void flush(struct http_server *srv, h2o_req_t *req)
+{
+    char body[64];
+    int len = snprintf(body, sizeof(body), "{\"message\":\"flushed\",\"deleted\":%zu}", cmd_flush(srv->cmd));
+    reply_json(req, 200, h2o_strdup(&req->pool, body, (size_t)len).base, (size_t)len);
+}
+
+void cache_collection_handle(struct http_server *srv, h2o_req_t *req)
+{
+    if (request_method_is(req, H2O_STRLIT("POST")))
+        store_one(srv, req);
+    else if (request_is_get_or_head(req))
+        list_keys(srv, req);
+    else if (request_method_is(req, H2O_STRLIT("DELETE")))
+        flush(srv, req);
+    else
+        reply_method_not_allowed(req, "GET, HEAD, POST, DELETE");
+}
+
+/* ---- POST /cache/_mget and /cache/_mset ----------------------------------- */
+
+static void reply_body_error(h2o_req_t *req, int rc, const char *err)
+{
+    reply_error(req, rc == BODY_TOO_MANY ? 413 : 400, err);
+}
+
+/* {"entries":{k:v,…},"entries_base64":{k:b64,…},"missing":[k,…]}; the second only when needed. */
+static void mget(struct http_server *srv, h2o_req_t *req)
+{
+    struct body body;
+    char err[256];
+    int rc = body_parse_mget(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
+                             &req->pool, &body, err, sizeof(err));
+    if (rc != 0) {
+        reply_body_error(req, rc, err);
+        body_free(&body);
+        return;
+    }
+    struct store_item *items = h2o_mem_alloc_pool(&req->pool, (body.count ? body.count : 1) * sizeof(*items));
+    char *found = h2o_mem_alloc_pool(&req->pool, body.count + 1);
+    size_t cap = 64, binary = 0;
+    for (size_t i = 0; i < body.count; i++) {
+        const struct body_item *it = &body.items[i];
+        found[i] = cmd_get(srv->cmd, it->key, it->key_len, request_pool_alloc, &req->pool, &items[i]) == CMD_OK;
+        cap += JSONW_STRING_MAX(it->key_len) + 2;
+        if (found[i]) {
+            int text = json_item_is_text(&items[i]);
+            cap += text ? json_item_max(&items[i]) : BASE64_LEN(items[i].len) + 2;
+            binary += !text;
+        }
+    }
+
+    char *out = h2o_mem_alloc_pool(&req->pool, cap), *p = out;
+    for (int pass = 0; pass < 3; pass++) {
+        static const char *const heads[] = {"{\"entries\":{", "},\"entries_base64\":{", "},\"missing\":["};
+        if (pass == 1 && binary == 0)
+            continue;
+        size_t n = 0;
+        p = stpcpy(p, heads[pass]);
+        for (size_t i = 0; i < body.count; i++) {
+            int text = found[i] && json_item_is_text(&items[i]);
+            if ((pass == 0 && !(found[i] && text)) || (pass == 1 && !(found[i] && !text)) || (pass == 2 && found[i]))
+                continue;
+            if (n++ > 0)
+                *p++ = ',';
+            p = json_write_string(p, body.items[i].key, body.items[i].key_len);
+            if (pass == 0) {
+                *p++ = ':';
+                p = json_write_item(p, &items[i]);
+            } else if (pass == 1) {
+                *p++ = ':';
+                *p++ = '"';
+                p = base64_encode(p, (const unsigned char *)items[i].data, items[i].len);
+                *p++ = '"';
+            }
+        }
+    }
+    p = stpcpy(p, "]}");
+    body_free(&body);
+    reply_json(req, 200, out, (size_t)(p - out));
+}
+
+static void mset(struct http_server *srv, h2o_req_t *req)
+{
+    struct body body;
+    char err[256], prefix[32];
+    size_t stored = 0;
+    int rc = body_parse_mset(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
+                             &req->pool, &body, err, sizeof(err));
+    if (rc != 0) {
+        reply_body_error(req, rc, err);
+        goto done;
+    }
+    for (size_t i = 0; i < body.count; i++) {
+        const struct body_item *it = &body.items[i];
+        enum cmd_status st = cmd_check_key(srv->cmd, it->key, it->key_len);
+        if (st == CMD_OK)
+            st = cmd_check_value(srv->cmd, &it->value, it->ttl_ms);
+        if (st != CMD_OK) {
+            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
+            reply_cmd_error(req, srv->cmd, st, prefix);
+            goto done;
+        }
+    }
+    for (size_t i = 0; i < body.count; i++) {
+        const struct body_item *it = &body.items[i];
+        struct store_meta meta;
+        enum cmd_status st = cmd_set(srv->cmd, it->key, it->key_len, &it->value, it->ttl_ms, CMD_UNCONDITIONAL, &meta);
+        if (st != CMD_OK && st != CMD_CREATED) {
+            /* Items before this one are stored: say how many, beside the error. */
+            char message[160];
+            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
+            int status = reply_cmd_message(srv->cmd, st, prefix, message, sizeof(message));
+            char *out = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(sizeof(message)) + 48), *p = out;
+            p = json_write_string(stpcpy(p, "{\"error\":"), message, strlen(message));
+            p += sprintf(p, ",\"stored\":%zu}", stored);
+            reply_json(req, status, out, (size_t)(p - out));
+            goto done;
+        }
+        stored++;
+    }
+    char out[48];
+    int len = snprintf(out, sizeof(out), "{\"stored\":%zu}", stored);
+    reply_json(req, 200, h2o_strdup(&req->pool, out, (size_t)len).base, (size_t)len);
+done:
+    body_free(&body);
+}
+
+void cache_batch_handle(struct http_server *srv, h2o_req_t *req, int is_mset)
+{
+    if (is_mset)
+        mset(srv, req);
+    else
+        mget(srv, req);
+}

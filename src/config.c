@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +21,7 @@
 
 #define CACHETTE_VERSION "0.1.0"
 
-enum option_type { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL };
+enum option_type { OPT_ADDRESS, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL };
 
 struct option_def {
     const char *flag; /* without the leading "--" */
@@ -37,7 +38,7 @@ struct option_def {
 
 static const struct option_def options[] = {
     {"port", OPT_UINT, FIELD(port), 0, 65535, "TCP port to listen on; 0 picks a free one (default 8080)"},
-    {"bind", OPT_STRING, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
+    {"bind", OPT_ADDRESS, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "worker threads, each with its own event loop (default: online cores)"},
     {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
      "bound on the bytes the cache holds, e.g. 512mb (default: a quarter of RAM)"},
@@ -133,6 +134,15 @@ int config_parse_duration_ms(const char *text, int64_t *out)
     return -1;
 }
 
+static int is_numeric_address(const char *text)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_STREAM}, *res;
+    if (getaddrinfo(text, NULL, &hints, &res) != 0)
+        return 0;
+    freeaddrinfo(res);
+    return 1;
+}
+
 static int parse_uint(const char *text, uint64_t *out)
 {
     char *end;
@@ -156,10 +166,9 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
     int bad = 0;
 
     switch (opt->type) {
-    case OPT_STRING:
-        if (value[0] == '\0' || strlen(value) >= sizeof(cfg->bind))
-            bad = 1;
-        else
+    case OPT_ADDRESS:
+        bad = strlen(value) >= sizeof(cfg->bind) || !is_numeric_address(value);
+        if (!bad)
             strcpy(field, value);
         break;
     case OPT_UINT:

@@ -85,6 +85,9 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 
     atomic_store_explicit(&w->requests, atomic_load_explicit(&w->requests, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    /* h2o stops keep-alive only for requests parsed after shutdown began; close this one's too. */
+    if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
+        req->http1_is_persistent = 0;
 
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {
         const char *rest = path + prefix_len;

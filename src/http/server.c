@@ -135,7 +135,29 @@ static int open_listener(const struct sockaddr_storage *addr, socklen_t len)
     return fd;
 }
 
-/* Binds one socket per worker on one port (the first decides it when port is 0). */
+/*
+ * Claims the port with a plain socket first: SO_REUSEPORT would let this
+ * process join another server already on the port (the kernel would split
+ * connections between the two), so a port in use must fail here. Returns
+ * the port (the one chosen, with port 0) or 0 with errno set.
+ */
+static unsigned claim_port(const struct sockaddr_storage *addr, socklen_t len)
+{
+    int on = 1;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return 0;
+    unsigned port = 0;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == 0 &&
+        bind(fd, (const struct sockaddr *)addr, len) == 0)
+        port = bound_port(fd);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return port;
+}
+
+/* Binds one SO_REUSEPORT socket per worker on one port. */
 static int open_listeners(struct http_server *srv)
 {
     struct sockaddr_storage addr;
@@ -144,22 +166,20 @@ static int open_listeners(struct http_server *srv)
         log_msg(LOG_ERROR, "--bind %s is not a numeric IPv4 or IPv6 address", srv->settings.bind);
         return -1;
     }
-    for (unsigned i = 0; i < srv->settings.threads; i++) {
-        int fd = open_listener(&addr, len);
-        if (fd == -1) {
-            log_msg(LOG_ERROR, "cannot listen on %s port %u: %s", srv->settings.bind, srv->port ? srv->port : srv->settings.port,
-                    strerror(errno));
-            return -1;
-        }
-        srv->workers[i].listen_fd = fd;
-        if (i == 0) {
-            srv->port = bound_port(fd);
-            /* Later sockets join the port the first one got. */
-            if (addr.ss_family == AF_INET6)
-                ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)srv->port);
-            else
-                ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)srv->port);
-        }
+    srv->port = claim_port(&addr, len);
+    if (srv->port != 0) {
+        if (addr.ss_family == AF_INET6)
+            ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)srv->port);
+        else
+            ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)srv->port);
+    }
+    for (unsigned i = 0; srv->port != 0 && i < srv->settings.threads; i++) {
+        if ((srv->workers[i].listen_fd = open_listener(&addr, len)) == -1)
+            break;
+    }
+    if (srv->port == 0 || srv->workers[srv->settings.threads - 1].listen_fd == -1) {
+        log_msg(LOG_ERROR, "cannot listen on %s port %u: %s", srv->settings.bind, srv->settings.port, strerror(errno));
+        return -1;
     }
     return 0;
 }

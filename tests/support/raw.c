@@ -1,0 +1,205 @@
+/*
+ * Raw TCP to the server under test (see raw.h). Sockets carry a 2 s send
+ * timeout (which also bounds connect on Linux) and every read is a poll()
+ * against a deadline, so a server that never answers costs a test at most
+ * its timeout. The response parser understands exactly what cachette sends:
+ * HTTP/1.x heads and bodies sized by Content-Length.
+ */
+#define _GNU_SOURCE
+#include "raw.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "server.h"
+
+int raw_try_connect(unsigned port)
+{
+    struct sockaddr_in addr = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {.tv_sec = 2};
+    int one = 1;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd == -1)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
+}
+
+int raw_connect(unsigned port)
+{
+    int fd = raw_try_connect(port);
+    if (fd == -1)
+        fail_msg("connect to 127.0.0.1:%u: %s", port, strerror(errno));
+    return fd;
+}
+
+int raw_send(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    char chunk[16384];
+    if (*buf == NULL) {
+        *buf = calloc(1, 1);
+        *len = 0;
+        if (*buf == NULL)
+            abort();
+    }
+    for (;;) {
+        if (stop != NULL && memmem(*buf, *len, stop, strlen(stop)) != NULL)
+            return 0;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, (int)left);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (n <= 0)
+            return 1; /* closed, or reset */
+        char *grown = realloc(*buf, *len + (size_t)n + 1);
+        if (grown == NULL)
+            abort();
+        memcpy(grown + *len, chunk, (size_t)n);
+        *len += (size_t)n;
+        grown[*len] = '\0';
+        *buf = grown;
+    }
+}
+
+char *raw_exchange(unsigned port, const void *req, size_t req_len, int timeout_ms, size_t *len, int *closed)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    int fd = raw_connect(port);
+    if (raw_send(fd, req, req_len) != 0) {
+        /* The server may answer and close before reading everything; read what it sent. */
+    }
+    int c = raw_read(fd, NULL, timeout_ms, &buf, &n);
+    close(fd);
+    if (len != NULL)
+        *len = n;
+    if (closed != NULL)
+        *closed = c;
+    return buf;
+}
+
+/* ---- parsing responses --------------------------------------------------- */
+
+static const char *find_header(const char *head, size_t head_len, const char *name, size_t *value_len)
+{
+    size_t name_len = strlen(name);
+    const char *p = memchr(head, '\n', head_len), *end = head + head_len; /* skip the status line */
+    while (p != NULL && ++p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *line_end = eol != NULL ? eol : end;
+        if ((size_t)(line_end - p) > name_len && strncasecmp(p, name, name_len) == 0 && p[name_len] == ':') {
+            const char *v = p + name_len + 1;
+            while (v < line_end && (*v == ' ' || *v == '\t'))
+                v++;
+            const char *v_end = line_end;
+            while (v_end > v && (v_end[-1] == '\r' || v_end[-1] == ' '))
+                v_end--;
+            *value_len = (size_t)(v_end - v);
+            return v;
+        }
+        p = eol;
+    }
+    return NULL;
+}
+
+size_t raw_parse(const char *buf, size_t len, struct raw_res *out, size_t max, unsigned head_mask)
+{
+    size_t count = 0, at = 0, request = 0;
+    while (count < max && at < len) {
+        const char *start = buf + at;
+        const char *blank = memmem(start, len - at, "\r\n\r\n", 4);
+        if (blank == NULL || len - at < 12 || memcmp(start, "HTTP/1.", 7) != 0)
+            break;
+        struct raw_res *r = &out[count];
+        r->head = start;
+        r->head_len = (size_t)(blank - start) + 2;
+        r->status = atoi(start + 9);
+        r->body = blank + 4;
+        r->body_len = 0;
+        size_t vlen;
+        const char *cl = find_header(r->head, r->head_len, "Content-Length", &vlen);
+        int is_head = request < 32 && ((head_mask >> request) & 1u);
+        if (r->status >= 200 && r->status != 204 && r->status != 304 && !is_head && cl != NULL)
+            r->body_len = strtoul(cl, NULL, 10);
+        if ((size_t)(r->body - buf) + r->body_len > len)
+            break; /* incomplete */
+        at = (size_t)(r->body - buf) + r->body_len;
+        count++;
+        if (r->status >= 200)
+            request++; /* an interim 100 Continue answers no request by itself */
+    }
+    return count;
+}
+
+const char *raw_header(const struct raw_res *r, const char *name, char *out, size_t size)
+{
+    size_t vlen;
+    const char *v = find_header(r->head, r->head_len, name, &vlen);
+    if (v == NULL)
+        return NULL;
+    if (vlen > size - 1)
+        vlen = size - 1;
+    memcpy(out, v, vlen);
+    out[vlen] = '\0';
+    return out;
+}
+
+json_t *expect_raw_json(const struct raw_res *r, int status)
+{
+    char ct[128];
+    if (r->status != status)
+        fail_msg("expected status %d, got %d: %.*s", status, r->status, (int)(r->head_len + r->body_len), r->head);
+    if (raw_header(r, "Content-Type", ct, sizeof(ct)) == NULL || strcmp(ct, "application/json") != 0)
+        fail_msg("status %d: Content-Type is not application/json: %.*s", status, (int)r->head_len, r->head);
+    json_t *v = json_parse(r->body, r->body_len);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        fail_msg("status %d: the body is not a JSON object: %.*s", status, (int)r->body_len, r->body);
+    }
+    return v;
+}

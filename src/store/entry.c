@@ -3,7 +3,7 @@
  * the content type (opaque byte values only) and the value, so that an entry
  * is freed, counted and moved as one block and eviction never allocates.
  *
- *   struct entry | int64 expires_at? | key | ct_len, ct? | value | NUL
+ *   struct entry | int64 expires_at? | key | ct_len, ct? | value
  *
  * The expiry is present only for entries written with a TTL (ENTRY_HAS_EXPIRY):
  * most caches hold many entries without one, and those save 8 bytes each.
@@ -27,7 +27,7 @@ static size_t expiry_size(const struct entry *e)
 size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, size_t value_capacity, int has_expiry)
 {
     size_t ct_bytes = kind == STORE_KIND_BYTES ? 1 + ct_len : 0;
-    return sizeof(struct entry) + (has_expiry ? sizeof(int64_t) : 0) + key_len + ct_bytes + value_capacity + 1;
+    return sizeof(struct entry) + (has_expiry ? sizeof(int64_t) : 0) + key_len + ct_bytes + value_capacity;
 }
 
 void entry_init(struct entry *e, const void *key, size_t key_len, enum store_kind kind, const char *ct, size_t ct_len,

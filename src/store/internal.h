@@ -32,7 +32,8 @@
 /*
  * One allocation per entry: this header, then the optional expiry, the key,
  * for STORE_KIND_BYTES one length byte and the content type, then the value
- * and a NUL. 40 bytes of header on LP64.
+ * (no terminator: 16-byte key + 32-byte value + header is exactly 88 bytes,
+ * one 96-byte glibc chunk). 40 bytes of header on LP64.
  */
 struct entry {
     struct entry *chain;          /* next entry in the same hash bucket */

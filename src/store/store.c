@@ -206,10 +206,8 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     if (e == NULL)
         return STORE_ENOMEM;
     entry_init(e, key, key_len, value->kind, value->content_type, ct_len, has_expiry, now + opts->ttl_ms);
-    unsigned char *dst = entry_value(e);
     if (value->len)
-        memcpy(dst, value->data, value->len);
-    dst[value->len] = '\0';
+        memcpy(entry_value(e), value->data, value->len);
     e->value_len = (uint32_t)value->len;
 
     uint64_t hash = store_hash(s, key, key_len);
@@ -263,7 +261,8 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
             item->content_type = NULL;
             item->content_type_len = ct_len;
             if (buf != NULL) {
-                memcpy(buf, entry_value(e), e->value_len + 1);
+                memcpy(buf, entry_value(e), e->value_len);
+                buf[e->value_len] = '\0';
                 if (ct != NULL) {
                     item->content_type = buf + e->value_len + 1;
                     memcpy(item->content_type, ct, ct_len);
@@ -317,10 +316,11 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
 /* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
 static int entry_integer(struct entry *e, int64_t *out)
 {
-    const char *text = (const char *)entry_value(e);
-    char *end;
+    char text[INT64_TEXT_MAX + 1], *end;
     if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
         return STORE_ENOTINT;
+    memcpy(text, entry_value(e), e->value_len);
+    text[e->value_len] = '\0';
     if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
         return STORE_ENOTINT;
     errno = 0;
@@ -369,7 +369,9 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
         rc = STORE_EOVERFLOW;
     if (rc == 0) {
         entry_set_expires_at(e, expires_at);
-        e->value_len = (uint32_t)snprintf((char *)entry_value(e), INT64_TEXT_MAX + 1, "%" PRId64, sum);
+        char text[INT64_TEXT_MAX + 1];
+        e->value_len = (uint32_t)snprintf(text, sizeof(text), "%" PRId64, sum);
+        memcpy(entry_value(e), text, e->value_len);
         do_link(s, sh, hash, e, old, link);
         fill_meta(meta, e, now, !live);
     }

@@ -7,6 +7,8 @@
 #                   concurrency stress tests under TSan
 #   make asan|tsan  build and run one sanitizer suite
 #   make bench      HTTP benchmark against nginx (bench/http/run.sh)
+#   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
+#                   Redis and memcached (bench/peers/run.sh)
 #   make format     clang-format every C file
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
@@ -36,7 +38,7 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard te
 
 .SECONDARY:
 
-.PHONY: all deps run test test-release asan tsan check-variant bench format clean
+.PHONY: all deps run test asan tsan check-variant bench bench-peers format clean
 
 all: $(SERVER)
 
@@ -99,6 +101,10 @@ check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS)
 bench: $(SERVER)
 	@scripts/deps.sh bench
 	bench/http/run.sh
+
+bench-peers: $(SERVER)
+	@scripts/deps.sh peers
+	bench/peers/run.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

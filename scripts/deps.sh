@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cachette needs to build, test and benchmark,
 # skipping any already present, so `make run` and `make test` work on a fresh
-# machine. Pass "bench" to add the benchmark tools (wrk, nginx).
+# machine. Pass "bench" to add the benchmark tools (wrk, nginx), "peers" to
+# add the peers the side-by-side benchmark measures (Go + Gin, Webdis + Redis,
+# memcached and their load generators).
 set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl python3)
-if [ "${1:-}" = bench ]; then
-    packages+=(wrk nginx-light util-linux procps)
-fi
+case "${1:-}" in
+bench) packages+=(wrk nginx-light util-linux procps) ;;
+peers) packages+=(wrk nginx-light util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
+                  redis-tools memcached libmemcached-tools nghttp2-client) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

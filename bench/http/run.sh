@@ -11,6 +11,9 @@
 #           per request (workload.lua)
 #   post    cachette, POST /cache over the same 10,000 keys, 32-byte values
 #   mix     cachette, 90% GET / 10% POST over the same 10,000 keys
+#   binput  cachette, PUT of 1 KiB binary values (application/octet-stream,
+#           all 256 byte values) over 10,000 keys
+#   binget  cachette, GET ?raw of those values: the exact bytes back
 #
 # After a warm-up pass (WARMUP seconds each, discarded) come ROUNDS rounds,
 # interleaved (nginx get1 getN post mix, nginx get1 ...), each run DURATION
@@ -309,6 +312,7 @@ run_wrk() {
     getN) args=(-s "$here/workload.lua" "$url" -- get "$KEYS") ;;
     post) args=(-s "$here/workload.lua" "$url" -- post "$KEYS") ;;
     mix) args=(-s "$here/workload.lua" "$url" -- mix "$KEYS" 10) ;;
+    binput | binget) args=(-s "$here/workload.lua" "$url" -- "$w" "$KEYS") ;;
     *) args=("$url") ;;
     esac
 
@@ -375,8 +379,10 @@ labels=(
     [2]="cachette: GET, $keys_h random keys"
     [3]="cachette: POST, $keys_h random keys, 32-byte values"
     [4]="cachette: 90/10 GET/POST mix, $keys_h keys"
+    [5]="cachette: PUT 1 KiB binary values, $keys_h keys"
+    [6]="cachette: GET ?raw 1 KiB binary values, $keys_h keys"
 )
-workloads=(nginx get1 getN post mix)
+workloads=(nginx get1 getN post mix binput binget)
 
 say "building the loader"
 cc -O2 -std=c11 -Wall -Wextra -Werror -o "$tmp/load" "$here/load.c"
@@ -527,6 +533,7 @@ target_check() {
     post) awk -v r="$2" -v c="$3" -v p="$4" 'BEGIN { ok = r >= 0.75 && c <= 1.35 && p <= 2
         printf "≥0.75x, ≤1.35x CPU, p99 ≤2 ms: %s", ok ? "met" : "missed" }' ;;
     mix) awk -v p="$4" 'BEGIN { printf "p99 ≤2 ms: %s", p <= 2 ? "met" : "missed" }' ;;
+    binput | binget) echo "issue 3 workload" ;;
     *) echo "reference" ;;
     esac
 }

@@ -7,6 +7,8 @@
 #                   concurrency stress tests under TSan
 #   make asan|tsan  build and run one sanitizer suite
 #   make bench      HTTP benchmark against nginx (bench/http/run.sh)
+#   make bench-store  the store alone: sharded rwlocks against one rwlock and
+#                   one mutex, 1-8 threads (bench/store/run.sh)
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
 #                   Redis and memcached (bench/peers/run.sh)
 #   make format     clang-format every C file
@@ -38,7 +40,7 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard te
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan check-variant bench bench-peers format clean
+.PHONY: all deps run test asan tsan check-variant bench bench-store bench-peers format clean
 
 all: $(SERVER)
 
@@ -101,6 +103,9 @@ check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS)
 bench: $(SERVER)
 	@scripts/deps.sh bench
 	bench/http/run.sh
+
+bench-store:
+	bench/store/run.sh
 
 bench-peers: $(SERVER)
 	@scripts/deps.sh peers

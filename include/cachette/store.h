@@ -52,6 +52,7 @@ typedef int64_t (*store_clock_fn)(void *ctx);
 struct store_config {
     size_t max_memory;             /* bytes of entries and tables; 0 = unbounded */
     unsigned shard_bits;           /* 2^shard_bits shards; 0 = default (8), at most 16 */
+    bool single_shard;             /* one shard, one lock: the baseline of bench/store */
     enum store_eviction eviction;  /* what to do at max_memory */
     store_clock_fn clock;          /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;               /* passed to clock */

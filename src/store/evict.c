@@ -104,11 +104,11 @@ static int evict_to_budget(struct store *s, struct shard *home)
     while (over_budget(s)) {
         struct shard *sh = &s->shards[idx];
         int was_expired = 0;
-        pthread_rwlock_wrlock(&sh->lock);
+        shard_wrlock(&sh->lock);
         struct entry *victim = do_evict_one(s, sh, now, &was_expired);
-        pthread_rwlock_unlock(&sh->lock);
+        shard_unlock(&sh->lock);
         if (victim != NULL) {
-            stat_add(was_expired ? &sh->expired : &sh->evicted, 1);
+            stat_add(was_expired ? &stat_slot(s)->expired : &stat_slot(s)->evicted, 1);
             entry_discard(s, victim);
             empty_in_a_row = 0;
             continue;

@@ -52,7 +52,7 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         size_t n = max_buckets < SWEEP_BATCH ? max_buckets : SWEEP_BATCH;
         size_t swept;
 
-        pthread_rwlock_wrlock(&sh->lock);
+        shard_wrlock(&sh->lock);
         if (n > sh->mask + 1 - s->sweep_bucket)
             n = sh->mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
         swept = do_sweep_buckets(sh, s->sweep_bucket, n, now, &dead);
@@ -61,9 +61,9 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
             s->sweep_bucket = 0;
             s->sweep_shard = (s->sweep_shard + 1) & (s->nshards - 1);
         }
-        pthread_rwlock_unlock(&sh->lock);
+        shard_unlock(&sh->lock);
 
-        stat_add(&sh->expired, swept);
+        stat_add(&stat_slot(s)->expired, swept);
         reclaimed += swept;
         max_buckets -= n;
         while (dead != NULL) {

@@ -46,13 +46,48 @@ struct entry {
     unsigned char data[];
 };
 
+/*
+ * The shard lock. A rwlock (writer-preferring) in the server; the store
+ * benchmark builds the same sources with -DSTORE_SHARD_MUTEX to measure a
+ * plain mutex in its place (bench/store/).
+ */
+#ifdef STORE_SHARD_MUTEX
+typedef pthread_mutex_t shard_lock_t;
+#define shard_rdlock pthread_mutex_lock
+#define shard_wrlock pthread_mutex_lock
+#define shard_unlock pthread_mutex_unlock
+#define shard_lock_destroy pthread_mutex_destroy
+#else
+typedef pthread_rwlock_t shard_lock_t;
+#define shard_rdlock pthread_rwlock_rdlock
+#define shard_wrlock pthread_rwlock_wrlock
+#define shard_unlock pthread_rwlock_unlock
+#define shard_lock_destroy pthread_rwlock_destroy
+#endif
+
+/*
+ * A shard, laid out so that readers do not share cache lines with what
+ * writers change: the lock word, the table (read by every lookup, written
+ * only when it grows) and the write-side state each have their own line.
+ */
 struct shard {
-    pthread_rwlock_t lock;
-    struct entry **buckets;       /* 2^k chains */
+    shard_lock_t lock;
+    struct entry **buckets __attribute__((aligned(64))); /* 2^k chains */
     size_t mask;                  /* buckets - 1 */
-    struct entry *newest, *oldest, *hand; /* SIEVE queue and hand */
+    struct entry *newest __attribute__((aligned(64))); /* SIEVE queue, newest at the head */
+    struct entry *oldest, *hand;  /* its tail and SIEVE's hand */
     uint64_t next_version;
     atomic_size_t count;          /* entries linked, written under the lock */
+} __attribute__((aligned(64)));
+
+/*
+ * Statistics counters, one set per slot. A thread always uses the slot its
+ * identity hashes to (stat_slot), so threads on different cores rarely write
+ * the same line, and a get writes nothing that other gets read. Reading the
+ * statistics sums the slots.
+ */
+#define STAT_SLOTS 64
+struct stat_slot {
     atomic_uint_fast64_t hits, misses, sets, deletes, expired, evicted;
 } __attribute__((aligned(64)));
 
@@ -68,6 +103,7 @@ struct store {
     atomic_size_t used;           /* bytes of entries and bucket arrays */
     pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
+    struct stat_slot stats[STAT_SLOTS];
 };
 
 /* ---- entry layout (entry.c) ---- */
@@ -135,6 +171,12 @@ void do_queue_push(struct shard *sh, struct entry *e);
 void do_queue_unlink(struct shard *sh, struct entry *e);
 /* Frees an unlinked entry and returns its bytes to the budget. */
 void entry_discard(struct store *s, struct entry *e);
+
+/* The calling thread's statistics slot. */
+static inline struct stat_slot *stat_slot(struct store *s)
+{
+    return &s->stats[((uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ULL) >> 58];
+}
 
 static inline void stat_add(atomic_uint_fast64_t *counter, uint64_t n)
 {

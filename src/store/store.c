@@ -68,17 +68,21 @@ int64_t store_now_ms(const struct store *s)
 
 static int init_shard(struct store *s, struct shard *sh, uint64_t first_version)
 {
+#ifdef STORE_SHARD_MUTEX
+    int rc = pthread_mutex_init(&sh->lock, NULL);
+#else
     pthread_rwlockattr_t attr;
     pthread_rwlockattr_init(&attr);
     /* Writers must not starve behind a steady stream of gets. */
     pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
     int rc = pthread_rwlock_init(&sh->lock, &attr);
     pthread_rwlockattr_destroy(&attr);
+#endif
     if (rc != 0)
         return STORE_ENOMEM;
     sh->next_version = first_version;
     if (table_init(s, sh) != 0) {
-        pthread_rwlock_destroy(&sh->lock);
+        shard_lock_destroy(&sh->lock);
         return STORE_ENOMEM;
     }
     return 0;
@@ -93,10 +97,11 @@ struct store *store_create(const struct store_config *cfg)
         (cfg->eviction != STORE_EVICT_SIEVE && cfg->eviction != STORE_EVICT_NONE))
         return NULL;
 
-    struct store *s = calloc(1, sizeof(*s));
+    struct store *s = aligned_alloc(64, sizeof(*s));
     if (s == NULL)
         return NULL;
-    s->shard_bits = cfg->shard_bits ? cfg->shard_bits : DEFAULT_SHARD_BITS;
+    memset(s, 0, sizeof(*s));
+    s->shard_bits = cfg->single_shard ? 0 : cfg->shard_bits ? cfg->shard_bits : DEFAULT_SHARD_BITS;
     s->nshards = (size_t)1 << s->shard_bits;
     s->max_memory = cfg->max_memory;
     s->eviction = cfg->eviction;
@@ -136,7 +141,7 @@ void store_destroy(struct store *s)
         return;
     for (size_t i = 0; i < s->nshards; i++) {
         table_free(&s->shards[i]);
-        pthread_rwlock_destroy(&s->shards[i].lock);
+        shard_lock_destroy(&s->shards[i].lock);
     }
     free(s->shards);
     pthread_mutex_destroy(&s->sweep_lock);
@@ -181,11 +186,11 @@ static int finish_write(struct store *s, struct shard *sh, int rc, struct entry 
     }
     if (old != NULL) {
         if (!old_was_live)
-            stat_add(&sh->expired, 1);
+            stat_add(&stat_slot(s)->expired, 1);
         entry_discard(s, old);
     }
     memory_trim(s, sh);
-    stat_add(&sh->sets, 1);
+    stat_add(&stat_slot(s)->sets, 1);
     return 0;
 }
 
@@ -220,7 +225,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     }
 
     struct entry **link;
-    pthread_rwlock_wrlock(&sh->lock);
+    shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     if (opts->mode == STORE_SET_IF_ABSENT && live)
@@ -231,7 +236,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         do_link(s, sh, hash, e, old, link);
         fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
     }
-    pthread_rwlock_unlock(&sh->lock);
+    shard_unlock(&sh->lock);
     return finish_write(s, sh, rc, e, bytes, old, live);
 }
 
@@ -243,7 +248,7 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
     int64_t now = store_now_ms(s);
     int rc = 0;
 
-    pthread_rwlock_rdlock(&sh->lock);
+    shard_rdlock(&sh->lock);
     struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
     if (e == NULL || entry_is_expired(e, now)) {
         rc = STORE_ENOTFOUND;
@@ -274,12 +279,12 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
                 atomic_fetch_or_explicit(&e->flags, ENTRY_VISITED, memory_order_relaxed);
         }
     }
-    pthread_rwlock_unlock(&sh->lock);
+    shard_unlock(&sh->lock);
 
     if (rc == 0)
-        stat_add(&sh->hits, 1);
+        stat_add(&stat_slot(s)->hits, 1);
     else if (rc == STORE_ENOTFOUND)
-        stat_add(&sh->misses, 1);
+        stat_add(&stat_slot(s)->misses, 1);
     return rc;
 }
 
@@ -290,7 +295,7 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
     int64_t now = store_now_ms(s);
     int rc = 0;
 
-    pthread_rwlock_wrlock(&sh->lock);
+    shard_wrlock(&sh->lock);
     struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
     bool live = e != NULL && !entry_is_expired(e, now);
     if (e == NULL)
@@ -299,16 +304,16 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
         rc = STORE_EVERSION;
     else
         do_table_remove(s, sh, e);
-    pthread_rwlock_unlock(&sh->lock);
+    shard_unlock(&sh->lock);
 
     if (rc != 0)
         return rc;
     if (!live) {
-        stat_add(&sh->expired, 1);
+        stat_add(&stat_slot(s)->expired, 1);
         entry_discard(s, e);
         return STORE_ENOTFOUND;
     }
-    stat_add(&sh->deletes, 1);
+    stat_add(&stat_slot(s)->deletes, 1);
     entry_discard(s, e);
     return 0;
 }
@@ -355,7 +360,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
 
     struct entry **link;
     int64_t base = 0, sum = 0;
-    pthread_rwlock_wrlock(&sh->lock);
+    shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
@@ -375,7 +380,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
         do_link(s, sh, hash, e, old, link);
         fill_meta(meta, e, now, !live);
     }
-    pthread_rwlock_unlock(&sh->lock);
+    shard_unlock(&sh->lock);
     rc = finish_write(s, sh, rc, e, bytes, old, live);
     if (rc == 0)
         *result = sum;
@@ -390,12 +395,12 @@ size_t store_flush(struct store *s)
         struct shard *sh = &s->shards[i];
         struct entry *dead;
 
-        pthread_rwlock_wrlock(&sh->lock);
+        shard_wrlock(&sh->lock);
         dead = sh->newest;
         memset(sh->buckets, 0, (sh->mask + 1) * sizeof(*sh->buckets));
         sh->newest = sh->oldest = sh->hand = NULL;
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
-        pthread_rwlock_unlock(&sh->lock);
+        shard_unlock(&sh->lock);
 
         while (dead != NULL) {
             struct entry *next = dead->older;
@@ -418,14 +423,14 @@ size_t store_count(const struct store *s)
 void store_stats(const struct store *s, struct store_stats *out)
 {
     memset(out, 0, sizeof(*out));
-    for (size_t i = 0; i < s->nshards; i++) {
-        const struct shard *sh = &s->shards[i];
-        out->hits += atomic_load_explicit(&sh->hits, memory_order_relaxed);
-        out->misses += atomic_load_explicit(&sh->misses, memory_order_relaxed);
-        out->sets += atomic_load_explicit(&sh->sets, memory_order_relaxed);
-        out->deletes += atomic_load_explicit(&sh->deletes, memory_order_relaxed);
-        out->expired += atomic_load_explicit(&sh->expired, memory_order_relaxed);
-        out->evicted += atomic_load_explicit(&sh->evicted, memory_order_relaxed);
+    for (size_t i = 0; i < STAT_SLOTS; i++) {
+        const struct stat_slot *slot = &s->stats[i];
+        out->hits += atomic_load_explicit(&slot->hits, memory_order_relaxed);
+        out->misses += atomic_load_explicit(&slot->misses, memory_order_relaxed);
+        out->sets += atomic_load_explicit(&slot->sets, memory_order_relaxed);
+        out->deletes += atomic_load_explicit(&slot->deletes, memory_order_relaxed);
+        out->expired += atomic_load_explicit(&slot->expired, memory_order_relaxed);
+        out->evicted += atomic_load_explicit(&slot->evicted, memory_order_relaxed);
     }
     out->entries = store_count(s);
     out->bytes_used = atomic_load_explicit(&s->used, memory_order_relaxed);

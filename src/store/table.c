@@ -177,7 +177,7 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
     while (shard_idx < s->nshards && !full) {
         struct shard *sh = &s->shards[shard_idx];
         int shard_done = 0;
-        pthread_rwlock_rdlock(&sh->lock);
+        shard_rdlock(&sh->lock);
         do {
             long n = do_scan_bucket(sh, v, prefix, prefix_len, now, limit - visited, visited > 0, fn, fn_ctx);
             if (n < 0) {
@@ -189,7 +189,7 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
             shard_done = v == 0;
             full = visited >= limit;
         } while (!shard_done && !full);
-        pthread_rwlock_unlock(&sh->lock);
+        shard_unlock(&sh->lock);
         if (shard_done)
             shard_idx++;
     }

@@ -42,8 +42,9 @@ enum store_error {
 const char *store_strerror(int err);
 
 enum store_eviction {
-    STORE_EVICT_SIEVE = 0, /* evict with SIEVE when max_memory is reached */
-    STORE_EVICT_NONE = 1,  /* refuse writes with STORE_EFULL instead */
+    STORE_EVICT_SIEVE = 0,  /* evict with SIEVE when max_memory is reached */
+    STORE_EVICT_NONE = 1,   /* refuse writes with STORE_EFULL instead */
+    STORE_EVICT_S3FIFO = 2, /* evict with S3-FIFO */
 };
 
 /* Milliseconds on a clock that never goes back. All expiry is read through it. */

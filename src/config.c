@@ -43,7 +43,7 @@ static const struct option_def options[] = {
     {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
      "bound on the bytes the cache holds, e.g. 512mb (default: a quarter of RAM)"},
     {"eviction", OPT_EVICTION, FIELD(eviction), 0, 0,
-     "at max-memory: sieve evicts, noeviction refuses writes with 507 (default sieve)"},
+     "at max-memory: sieve or s3fifo evict, noeviction refuses writes with 507 (default sieve)"},
     {"max-key-bytes", OPT_SIZE, FIELD(max_key_bytes), 1, STORE_MAX_KEY_LEN, "longest key (default 1024)"},
     {"max-value-bytes", OPT_SIZE, FIELD(max_value_bytes), 1, 1ULL << 31, "largest stored value (default 1mb)"},
     {"max-body-bytes", OPT_SIZE, FIELD(max_body_bytes), 1024, 1ULL << 32,
@@ -189,6 +189,8 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
     case OPT_EVICTION:
         if (strcmp(value, "sieve") == 0)
             *(enum store_eviction *)field = STORE_EVICT_SIEVE;
+        else if (strcmp(value, "s3fifo") == 0)
+            *(enum store_eviction *)field = STORE_EVICT_S3FIFO;
         else if (strcmp(value, "noeviction") == 0)
             *(enum store_eviction *)field = STORE_EVICT_NONE;
         else

@@ -13,14 +13,9 @@
  * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
  * would not fit simply does not grow: slower, never over the bound.
  *
- * SIEVE (Zhang et al., NSDI'24). Each shard keeps its entries in one FIFO
- * queue, newest at the head. A hit only sets the entry's visited bit (an
- * atomic store under the read lock, so gets stay read-only). To evict, a hand
- * walks from its last position towards the head, clearing visited bits, and
- * removes the first entry whose bit is clear; at the head it wraps to the
- * tail. Expired entries met by the hand are removed whatever their bit. Unlike
- * LRU, a hit never relinks, and unlike CLOCK, survivors stay where they are,
- * which keeps new entries that were not reused the first to go.
+ * Policies. Which entry goes is decided per shard by SIEVE (sieve.c) or
+ * S3-FIFO (s3fifo.c), through the do_policy_* calls below; noeviction keeps
+ * SIEVE's queue but refuses writes at the bound instead of evicting.
  *
  * The evicting writer holds no lock when it starts: it takes one shard's
  * write lock at a time (its own shard first, then the others in turn), so
@@ -30,31 +25,46 @@
 
 #include "internal.h"
 
-void do_queue_push(struct shard *sh, struct entry *e)
+/* ---- policy dispatch ------------------------------------------------------ */
+
+void do_policy_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced)
 {
-    e->newer = NULL;
-    e->older = sh->newest;
-    if (sh->newest != NULL)
-        sh->newest->newer = e;
-    else
-        sh->oldest = e;
-    sh->newest = e;
+    if (s->eviction == STORE_EVICT_S3FIFO) {
+        do_s3fifo_insert(s, sh, e, hash, replaced);
+        return;
+    }
+    /* SIEVE, and noeviction, which keeps SIEVE's queue but never evicts. */
+    queue_push(&sh->main, e);
 }
 
-void do_queue_unlink(struct shard *sh, struct entry *e)
+void do_policy_remove(struct store *s, struct shard *sh, struct entry *e)
 {
-    if (sh->hand == e)
-        sh->hand = e->newer;
-    if (e->newer != NULL)
-        e->newer->older = e->older;
+    if (s->eviction == STORE_EVICT_S3FIFO)
+        do_s3fifo_remove(sh, e);
     else
-        sh->newest = e->older;
-    if (e->older != NULL)
-        e->older->newer = e->newer;
-    else
-        sh->oldest = e->newer;
-    e->newer = e->older = NULL;
+        do_sieve_remove(sh, e);
 }
+
+void policy_hit(const struct store *s, struct entry *e)
+{
+    if (s->eviction == STORE_EVICT_S3FIFO)
+        s3fifo_hit(e);
+    else
+        sieve_hit(e);
+}
+
+struct entry *do_policy_victim(struct store *s, struct shard *sh, int64_t now)
+{
+    return s->eviction == STORE_EVICT_S3FIFO ? do_s3fifo_victim(s, sh, now) : do_sieve_victim(sh, now);
+}
+
+void do_policy_reset(struct store *s, struct shard *sh, int release)
+{
+    sh->main.newest = sh->main.oldest = sh->hand = NULL;
+    do_s3fifo_reset(s, sh, release);
+}
+
+/* ---- the memory bound ------------------------------------------------------ */
 
 void memory_release(struct store *s, size_t bytes)
 {
@@ -68,24 +78,13 @@ void entry_discard(struct store *s, struct entry *e)
     memory_release(s, bytes);
 }
 
-static int test_and_clear_visited(struct entry *e)
-{
-    return atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_VISITED, memory_order_relaxed) & ENTRY_VISITED;
-}
-
-/* Picks and unlinks SIEVE's victim in one shard, or returns NULL if the shard is empty. */
+/* Picks and unlinks the policy's victim in one shard, or returns NULL if the shard is empty. */
 static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now, int *was_expired)
 {
-    struct entry *e = sh->hand != NULL ? sh->hand : sh->oldest;
-    while (e != NULL) {
-        if (entry_is_expired(e, now) || !test_and_clear_visited(e))
-            break;
-        e = e->newer != NULL ? e->newer : sh->oldest;
-    }
+    struct entry *e = do_policy_victim(s, sh, now);
     if (e == NULL)
         return NULL;
     *was_expired = entry_is_expired(e, now);
-    sh->hand = e->newer;
     do_table_remove(s, sh, e);
     return e;
 }
@@ -140,7 +139,7 @@ int memory_reserve(struct store *s, struct shard *home, size_t bytes)
 
 void memory_trim(struct store *s, struct shard *home)
 {
-    if (s->max_memory != 0 && s->eviction == STORE_EVICT_SIEVE && over_budget(s))
+    if (s->max_memory != 0 && s->eviction != STORE_EVICT_NONE && over_budget(s))
         evict_to_budget(s, home);
 }
 

@@ -1,7 +1,7 @@
 /*
  * Expiry. An expired entry is never returned: every read compares its expiry
  * with the clock. Its memory comes back in three ways: a write to the same
- * key replaces it, the SIEVE hand removes it when it passes (evict.c), and
+ * key replaces it, eviction removes it when it reaches it (evict.c), and
  * this sweep walks the buckets in order, a bounded number per call.
  *
  * The sweep remembers where it stopped (shard, bucket) and visits at most
@@ -17,7 +17,7 @@
 #define SWEEP_BATCH 64
 
 /* Unlinks the expired entries of buckets [first, first+n) onto *dead; returns how many. */
-static size_t do_sweep_buckets(struct shard *sh, size_t first, size_t n, int64_t now, struct entry **dead)
+static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, size_t n, int64_t now, struct entry **dead)
 {
     size_t reclaimed = 0;
     for (size_t b = first; b < first + n && b <= sh->mask; b++) {
@@ -29,7 +29,7 @@ static size_t do_sweep_buckets(struct shard *sh, size_t first, size_t n, int64_t
                 continue;
             }
             *link = e->chain;
-            do_queue_unlink(sh, e);
+            do_policy_remove(s, sh, e);
             e->chain = *dead;
             *dead = e;
             reclaimed++;
@@ -55,7 +55,7 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         shard_wrlock(&sh->lock);
         if (n > sh->mask + 1 - s->sweep_bucket)
             n = sh->mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
-        swept = do_sweep_buckets(sh, s->sweep_bucket, n, now, &dead);
+        swept = do_sweep_buckets(s, sh, s->sweep_bucket, n, now, &dead);
         s->sweep_bucket += n;
         if (s->sweep_bucket > sh->mask) {
             s->sweep_bucket = 0;

@@ -1,17 +1,18 @@
 /*
  * Internals shared by the store's modules (store.c, table.c, evict.c,
- * expire.c). Nothing outside src/store/ includes this file.
+ * sieve.c, s3fifo.c, expire.c). Nothing outside src/store/ includes this file.
  *
  * Locking. The store is cut into 2^shard_bits shards by the top bits of a
- * key's hash. Each shard has one rwlock guarding its hash table, its SIEVE
- * queue and every field of its entries except the `flags` byte. A get takes
+ * key's hash. Each shard has one rwlock guarding its hash table, its eviction
+ * queues and every field of its entries except the `flags` byte. A get takes
  * the read lock; every change takes the write lock. No code path holds two
  * shard locks at once, so there is no lock order to get wrong. Functions named
  * do_*() expect the caller to hold the shard's write lock (or, where they say
  * so, its read lock).
  *
- * `entry.flags` holds the SIEVE visited bit, which readers set under the read
- * lock; it is only ever touched with atomic operations.
+ * `entry.flags` holds the SIEVE visited bit and the S3-FIFO frequency, which
+ * readers update under the read lock; it is only ever touched with atomic
+ * operations.
  *
  * The byte count (`store.used`) and the statistics are atomics: they are
  * updated by whoever changes memory and read without locks.
@@ -28,6 +29,9 @@
 /* entry.flags bits */
 #define ENTRY_VISITED 0x01u    /* SIEVE: read since the hand last passed */
 #define ENTRY_HAS_EXPIRY 0x02u /* data starts with an int64 expiry (ms; 0 = none) */
+#define ENTRY_IN_MAIN 0x04u    /* S3-FIFO: in the main queue, not the small one */
+#define ENTRY_FREQ_SHIFT 3     /* S3-FIFO: 2-bit access count, saturating at 3 */
+#define ENTRY_FREQ_MASK (3u << ENTRY_FREQ_SHIFT)
 
 /*
  * One allocation per entry: this header, then the optional expiry, the key,
@@ -37,7 +41,7 @@
  */
 struct entry {
     struct entry *chain;          /* next entry in the same hash bucket */
-    struct entry *newer, *older;  /* SIEVE queue, newest at the head */
+    struct entry *newer, *older;  /* eviction queue, newest at the head */
     uint64_t version;
     uint32_t value_len;
     uint16_t key_len;
@@ -65,6 +69,11 @@ typedef pthread_rwlock_t shard_lock_t;
 #define shard_lock_destroy pthread_rwlock_destroy
 #endif
 
+/* A FIFO of entries through entry.newer/older. */
+struct queue {
+    struct entry *newest, *oldest;
+};
+
 /*
  * A shard, laid out so that readers do not share cache lines with what
  * writers change: the lock word, the table (read by every lookup, written
@@ -74,8 +83,12 @@ struct shard {
     shard_lock_t lock;
     struct entry **buckets __attribute__((aligned(64))); /* 2^k chains */
     size_t mask;                  /* buckets - 1 */
-    struct entry *newest __attribute__((aligned(64))); /* SIEVE queue, newest at the head */
-    struct entry *oldest, *hand;  /* its tail and SIEVE's hand */
+    struct queue main __attribute__((aligned(64))); /* SIEVE's queue; S3-FIFO's main queue M */
+    struct queue small;           /* S3-FIFO's small queue S */
+    struct entry *hand;           /* SIEVE's hand */
+    size_t small_bytes, main_bytes; /* S3-FIFO: bytes in S and in M */
+    uint32_t *ghost;              /* S3-FIFO: fingerprints of entries evicted from S */
+    size_t ghost_mask;            /* ghost slots - 1 */
     uint64_t next_version;
     atomic_size_t count;          /* entries linked, written under the lock */
 } __attribute__((aligned(64)));
@@ -153,7 +166,7 @@ struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, si
 /* Links a new entry (absent from the table) into its bucket; may grow the table. */
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e);
 /* Replaces old, found through link, by e in the table and the queue. */
-void do_table_replace(struct shard *sh, struct entry **link, struct entry *old, struct entry *e);
+void do_table_replace(struct store *s, struct shard *sh, struct entry **link, struct entry *old, struct entry *e);
 /* Unlinks e from its bucket and from the queue. */
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
 
@@ -167,8 +180,32 @@ void memory_release(struct store *s, size_t bytes);
 void memory_trim(struct store *s, struct shard *home);
 /* Whether a table may grow by bytes more (no, at the bound with STORE_EVICT_NONE). */
 int memory_may_grow(const struct store *s, size_t bytes);
-void do_queue_push(struct shard *sh, struct entry *e);
-void do_queue_unlink(struct shard *sh, struct entry *e);
+
+/* ---- eviction policies (evict.c dispatches to sieve.c and s3fifo.c) ---- */
+
+/* Puts a new entry in the eviction queues; `replaced`, if not NULL, is the entry it replaces (still queued). */
+void do_policy_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);
+/* Takes e out of the eviction queues. */
+void do_policy_remove(struct store *s, struct shard *sh, struct entry *e);
+/* Records a hit; called under the read lock, so atomics only. */
+void policy_hit(const struct store *s, struct entry *e);
+/* Chooses the entry to evict (still linked), or NULL if the shard is empty. */
+struct entry *do_policy_victim(struct store *s, struct shard *sh, int64_t now);
+/* Forgets every entry (flush) and frees the policy's own memory if `release`. */
+void do_policy_reset(struct store *s, struct shard *sh, int release);
+
+void queue_push(struct queue *q, struct entry *e);
+void queue_unlink(struct queue *q, struct entry *e);
+
+void do_sieve_remove(struct shard *sh, struct entry *e);
+struct entry *do_sieve_victim(struct shard *sh, int64_t now);
+void sieve_hit(struct entry *e);
+
+void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);
+void do_s3fifo_remove(struct shard *sh, struct entry *e);
+struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now);
+void s3fifo_hit(struct entry *e);
+void do_s3fifo_reset(struct store *s, struct shard *sh, int release);
 /* Frees an unlinked entry and returns its bytes to the budget. */
 void entry_discard(struct store *s, struct entry *e);
 

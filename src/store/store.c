@@ -93,8 +93,8 @@ struct store *store_create(const struct store_config *cfg)
     static const struct store_config defaults = {0};
     if (cfg == NULL)
         cfg = &defaults;
-    if (cfg->shard_bits > MAX_SHARD_BITS ||
-        (cfg->eviction != STORE_EVICT_SIEVE && cfg->eviction != STORE_EVICT_NONE))
+    if (cfg->shard_bits > MAX_SHARD_BITS || (cfg->eviction != STORE_EVICT_SIEVE &&
+                                              cfg->eviction != STORE_EVICT_NONE && cfg->eviction != STORE_EVICT_S3FIFO))
         return NULL;
 
     struct store *s = aligned_alloc(64, sizeof(*s));
@@ -140,6 +140,7 @@ void store_destroy(struct store *s)
     if (s == NULL)
         return;
     for (size_t i = 0; i < s->nshards; i++) {
+        do_policy_reset(s, &s->shards[i], 1);
         table_free(&s->shards[i]);
         shard_lock_destroy(&s->shards[i].lock);
     }
@@ -164,7 +165,7 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
 {
     e->version = sh->next_version++;
     if (old != NULL)
-        do_table_replace(sh, link, old, e);
+        do_table_replace(s, sh, link, old, e);
     else
         do_table_insert(s, sh, hash, e);
     return old;
@@ -275,8 +276,7 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
                 }
             }
             fill_meta(&item->meta, e, now, false);
-            if (!(atomic_load_explicit(&e->flags, memory_order_relaxed) & ENTRY_VISITED))
-                atomic_fetch_or_explicit(&e->flags, ENTRY_VISITED, memory_order_relaxed);
+            policy_hit(s, e);
         }
     }
     shard_unlock(&sh->lock);
@@ -393,17 +393,25 @@ size_t store_flush(struct store *s)
     int64_t now = store_now_ms(s);
     for (size_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
-        struct entry *dead;
+        struct entry *dead = NULL;
 
         shard_wrlock(&sh->lock);
-        dead = sh->newest;
-        memset(sh->buckets, 0, (sh->mask + 1) * sizeof(*sh->buckets));
-        sh->newest = sh->oldest = sh->hand = NULL;
+        for (size_t b = 0; b <= sh->mask; b++) {
+            struct entry *e = sh->buckets[b];
+            while (e != NULL) {
+                struct entry *next = e->chain;
+                e->chain = dead;
+                dead = e;
+                e = next;
+            }
+            sh->buckets[b] = NULL;
+        }
+        do_policy_reset(s, sh, 0);
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
         shard_unlock(&sh->lock);
 
         while (dead != NULL) {
-            struct entry *next = dead->older;
+            struct entry *next = dead->chain;
             live += !entry_is_expired(dead, now);
             entry_discard(s, dead);
             dead = next;

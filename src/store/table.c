@@ -98,19 +98,19 @@ void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct en
     struct entry **slot = &sh->buckets[hash & sh->mask];
     e->chain = *slot;
     *slot = e;
-    do_queue_push(sh, e);
+    do_policy_insert(s, sh, e, hash, NULL);
     size_t count = atomic_load_explicit(&sh->count, memory_order_relaxed) + 1;
     atomic_store_explicit(&sh->count, count, memory_order_relaxed);
     if (count > sh->mask + 1)
         do_grow(s, sh);
 }
 
-void do_table_replace(struct shard *sh, struct entry **link, struct entry *old, struct entry *e)
+void do_table_replace(struct store *s, struct shard *sh, struct entry **link, struct entry *old, struct entry *e)
 {
     e->chain = old->chain;
     *link = e;
-    do_queue_unlink(sh, old);
-    do_queue_push(sh, e);
+    do_policy_insert(s, sh, e, 0, old);
+    do_policy_remove(s, sh, old);
 }
 
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
@@ -119,7 +119,7 @@ void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
     while (*link != e)
         link = &(*link)->chain;
     *link = e->chain;
-    do_queue_unlink(sh, e);
+    do_policy_remove(s, sh, e);
     atomic_store_explicit(&sh->count, atomic_load_explicit(&sh->count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
 }

@@ -74,15 +74,21 @@ static int64_t fake_clock(void *ctx)
     return atomic_load_explicit(&fake_now, memory_order_relaxed);
 }
 
-static struct store *open_store(size_t max_memory, unsigned shard_bits, int fake_time)
+static struct store *open_store_with(size_t max_memory, unsigned shard_bits, int fake_time,
+                                     enum store_eviction eviction)
 {
     struct store_config cfg = {
         .max_memory = max_memory,
         .shard_bits = shard_bits,
-        .eviction = STORE_EVICT_SIEVE,
+        .eviction = eviction,
         .clock = fake_time ? fake_clock : NULL,
     };
     return store_create(&cfg);
+}
+
+static struct store *open_store(size_t max_memory, unsigned shard_bits, int fake_time)
+{
+    return open_store_with(max_memory, shard_bits, fake_time, STORE_EVICT_SIEVE);
 }
 
 struct worker {
@@ -557,9 +563,9 @@ static void *bound_worker(void *arg)
     return NULL;
 }
 
-static void test_memory_bound(void **state)
+static void check_memory_bound(void **state, enum store_eviction eviction)
 {
-    struct store *s = open_store(BOUND_MAX, 4, 0);
+    struct store *s = open_store_with(BOUND_MAX, 4, 0, eviction);
     assert_non_null(s);
     *state = s;
     struct worker w[THREADS];
@@ -610,7 +616,18 @@ static void test_memory_bound(void **state)
     assert_int_equal(store_flush(s), found);
     store_stats(s, &st);
     assert_true(st.bytes_used > 0);
-    assert_true(st.bytes_used <= 16 * (256 * 8 + 32));
+    /* Bucket arrays, and for S3-FIFO the ghosts (4 bytes a bucket). */
+    assert_true(st.bytes_used <= 16 * (256 * 8 + 32) * (eviction == STORE_EVICT_S3FIFO ? 2 : 1));
+}
+
+static void test_memory_bound(void **state)
+{
+    check_memory_bound(state, STORE_EVICT_SIEVE);
+}
+
+static void test_memory_bound_s3fifo(void **state)
+{
+    check_memory_bound(state, STORE_EVICT_S3FIFO);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -744,6 +761,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_incr_exact, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mixed_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_bound_s3fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_race, setup, teardown),
     };

@@ -85,13 +85,14 @@ static void set_defaults(struct config *cfg)
     cfg->log_level = LOG_INFO;
 }
 
-int config_parse_size(const char *text, size_t *out)
+struct unit {
+    const char *suffix;
+    uint64_t scale;
+};
+
+/* Parses "<digits><unit>" with a unit from the table (case-insensitive) into n * scale, at most max. */
+static int parse_scaled(const char *text, const struct unit *units, size_t nunits, uint64_t max, uint64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        unsigned long long scale;
-    } units[] = {{"", 1},     {"b", 1},         {"k", KIB},       {"kb", KIB},      {"m", MIB},
-                 {"mb", MIB}, {"g", GIB},       {"gb", GIB},      {"t", GIB * KIB}, {"tb", GIB * KIB}};
     char *end;
     if (!isdigit((unsigned char)text[0]))
         return -1;
@@ -99,39 +100,36 @@ int config_parse_size(const char *text, size_t *out)
     unsigned long long n = strtoull(text, &end, 10);
     if (errno != 0)
         return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    for (size_t i = 0; i < nunits; i++) {
         if (strcasecmp(end, units[i].suffix) == 0) {
-            if (n > SIZE_MAX / units[i].scale)
+            if (n > max / units[i].scale)
                 return -1;
-            *out = (size_t)(n * units[i].scale);
+            *out = n * units[i].scale;
             return 0;
         }
     }
     return -1;
 }
 
+int config_parse_size(const char *text, size_t *out)
+{
+    static const struct unit units[] = {{"", 1},   {"b", 1},   {"k", KIB}, {"kb", KIB}, {"m", MIB},
+                                        {"mb", MIB}, {"g", GIB}, {"gb", GIB}, {"t", GIB * KIB}, {"tb", GIB * KIB}};
+    uint64_t n;
+    if (parse_scaled(text, units, sizeof(units) / sizeof(units[0]), SIZE_MAX, &n) != 0)
+        return -1;
+    *out = (size_t)n;
+    return 0;
+}
+
 int config_parse_duration_ms(const char *text, int64_t *out)
 {
-    static const struct {
-        const char *suffix;
-        int64_t scale;
-    } units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
-    char *end;
-    if (!isdigit((unsigned char)text[0]))
+    static const struct unit units[] = {{"", 1000}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}};
+    uint64_t n;
+    if (parse_scaled(text, units, sizeof(units) / sizeof(units[0]), INT64_MAX, &n) != 0)
         return -1;
-    errno = 0;
-    unsigned long long n = strtoull(text, &end, 10);
-    if (errno != 0)
-        return -1;
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-        if (strcasecmp(end, units[i].suffix) == 0) {
-            if (n > (unsigned long long)(INT64_MAX / units[i].scale))
-                return -1;
-            *out = (int64_t)n * units[i].scale;
-            return 0;
-        }
-    }
-    return -1;
+    *out = (int64_t)n;
+    return 0;
 }
 
 static int is_numeric_address(const char *text)

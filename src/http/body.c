@@ -125,10 +125,16 @@ int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn 
     return parse_item(out->root, with_key, alloc, alloc_ctx, out->items, err, err_size);
 }
 
-/* Finds the array member `name` of a batch body and checks its size. */
-static int batch_array(struct body *out, const char *name, size_t max_items, json_t **array, char *err,
-                       size_t err_size)
+/*
+ * Loads a batch body {"<name>": [...]}: checks the array and its size and
+ * allocates out->items for it.
+ */
+static int load_batch(const char *body, size_t len, const char *name, size_t max_items, store_alloc_fn alloc,
+                      void *alloc_ctx, struct body *out, json_t **array, char *err, size_t err_size)
 {
+    memset(out, 0, sizeof(*out));
+    if ((out->root = load_object(body, len, err, err_size)) == NULL)
+        return BODY_INVALID;
     *array = json_object_get(out->root, name);
     if (*array == NULL || !json_is_array(*array)) {
         snprintf(err, err_size, "\"%s\" must be an array", name);
@@ -139,6 +145,7 @@ static int batch_array(struct body *out, const char *name, size_t max_items, jso
         snprintf(err, err_size, "\"%s\" has %zu items, more than max-batch (%zu)", name, out->count, max_items);
         return BODY_TOO_MANY;
     }
+    out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
     return 0;
 }
 
@@ -146,13 +153,9 @@ int body_parse_mset(const char *body, size_t len, size_t max_items, store_alloc_
                     struct body *out, char *err, size_t err_size)
 {
     json_t *array;
-    int rc;
-    memset(out, 0, sizeof(*out));
-    if ((out->root = load_object(body, len, err, err_size)) == NULL)
-        return BODY_INVALID;
-    if ((rc = batch_array(out, "entries", max_items, &array, err, err_size)) != 0)
+    int rc = load_batch(body, len, "entries", max_items, alloc, alloc_ctx, out, &array, err, err_size);
+    if (rc != 0)
         return rc;
-    out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
     for (size_t i = 0; i < out->count; i++) {
         char why[200];
         if (parse_item(json_array_get(array, i), 1, alloc, alloc_ctx, &out->items[i], why, sizeof(why)) != 0) {
@@ -167,13 +170,9 @@ int body_parse_mget(const char *body, size_t len, size_t max_items, store_alloc_
                     struct body *out, char *err, size_t err_size)
 {
     json_t *array;
-    int rc;
-    memset(out, 0, sizeof(*out));
-    if ((out->root = load_object(body, len, err, err_size)) == NULL)
-        return BODY_INVALID;
-    if ((rc = batch_array(out, "keys", max_items, &array, err, err_size)) != 0)
+    int rc = load_batch(body, len, "keys", max_items, alloc, alloc_ctx, out, &array, err, err_size);
+    if (rc != 0)
         return rc;
-    out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
     for (size_t i = 0; i < out->count; i++) {
         json_t *key = json_array_get(array, i);
         if (!json_is_string(key)) {

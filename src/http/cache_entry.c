@@ -97,6 +97,36 @@ static void reply_precondition_failed(h2o_req_t *req)
     reply_error(req, 412, "precondition failed");
 }
 
+/* One write under a pinned condition: cond holds the state the preconditions were evaluated on. */
+typedef enum cmd_status (*conditional_write_fn)(struct http_server *srv, const char *key, size_t key_len,
+                                                struct cmd_cond cond, int exists, void *ctx);
+
+/*
+ * Evaluates the request's If-Match / If-None-Match and runs write under the
+ * condition that pins the state they were evaluated on, again on the new
+ * state if the entry changed in between. Returns the write's status; a
+ * precondition that does not hold (or keeps losing the race) has already
+ * been answered 412 and returns -1.
+ */
+static int write_if_preconditions_hold(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len,
+                                       conditional_write_fn write, void *ctx)
+{
+    struct preconditions pre;
+    enum cmd_status st = CMD_OK;
+    read_preconditions(req, &pre);
+    for (int attempt = 0; attempt < PRECONDITION_ATTEMPTS; attempt++) {
+        struct cmd_cond cond;
+        int exists;
+        if (!preconditions_hold(srv, &pre, key, key_len, &cond, &exists))
+            break;
+        st = write(srv, key, key_len, cond, exists, ctx);
+        if (!raced(&pre, st))
+            return (int)st;
+    }
+    reply_precondition_failed(req);
+    return -1;
+}
+
 /* ---- GET and HEAD ------------------------------------------------------- */
 
 static int wants_raw(const h2o_req_t *req, const struct store_item *item)
@@ -170,14 +200,26 @@ static void get_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
 
 /* ---- PUT and DELETE ------------------------------------------------------ */
 
+struct put_args {
+    const struct store_value *value;
+    int64_t ttl_ms;
+    struct store_meta *meta;
+};
+
+static enum cmd_status put_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
+                                 int exists, void *ctx)
+{
+    const struct put_args *args = ctx;
+    (void)exists;
+    return cmd_set(srv->cmd, key, key_len, args->value, args->ttl_ms, cond, args->meta);
+}
+
 static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
     struct body body = {0};
     struct store_value value;
-    struct preconditions pre;
     struct store_meta meta;
     int64_t ttl_ms;
-    enum cmd_status st = CMD_OK;
 
     if (request_body_is_json(req)) {
         if (request_parse_write(req, 0, &body, &ttl_ms) != 0)
@@ -195,18 +237,8 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
         value = (struct store_value){STORE_KIND_BYTES, req->entity.base, req->entity.len, type.base, type.len};
     }
 
-    read_preconditions(req, &pre);
-    for (int attempt = 0; attempt < PRECONDITION_ATTEMPTS; attempt++) {
-        struct cmd_cond cond;
-        int exists;
-        if (!preconditions_hold(srv, &pre, key, key_len, &cond, &exists)) {
-            reply_precondition_failed(req);
-            goto done;
-        }
-        st = cmd_set(srv->cmd, key, key_len, &value, ttl_ms, cond, &meta);
-        if (!raced(&pre, st))
-            break;
-    }
+    struct put_args args = {.value = &value, .ttl_ms = ttl_ms, .meta = &meta};
+    int st = write_if_preconditions_hold(srv, req, key, key_len, put_write, &args);
     if (st == CMD_CREATED || st == CMD_OK) {
         add_etag(req, meta.version);
         if (st == CMD_CREATED) {
@@ -214,87 +246,72 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, req->path.base, path_len);
         }
         reply_message(req, st == CMD_CREATED ? 201 : 200, st == CMD_CREATED ? "created" : "replaced");
-    } else if (raced(&pre, st)) {
-        reply_precondition_failed(req);
-    } else {
-        reply_cmd_error(req, srv->cmd, st, NULL);
+    } else if (st >= 0) {
+        reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
     }
 done:
     body_free(&body);
 }
 
+static enum cmd_status delete_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
+                                    int exists, void *ctx)
+{
+    (void)ctx;
+    /* Absent when the preconditions were evaluated: deleting now could remove a newer entry. */
+    return exists ? cmd_delete(srv->cmd, key, key_len, cond.version) : CMD_NOT_FOUND;
+}
+
 static void delete_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
-    struct preconditions pre;
-    enum cmd_status st = CMD_NOT_FOUND;
-    read_preconditions(req, &pre);
-    for (int attempt = 0; attempt < PRECONDITION_ATTEMPTS; attempt++) {
-        struct cmd_cond cond;
-        int exists;
-        if (!preconditions_hold(srv, &pre, key, key_len, &cond, &exists)) {
-            reply_precondition_failed(req);
-            return;
-        }
-        if (!exists) {
-            st = CMD_NOT_FOUND;
-            break;
-        }
-        st = cmd_delete(srv->cmd, key, key_len, cond.version);
-        if (!raced(&pre, st))
-            break;
-    }
+    int st = write_if_preconditions_hold(srv, req, key, key_len, delete_write, NULL);
     if (st == CMD_OK)
         reply_message(req, 200, "deleted");
-    else if (raced(&pre, st))
-        reply_precondition_failed(req);
-    else
-        reply_cmd_error(req, srv->cmd, st, NULL);
+    else if (st >= 0)
+        reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
 }
 
 /* ---- POST /cache/{key}/incr ---------------------------------------------- */
 
+struct incr_args {
+    int64_t by, ttl_ms, sum;
+    struct store_meta meta;
+};
+
+static enum cmd_status incr_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
+                                  int exists, void *ctx)
+{
+    struct incr_args *args = ctx;
+    (void)exists;
+    return cmd_incr(srv->cmd, key, key_len, args->by, args->ttl_ms, cond.version, &args->sum, &args->meta);
+}
+
 static void incr_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
-    struct preconditions pre;
-    struct store_meta meta;
-    int64_t by, body_ttl_ms, ttl_ms, sum = 0;
+    struct incr_args args;
+    int64_t body_ttl_ms;
     char err[256];
-    enum cmd_status st = CMD_OK;
 
     if (!request_method_is(req, H2O_STRLIT("POST"))) {
         reply_method_not_allowed(req, "POST");
         return;
     }
-    if (body_parse_incr(req->entity.base, req->entity.len, &by, &body_ttl_ms, err, sizeof(err)) != 0) {
+    if (body_parse_incr(req->entity.base, req->entity.len, &args.by, &body_ttl_ms, err, sizeof(err)) != 0) {
         reply_error(req, 400, err);
         return;
     }
-    if (request_ttl(req, body_ttl_ms, &ttl_ms) != 0)
+    if (request_ttl(req, body_ttl_ms, &args.ttl_ms) != 0)
         return;
-    read_preconditions(req, &pre);
-    for (int attempt = 0; attempt < PRECONDITION_ATTEMPTS; attempt++) {
-        struct cmd_cond cond;
-        int exists;
-        if (!preconditions_hold(srv, &pre, key, key_len, &cond, &exists)) {
-            reply_precondition_failed(req);
-            return;
-        }
-        st = cmd_incr(srv->cmd, key, key_len, by, ttl_ms, cond.version, &sum, &meta);
-        if (!raced(&pre, st))
-            break;
-    }
+    int st = write_if_preconditions_hold(srv, req, key, key_len, incr_write, &args);
     if (st != CMD_OK && st != CMD_CREATED) {
-        if (raced(&pre, st))
-            reply_precondition_failed(req);
-        else
-            reply_cmd_error(req, srv->cmd, st, NULL);
+        if (st >= 0)
+            reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
         return;
     }
-    add_etag(req, meta.version);
+    add_etag(req, args.meta.version);
     char *body = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(key_len) + 48), *p = body;
     memcpy(p, "{\"key\":", 7);
     p = json_write_string(p + 7, key, key_len);
-    p += sprintf(p, ",\"value\":%" PRId64 "}", sum);
+    p += sprintf(p, ",\"value\":%" PRId64 "}", args.sum);
     reply_json(req, 200, body, (size_t)(p - body));
 }
 

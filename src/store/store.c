@@ -172,6 +172,22 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
 }
 
 /*
+ * Starts a write once its new entry e is built: finds the key's shard and
+ * reserves e's bytes (which may evict). On failure frees e.
+ */
+static int reserve_entry(struct store *s, struct entry *e, const void *key, size_t key_len, uint64_t *hash,
+                         struct shard **sh, size_t *bytes)
+{
+    *hash = store_hash(s, key, key_len);
+    *sh = shard_for(s, *hash);
+    *bytes = entry_footprint(e);
+    int rc = memory_reserve(s, *sh, *bytes);
+    if (rc != 0)
+        free(e);
+    return rc;
+}
+
+/*
  * Ends a write after its critical section: on failure frees the unlinked new
  * entry and its reservation; on success frees the entry it displaced
  * (counting it as expired if it was), evicts back under max_memory if the
@@ -216,14 +232,12 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         memcpy(entry_value(e), value->data, value->len);
     e->value_len = (uint32_t)value->len;
 
-    uint64_t hash = store_hash(s, key, key_len);
-    struct shard *sh = shard_for(s, hash);
-    size_t bytes = entry_footprint(e);
-    int rc = memory_reserve(s, sh, bytes);
-    if (rc != 0) {
-        free(e);
+    uint64_t hash;
+    struct shard *sh;
+    size_t bytes;
+    int rc = reserve_entry(s, e, key, key_len, &hash, &sh, &bytes);
+    if (rc != 0)
         return rc;
-    }
 
     struct entry **link;
     shard_wrlock(&sh->lock);
@@ -349,14 +363,12 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
         return STORE_ENOMEM;
     entry_init(e, key, key_len, STORE_KIND_JSON, NULL, 0, 1, 0);
 
-    uint64_t hash = store_hash(s, key, key_len);
-    struct shard *sh = shard_for(s, hash);
-    size_t bytes = entry_footprint(e);
-    int rc = memory_reserve(s, sh, bytes);
-    if (rc != 0) {
-        free(e);
+    uint64_t hash;
+    struct shard *sh;
+    size_t bytes;
+    int rc = reserve_entry(s, e, key, key_len, &hash, &sh, &bytes);
+    if (rc != 0)
         return rc;
-    }
 
     struct entry **link;
     int64_t base = 0, sum = 0;

@@ -1127,36 +1127,6 @@ static void batches_over_max_batch_are_413(void **state)
 
 /* ---- HTTP/2: many streams on one connection ---------------------------------------------------------------- */
 
-/* Runs the n prepared handles of multi to completion (20 s at most); returns how many finished. */
-static int run_multi(CURLM *multi, int n)
-{
-    int running = n, done = 0;
-    int64_t deadline = now_ms() + 20000;
-    while (done < n && now_ms() < deadline) {
-        curl_multi_perform(multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct http_res *r;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            http_finish(msg->easy_handle, msg->data.result, r);
-            done++;
-        }
-        if (done < n)
-            curl_multi_poll(multi, NULL, 0, 100, NULL);
-    }
-    return done;
-}
-
-static void add_to_multi(CURLM *multi, CURL *easy, const struct http_req *req, struct http_res *res)
-{
-    http_prepare(easy, PORT, req, res);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)res);
-    curl_multi_add_handle(multi, easy);
-}
 
 static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void **state)
 {
@@ -1186,8 +1156,8 @@ static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void *
      * libcurl 7.88 cannot multiplex onto a prior-knowledge connection (curl issue #10634).
      */
     struct http_req open_req = {.path = "/health", .http_version = CURL_HTTP_VERSION_2};
-    add_to_multi(multi, opener, &open_req, &opened);
-    assert_int_equal(run_multi(multi, 1), 1);
+    http_multi_add(multi, PORT, opener, &open_req, &opened);
+    assert_int_equal(http_multi_run(multi, 1, 20000), 1);
     curl_multi_remove_handle(multi, opener);
     assert_int_equal(opened.curl_code, CURLE_OK);
     assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
@@ -1220,9 +1190,9 @@ static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void *
             break;
         }
         req[i].path = paths[i];
-        add_to_multi(multi, easy[i], &req[i], &res[i]);
+        http_multi_add(multi, PORT, easy[i], &req[i], &res[i]);
     }
-    assert_int_equal(run_multi(multi, N), N);
+    assert_int_equal(http_multi_run(multi, N, 20000), N);
 
     char counted[N / KINDS + 1] = {0};
     long connects = 0;

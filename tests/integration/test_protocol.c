@@ -388,36 +388,6 @@ static void h2c_by_upgrade(void **state)
     free(buf);
 }
 
-/* Runs the n prepared handles of multi to completion (15 s at most); returns how many finished. */
-static int run_multi(CURLM *multi, int n)
-{
-    int running = n, done = 0;
-    int64_t deadline = now_ms() + 15000;
-    while (done < n && now_ms() < deadline) {
-        curl_multi_perform(multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            struct http_res *r;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            http_finish(msg->easy_handle, msg->data.result, r);
-            done++;
-        }
-        if (done < n)
-            curl_multi_poll(multi, NULL, 0, 100, NULL);
-    }
-    return done;
-}
-
-static void add_to_multi(CURLM *multi, CURL *easy, const struct http_req *req, struct http_res *res)
-{
-    http_prepare(easy, PORT, req, res);
-    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)res);
-    curl_multi_add_handle(multi, easy);
-}
 
 static void fifty_concurrent_h2_streams_on_one_connection(void **state)
 {
@@ -439,8 +409,8 @@ static void fifty_concurrent_h2_streams_on_one_connection(void **state)
      * stream after it waits for that connection (PIPEWAIT) and is multiplexed onto it.
      */
     struct http_req open_req = {.path = "/health", .http_version = CURL_HTTP_VERSION_2};
-    add_to_multi(multi, opener, &open_req, &opened);
-    assert_int_equal(run_multi(multi, 1), 1);
+    http_multi_add(multi, PORT, opener, &open_req, &opened);
+    assert_int_equal(http_multi_run(multi, 1, 15000), 1);
     curl_multi_remove_handle(multi, opener);
     assert_int_equal(opened.curl_code, CURLE_OK);
     assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
@@ -464,9 +434,9 @@ static void fifty_concurrent_h2_streams_on_one_connection(void **state)
                 snprintf(paths[i], sizeof(paths[i]), "/cache/stream-%d", i);
                 req[i] = (struct http_req){.path = paths[i], .timeout_ms = 10000, .http_version = CURL_HTTP_VERSION_2};
             }
-            add_to_multi(multi, easy[i], &req[i], &res[i]);
+            http_multi_add(multi, PORT, easy[i], &req[i], &res[i]);
         }
-        assert_int_equal(run_multi(multi, N), N);
+        assert_int_equal(http_multi_run(multi, N, 15000), N);
         long connects = 0;
         for (int i = 0; i < N; i++) {
             curl_multi_remove_handle(multi, easy[i]);

@@ -11,6 +11,7 @@
  * "/cache/x/../k" and percent-escapes.
  */
 #include "http.h"
+#include "server.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -288,4 +289,34 @@ json_t *json_parse(const char *text, size_t len)
     if (v == NULL)
         fail_msg("not JSON (%s): %.*s", err.text, (int)len, text);
     return v;
+}
+
+void http_multi_add(CURLM *multi, unsigned port, CURL *easy, const struct http_req *req, struct http_res *res)
+{
+    http_prepare(easy, port, req, res);
+    curl_easy_setopt(easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(easy, CURLOPT_PRIVATE, (char *)res);
+    curl_multi_add_handle(multi, easy);
+}
+
+int http_multi_run(CURLM *multi, int n, int64_t timeout_ms)
+{
+    int running = n, done = 0;
+    int64_t deadline = now_ms() + timeout_ms;
+    while (done < n && now_ms() < deadline) {
+        curl_multi_perform(multi, &running);
+        CURLMsg *msg;
+        int left;
+        while ((msg = curl_multi_info_read(multi, &left)) != NULL) {
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            struct http_res *r;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+            http_finish(msg->easy_handle, msg->data.result, r);
+            done++;
+        }
+        if (done < n)
+            curl_multi_poll(multi, NULL, 0, 100, NULL);
+    }
+    return done;
 }

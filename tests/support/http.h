@@ -60,6 +60,12 @@ CURL *http_easy_new(void);
 void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct http_res *res);
 void http_finish(CURL *easy, CURLcode code, struct http_res *res);
 
+/* Prepares easy for req and adds it to multi, waiting to multiplex onto an existing connection. */
+void http_multi_add(CURLM *multi, unsigned port, CURL *easy, const struct http_req *req, struct http_res *res);
+
+/* Runs multi's n handles (added by http_multi_add) to completion, timeout_ms at most; returns how many finished. */
+int http_multi_run(CURLM *multi, int n, int64_t timeout_ms);
+
 void http_res_free(struct http_res *res);
 
 /*

@@ -1180,25 +1180,17 @@ static void test_evict_none_tables_stay_bounded(void **state)
     }
 }
 
+enum { HOT = 32 };
+
 /*
- * SIEVE keeps what is read. With equal-sized values, every write into a full
- * shard evicts one entry of that same shard, so each shard holds a fixed
- * number of entries (over a hundred here). The hand stops at the first
- * unvisited entry, so it moves past one cold entry per eviction and needs
- * about a shard's worth of evictions to come back to a hot entry; reading the
- * hot keys every 8 writes sets their visited bit again long before that. The
- * cold keys written at the same time and never read are the oldest entries
- * with a clear bit, so they are the first to go.
+ * Writes HOT "hot:" and HOT "unread:" keys, then 5000 "cold:" keys (300-byte
+ * values each), reading every hot key once every 8 cold writes.
  */
-static void test_sieve_keeps_visited(void **state)
+static void write_hot_and_cold(struct store *s)
 {
-    const size_t max = 128 * KIB;
-    struct store *s = open_store(state, max, 1, STORE_EVICT_SIEVE);
     char value[300];
     char key[32];
     struct store_item item;
-    enum { HOT = 32 };
-
     memset(value, 'v', sizeof(value));
     for (int i = 0; i < HOT; i++) {
         snprintf(key, sizeof(key), "hot:%d", i);
@@ -1220,32 +1212,58 @@ static void test_sieve_keeps_visited(void **state)
         assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
                          STORE_OK);
     }
+}
 
-    struct store_stats st = stats_of(s);
-    assert_true(st.evicted > 4000);
-    assert_true(st.entries > 200);
+/* After write_hot_and_cold: the unread and the first cold keys are gone, every hot key is there. */
+static void assert_hot_kept(struct store *s)
+{
+    char key[32];
+    struct store_item item;
     for (int i = 0; i < HOT; i++) {
         snprintf(key, sizeof(key), "unread:%d", i);
         assert_absent(s, key);
     }
-    /* The first cold keys were never read either. */
     for (int w = 0; w < 100; w++) {
         snprintf(key, sizeof(key), "cold:%d", w);
         assert_absent(s, key);
     }
-    /* The newest writes are all there. */
-    for (int w = 4990; w < 5000; w++) {
-        snprintf(key, sizeof(key), "cold:%d", w);
-        assert_int_equal(get(s, key, &item), STORE_OK);
-        free(item.data);
-    }
-    /* Checked last, since a get marks the key visited. */
+    /* Checked last, since a get marks the key read. */
     for (int i = 0; i < HOT; i++) {
         snprintf(key, sizeof(key), "hot:%d", i);
         if (get(s, key, &item) != STORE_OK)
             fail_msg("hot key %s was evicted", key);
         free(item.data);
     }
+}
+
+/*
+ * SIEVE keeps what is read. With equal-sized values, every write into a full
+ * shard evicts one entry of that same shard, so each shard holds a fixed
+ * number of entries (over a hundred here). The hand stops at the first
+ * unvisited entry, so it moves past one cold entry per eviction and needs
+ * about a shard's worth of evictions to come back to a hot entry; reading the
+ * hot keys every 8 writes sets their visited bit again long before that. The
+ * cold keys written at the same time and never read are the oldest entries
+ * with a clear bit, so they are the first to go.
+ */
+static void test_sieve_keeps_visited(void **state)
+{
+    const size_t max = 128 * KIB;
+    struct store *s = open_store(state, max, 1, STORE_EVICT_SIEVE);
+    struct store_item item;
+    char key[32];
+
+    write_hot_and_cold(s);
+    struct store_stats st = stats_of(s);
+    assert_true(st.evicted > 4000);
+    assert_true(st.entries > 200);
+    /* The newest writes are all there. */
+    for (int w = 4990; w < 5000; w++) {
+        snprintf(key, sizeof(key), "cold:%d", w);
+        assert_int_equal(get(s, key, &item), STORE_OK);
+        free(item.data);
+    }
+    assert_hot_kept(s);
 }
 
 /*
@@ -1303,49 +1321,12 @@ static void test_s3fifo_keeps_frequent(void **state)
 {
     const size_t max = 128 * KIB;
     struct store *s = open_store(state, max, 1, STORE_EVICT_S3FIFO);
-    char value[300];
-    char key[32];
-    struct store_item item;
-    enum { HOT = 32 };
 
-    memset(value, 'v', sizeof(value));
-    for (int i = 0; i < HOT; i++) {
-        snprintf(key, sizeof(key), "hot:%d", i);
-        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
-                         STORE_OK);
-        snprintf(key, sizeof(key), "unread:%d", i);
-        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
-                         STORE_OK);
-    }
-    for (int w = 0; w < 5000; w++) {
-        if (w % 8 == 0) {
-            for (int i = 0; i < HOT; i++) {
-                snprintf(key, sizeof(key), "hot:%d", i);
-                assert_int_equal(get(s, key, &item), STORE_OK);
-                free(item.data);
-            }
-        }
-        snprintf(key, sizeof(key), "cold:%d", w);
-        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
-                         STORE_OK);
-    }
+    write_hot_and_cold(s);
     struct store_stats st = stats_of(s);
     assert_true(st.evicted > 4000);
     assert_true(st.bytes_used <= max);
-    for (int i = 0; i < HOT; i++) {
-        snprintf(key, sizeof(key), "unread:%d", i);
-        assert_absent(s, key);
-    }
-    for (int w = 0; w < 100; w++) {
-        snprintf(key, sizeof(key), "cold:%d", w);
-        assert_absent(s, key);
-    }
-    for (int i = 0; i < HOT; i++) {
-        snprintf(key, sizeof(key), "hot:%d", i);
-        if (get(s, key, &item) != STORE_OK)
-            fail_msg("hot key %s was evicted", key);
-        free(item.data);
-    }
+    assert_hot_kept(s);
 }
 
 /*

@@ -14,6 +14,10 @@
 #   make format     clang-format every C file
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
+# TSan builds pass -Wno-tsan: GCC warns that TSan ignores atomic_thread_fence.
+# The store's fences (src/store/ebr.c, table.c) order loads against stores for
+# reclamation and rehash checks, never to make data visible to another thread,
+# so TSan's model loses nothing by ignoring them.
 
 B ?= build
 SAN_FLAGS ?=
@@ -79,7 +83,7 @@ test: deps
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit stress" \
-		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan"
 	@tests/run.sh --total build/results.txt
 
 asan:
@@ -91,7 +95,7 @@ asan:
 tsan:
 	@rm -f build/results.txt
 	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit stress" \
-		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer"
+		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan"
 	@tests/run.sh --total build/results.txt
 
 check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS)

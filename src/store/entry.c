@@ -33,7 +33,8 @@ size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, siz
 void entry_init(struct entry *e, const void *key, size_t key_len, enum store_kind kind, const char *ct, size_t ct_len,
                 int has_expiry, int64_t expires_at)
 {
-    e->chain = e->newer = e->older = NULL;
+    atomic_init(&e->chain, NULL);
+    e->newer = e->older = NULL;
     e->version = 0;
     e->value_len = 0;
     e->key_len = (uint16_t)key_len;

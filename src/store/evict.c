@@ -71,13 +71,6 @@ void memory_release(struct store *s, size_t bytes)
     atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
 }
 
-void entry_discard(struct store *s, struct entry *e)
-{
-    size_t bytes = entry_footprint(e);
-    free(e);
-    memory_release(s, bytes);
-}
-
 /* Picks and unlinks the policy's victim in one shard, or returns NULL if the shard is empty. */
 static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now, int *was_expired)
 {
@@ -108,7 +101,7 @@ static int evict_to_budget(struct store *s, struct shard *home)
         shard_unlock(&sh->lock);
         if (victim != NULL) {
             stat_add(was_expired ? &stat_slot(s)->expired : &stat_slot(s)->evicted, 1);
-            entry_discard(s, victim);
+            entry_retire(s, victim);
             empty_in_a_row = 0;
             continue;
         }

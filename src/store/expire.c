@@ -7,8 +7,8 @@
  * The sweep remembers where it stopped (shard, bucket) and visits at most
  * max_buckets buckets per call, taking each shard's write lock for at most
  * SWEEP_BATCH buckets at a time, so neither the caller nor the readers of a
- * shard ever wait long, however many keys the store holds. Freed entries are
- * collected on a local list and freed after the lock is dropped.
+ * shard ever wait long, however many keys the store holds. Unlinked entries
+ * are retired (ebr.c): readers still on them finish first.
  */
 #include <stdlib.h>
 
@@ -16,22 +16,23 @@
 
 #define SWEEP_BATCH 64
 
-/* Unlinks the expired entries of buckets [first, first+n) onto *dead; returns how many. */
-static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, size_t n, int64_t now, struct entry **dead)
+/* Unlinks and retires the expired entries of buckets [first, first+n); returns how many. */
+static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, size_t n, int64_t now)
 {
+    struct table *t = shard_table(sh);
     size_t reclaimed = 0;
-    for (size_t b = first; b < first + n && b <= sh->mask; b++) {
-        struct entry **link = &sh->buckets[b];
-        while (*link != NULL) {
-            struct entry *e = *link;
+    for (size_t b = first; b < first + n && b <= t->mask; b++) {
+        _Atomic(struct entry *) *link = &t->slots[b];
+        struct entry *e;
+        while ((e = atomic_load_explicit(link, memory_order_acquire)) != NULL) {
             if (!entry_is_expired(e, now)) {
                 link = &e->chain;
                 continue;
             }
-            *link = e->chain;
+            /* e keeps its chain pointer for any reader standing on it. */
+            atomic_store_explicit(link, atomic_load_explicit(&e->chain, memory_order_acquire), memory_order_release);
             do_policy_remove(s, sh, e);
-            e->chain = *dead;
-            *dead = e;
+            entry_retire(s, e);
             reclaimed++;
         }
     }
@@ -48,16 +49,16 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
     pthread_mutex_lock(&s->sweep_lock);
     while (max_buckets > 0) {
         struct shard *sh = &s->shards[s->sweep_shard];
-        struct entry *dead = NULL;
         size_t n = max_buckets < SWEEP_BATCH ? max_buckets : SWEEP_BATCH;
         size_t swept;
 
         shard_wrlock(&sh->lock);
-        if (n > sh->mask + 1 - s->sweep_bucket)
-            n = sh->mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
-        swept = do_sweep_buckets(s, sh, s->sweep_bucket, n, now, &dead);
+        size_t mask = shard_table(sh)->mask;
+        if (n > mask + 1 - s->sweep_bucket)
+            n = mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
+        swept = do_sweep_buckets(s, sh, s->sweep_bucket, n, now);
         s->sweep_bucket += n;
-        if (s->sweep_bucket > sh->mask) {
+        if (s->sweep_bucket > mask) {
             s->sweep_bucket = 0;
             s->sweep_shard = (s->sweep_shard + 1) & (s->nshards - 1);
         }
@@ -66,11 +67,6 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         stat_add(&stat_slot(s)->expired, swept);
         reclaimed += swept;
         max_buckets -= n;
-        while (dead != NULL) {
-            struct entry *next = dead->chain;
-            entry_discard(s, dead);
-            dead = next;
-        }
     }
     pthread_mutex_unlock(&s->sweep_lock);
     return reclaimed;

@@ -3,16 +3,24 @@
  * sieve.c, s3fifo.c, expire.c). Nothing outside src/store/ includes this file.
  *
  * Locking. The store is cut into 2^shard_bits shards by the top bits of a
- * key's hash. Each shard has one rwlock guarding its hash table, its eviction
- * queues and every field of its entries except the `flags` byte. A get takes
- * the read lock; every change takes the write lock. No code path holds two
- * shard locks at once, so there is no lock order to get wrong. Functions named
- * do_*() expect the caller to hold the shard's write lock (or, where they say
- * so, its read lock).
+ * key's hash. Each shard has one rwlock serialising its writers: every
+ * change to its hash table, its eviction queues and its entries' writer-side
+ * fields takes the write lock. Gets take no lock at all: they walk the table
+ * with acquire loads inside an epoch-based reclamation section (ebr.c), which
+ * keeps every entry and table they can reach from being freed until they are
+ * done. This works because an entry is immutable once linked (a write
+ * replaces the whole entry), so a reader only ever needs the pointers to be
+ * published with release stores, never a lock. Scans take the read lock. No
+ * code path holds two shard locks at once, so there is no lock order to get
+ * wrong. Functions named do_*() expect the caller to hold the shard's write
+ * lock (or, where they say so, its read lock).
  *
+ * `entry.chain` and the table slots are atomics: writers store them with
+ * release order under the lock, lock-free readers load them with acquire.
  * `entry.flags` holds the SIEVE visited bit and the S3-FIFO frequency, which
- * readers update under the read lock; it is only ever touched with atomic
- * operations.
+ * readers update; it is only ever touched with atomic operations. The queue
+ * links `newer`/`older` are read and written by lock holders only, and once
+ * an entry is unlinked, they carry it on its reclamation list.
  *
  * The byte count (`store.used`) and the statistics are atomics: they are
  * updated by whoever changes memory and read without locks.
@@ -40,7 +48,7 @@
  * one 96-byte glibc chunk). 40 bytes of header on LP64.
  */
 struct entry {
-    struct entry *chain;          /* next entry in the same hash bucket */
+    _Atomic(struct entry *) chain; /* next entry in the same hash bucket */
     struct entry *newer, *older;  /* eviction queue, newest at the head */
     uint64_t version;
     uint32_t value_len;
@@ -79,16 +87,25 @@ struct queue {
  * writers change: the lock word, the table (read by every lookup, written
  * only when it grows) and the write-side state each have their own line.
  */
+/* A bucket array; replaced whole when it grows, the old one retired. */
+struct table {
+    size_t mask;                  /* buckets - 1 */
+    struct table *retired_next;   /* on the shard's list of retired tables */
+    uint64_t retired_epoch;
+    _Atomic(struct entry *) slots[];
+};
+
 struct shard {
     shard_lock_t lock;
-    struct entry **buckets __attribute__((aligned(64))); /* 2^k chains */
-    size_t mask;                  /* buckets - 1 */
+    _Atomic(struct table *) table __attribute__((aligned(64)));
+    atomic_uint_fast64_t resizes; /* odd while the table is being rehashed */
     struct queue main __attribute__((aligned(64))); /* SIEVE's queue; S3-FIFO's main queue M */
     struct queue small;           /* S3-FIFO's small queue S */
     struct entry *hand;           /* SIEVE's hand */
     size_t small_bytes, main_bytes; /* S3-FIFO: bytes in S and in M */
     uint32_t *ghost;              /* S3-FIFO: fingerprints of entries evicted from S */
     size_t ghost_mask;            /* ghost slots - 1 */
+    struct table *retired_tables; /* replaced tables readers may still be walking */
     uint64_t next_version;
     atomic_size_t count;          /* entries linked, written under the lock */
 } __attribute__((aligned(64)));
@@ -104,6 +121,24 @@ struct stat_slot {
     atomic_uint_fast64_t hits, misses, sets, deletes, expired, evicted;
 } __attribute__((aligned(64)));
 
+/* Epoch-based reclamation (ebr.c): one record per thread that reads or retires. */
+struct ebr_thread {
+    atomic_uint_fast64_t epoch;   /* the epoch it reads in; 0 outside a read */
+    struct entry *limbo;          /* entries it retired, newest first; its own thread only */
+    size_t limbo_count;
+    _Atomic(struct ebr_thread *) next; /* the registry; records are never freed before the store */
+    atomic_int in_use;            /* 0 once its thread has exited: reusable */
+    struct store *store;
+} __attribute__((aligned(64)));
+
+struct ebr {
+    atomic_uint_fast64_t epoch;   /* the global epoch, from 1 */
+    pthread_key_t key;            /* this thread's record */
+    _Atomic(struct ebr_thread *) threads;
+    pthread_mutex_t lock;         /* registration and orphans */
+    struct entry *orphans;        /* limbo of exited threads, guarded by lock */
+};
+
 struct store {
     struct shard *shards;
     size_t nshards;
@@ -116,6 +151,7 @@ struct store {
     atomic_size_t used;           /* bytes of entries and bucket arrays */
     pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
+    struct ebr ebr;
     struct stat_slot stats[STAT_SLOTS];
 };
 
@@ -158,17 +194,40 @@ static inline struct shard *shard_for(const struct store *s, uint64_t hash)
     return &s->shards[s->shard_bits == 0 ? 0 : hash >> (64 - s->shard_bits)];
 }
 
+/* The shard's current bucket array. */
+static inline struct table *shard_table(struct shard *sh)
+{
+    return atomic_load_explicit(&sh->table, memory_order_acquire);
+}
+
 int table_init(struct store *s, struct shard *sh);
+/* Frees the table, every entry in it and the retired tables (store_destroy). */
 void table_free(struct shard *sh);
-/* Finds key; *link_out (if not NULL) gets the pointer that points at it. Read lock suffices. */
+/* Finds key under the write (or read) lock; *link_out (if not NULL) gets the slot that points at it. */
 struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
-                            struct entry ***link_out);
+                            _Atomic(struct entry *) **link_out);
+/* Finds key with no lock, inside an EBR read section: the entry stays valid until ebr_exit. */
+struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, size_t key_len);
 /* Links a new entry (absent from the table) into its bucket; may grow the table. */
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e);
 /* Replaces old, found through link, by e in the table and the queue. */
-void do_table_replace(struct store *s, struct shard *sh, struct entry **link, struct entry *old, struct entry *e);
+void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *old,
+                      struct entry *e);
 /* Unlinks e from its bucket and from the queue. */
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
+
+/* ---- epoch-based reclamation (ebr.c) ---- */
+
+int ebr_init(struct store *s);
+/* Frees everything retired (no thread may be using the store). */
+void ebr_destroy(struct store *s);
+/* Enters a read section; NULL if this thread cannot be registered (out of memory): read under the lock then. */
+struct ebr_thread *ebr_enter(struct store *s);
+void ebr_exit(struct ebr_thread *t);
+/* The current epoch, read after whatever was unlinked before the call. */
+uint64_t ebr_retire_epoch(struct store *s);
+/* Whether memory retired at epoch `tag` can no longer be reached by any reader. */
+int ebr_is_safe(struct store *s, uint64_t tag);
 
 /* ---- memory bound and SIEVE eviction (evict.c) ---- */
 
@@ -206,8 +265,11 @@ void do_s3fifo_remove(struct shard *sh, struct entry *e);
 struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now);
 void s3fifo_hit(struct entry *e);
 void do_s3fifo_reset(struct store *s, struct shard *sh, int release);
-/* Frees an unlinked entry and returns its bytes to the budget. */
-void entry_discard(struct store *s, struct entry *e);
+/*
+ * Gives an unlinked entry's bytes back to the budget at once and frees its
+ * memory once no reader can still reach it (ebr.c).
+ */
+void entry_retire(struct store *s, struct entry *e);
 
 /* The calling thread's statistics slot. */
 static inline struct stat_slot *stat_slot(struct store *s)

@@ -71,9 +71,10 @@ static size_t ghost_slot(const struct shard *sh, uint64_t hash)
 /* Keeps one ghost slot per bucket; a failed allocation leaves the ghost as it was (or absent). */
 static void do_ghost_fit(struct store *s, struct shard *sh)
 {
-    if (sh->ghost != NULL && sh->ghost_mask == sh->mask)
+    size_t mask = shard_table(sh)->mask;
+    if (sh->ghost != NULL && sh->ghost_mask == mask)
         return;
-    uint32_t *fresh = calloc(sh->mask + 1, sizeof(*fresh));
+    uint32_t *fresh = calloc(mask + 1, sizeof(*fresh));
     if (fresh == NULL)
         return;
     if (sh->ghost != NULL) {
@@ -82,7 +83,7 @@ static void do_ghost_fit(struct store *s, struct shard *sh)
     }
     atomic_fetch_add_explicit(&s->used, malloc_usable_size(fresh) + sizeof(size_t), memory_order_relaxed);
     sh->ghost = fresh;
-    sh->ghost_mask = sh->mask;
+    sh->ghost_mask = mask;
 }
 
 /* Whether the ghost remembers hash; forgets it if so. */

@@ -114,10 +114,14 @@ struct store *store_create(const struct store_config *cfg)
         s->hash_key[1] = (uint64_t)time(NULL);
     }
     pthread_mutex_init(&s->sweep_lock, NULL);
+    if (ebr_init(s) != 0)
+        goto fail;
 
     s->shards = aligned_alloc(64, s->nshards * sizeof(*s->shards));
-    if (s->shards == NULL)
+    if (s->shards == NULL) {
+        ebr_destroy(s);
         goto fail;
+    }
     memset(s->shards, 0, s->nshards * sizeof(*s->shards));
     uint64_t first_version = ((uint64_t)time(NULL) << 20) + 1;
     for (size_t i = 0; i < s->nshards; i++) {
@@ -145,6 +149,7 @@ void store_destroy(struct store *s)
         shard_lock_destroy(&s->shards[i].lock);
     }
     free(s->shards);
+    ebr_destroy(s);
     pthread_mutex_destroy(&s->sweep_lock);
     free(s);
 }
@@ -161,7 +166,7 @@ static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t no
 
 /* Links e in place of whatever is under its key; returns the entry it replaced, or NULL. */
 static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
-                             struct entry **link)
+                             _Atomic(struct entry *) *link)
 {
     e->version = sh->next_version++;
     if (old != NULL)
@@ -204,7 +209,7 @@ static int finish_write(struct store *s, struct shard *sh, int rc, struct entry 
     if (old != NULL) {
         if (!old_was_live)
             stat_add(&stat_slot(s)->expired, 1);
-        entry_discard(s, old);
+        entry_retire(s, old);
     }
     memory_trim(s, sh);
     stat_add(&stat_slot(s)->sets, 1);
@@ -239,7 +244,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     if (rc != 0)
         return rc;
 
-    struct entry **link;
+    _Atomic(struct entry *) *link;
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
@@ -263,8 +268,11 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
     int64_t now = store_now_ms(s);
     int rc = 0;
 
-    shard_rdlock(&sh->lock);
-    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
+    struct ebr_thread *reader = ebr_enter(s);
+    if (reader == NULL)
+        shard_rdlock(&sh->lock);
+    struct entry *e = reader ? table_lookup(sh, hash, key, key_len) : do_table_find(sh, hash, key, key_len, NULL);
     if (e == NULL || entry_is_expired(e, now)) {
         rc = STORE_ENOTFOUND;
     } else {
@@ -293,7 +301,10 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
             policy_hit(s, e);
         }
     }
-    shard_unlock(&sh->lock);
+    if (reader != NULL)
+        ebr_exit(reader);
+    else
+        shard_unlock(&sh->lock);
 
     if (rc == 0)
         stat_add(&stat_slot(s)->hits, 1);
@@ -324,11 +335,11 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
         return rc;
     if (!live) {
         stat_add(&stat_slot(s)->expired, 1);
-        entry_discard(s, e);
+        entry_retire(s, e);
         return STORE_ENOTFOUND;
     }
     stat_add(&stat_slot(s)->deletes, 1);
-    entry_discard(s, e);
+    entry_retire(s, e);
     return 0;
 }
 
@@ -370,7 +381,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
     if (rc != 0)
         return rc;
 
-    struct entry **link;
+    _Atomic(struct entry *) *link;
     int64_t base = 0, sum = 0;
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
@@ -408,26 +419,26 @@ size_t store_flush(struct store *s)
         struct entry *dead = NULL;
 
         shard_wrlock(&sh->lock);
-        for (size_t b = 0; b <= sh->mask; b++) {
-            struct entry *e = sh->buckets[b];
-            while (e != NULL) {
-                struct entry *next = e->chain;
-                e->chain = dead;
+        struct table *t = shard_table(sh);
+        for (size_t b = 0; b <= t->mask; b++) {
+            struct entry *e = atomic_load_explicit(&t->slots[b], memory_order_relaxed);
+            atomic_store_explicit(&t->slots[b], NULL, memory_order_release);
+            /* Chain pointers stay as they are for readers still walking them; the queue links carry the list. */
+            for (; e != NULL; e = atomic_load_explicit(&e->chain, memory_order_relaxed)) {
+                e->newer = dead;
                 dead = e;
-                e = next;
             }
-            sh->buckets[b] = NULL;
         }
         do_policy_reset(s, sh, 0);
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
-        shard_unlock(&sh->lock);
 
         while (dead != NULL) {
-            struct entry *next = dead->chain;
+            struct entry *next = dead->newer;
             live += !entry_is_expired(dead, now);
-            entry_discard(s, dead);
+            entry_retire(s, dead);
             dead = next;
         }
+        shard_unlock(&sh->lock);
     }
     return live;
 }

@@ -23,40 +23,64 @@
 #define INITIAL_BUCKETS 16
 #define CURSOR_SHARD_SHIFT 48
 
-static size_t array_footprint(void *p)
+static inline struct entry *load_chain(_Atomic(struct entry *) *link)
 {
-    return malloc_usable_size(p) + sizeof(size_t);
+    return atomic_load_explicit(link, memory_order_acquire);
+}
+
+static inline void store_chain(_Atomic(struct entry *) *link, struct entry *e)
+{
+    atomic_store_explicit(link, e, memory_order_release);
+}
+
+static size_t table_footprint(struct table *t)
+{
+    return malloc_usable_size(t) + sizeof(size_t);
+}
+
+static struct table *table_alloc(size_t buckets)
+{
+    struct table *t = calloc(1, sizeof(*t) + buckets * sizeof(t->slots[0]));
+    if (t != NULL)
+        t->mask = buckets - 1;
+    return t;
 }
 
 int table_init(struct store *s, struct shard *sh)
 {
-    sh->buckets = calloc(INITIAL_BUCKETS, sizeof(*sh->buckets));
-    if (sh->buckets == NULL)
+    struct table *t = table_alloc(INITIAL_BUCKETS);
+    if (t == NULL)
         return STORE_ENOMEM;
-    sh->mask = INITIAL_BUCKETS - 1;
-    atomic_fetch_add_explicit(&s->used, array_footprint(sh->buckets), memory_order_relaxed);
+    atomic_init(&sh->table, t);
+    atomic_fetch_add_explicit(&s->used, table_footprint(t), memory_order_relaxed);
     return 0;
 }
 
 void table_free(struct shard *sh)
 {
-    for (size_t i = 0; i <= sh->mask; i++) {
-        struct entry *e = sh->buckets[i];
+    struct table *t = shard_table(sh);
+    for (size_t i = 0; i <= t->mask; i++) {
+        struct entry *e = load_chain(&t->slots[i]);
         while (e != NULL) {
-            struct entry *next = e->chain;
+            struct entry *next = load_chain(&e->chain);
             free(e);
             e = next;
         }
     }
-    free(sh->buckets);
-    sh->buckets = NULL;
+    free(t);
+    while (sh->retired_tables != NULL) {
+        struct table *next = sh->retired_tables->retired_next;
+        free(sh->retired_tables);
+        sh->retired_tables = next;
+    }
 }
 
 struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
-                            struct entry ***link_out)
+                            _Atomic(struct entry *) **link_out)
 {
-    struct entry **link = &sh->buckets[hash & sh->mask];
-    for (struct entry *e = *link; e != NULL; link = &e->chain, e = e->chain) {
+    struct table *t = shard_table(sh);
+    _Atomic(struct entry *) *link = &t->slots[hash & t->mask];
+    for (struct entry *e = load_chain(link); e != NULL; link = &e->chain, e = load_chain(link)) {
         if (entry_key_equals(e, key, key_len)) {
             if (link_out != NULL)
                 *link_out = link;
@@ -66,59 +90,118 @@ struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, si
     return NULL;
 }
 
+/*
+ * The lock-free lookup. Entries are immutable once linked and stay
+ * allocated while the caller is in its EBR section, so following chain
+ * pointers is safe at any time; unlinking or replacing an entry leaves its own
+ * chain pointer intact, so a walk that is on it still reaches the rest of the
+ * bucket. Only growth rewrites chains (entries move to their new buckets), so
+ * a miss is trusted only if no rehash ran meanwhile (the `resizes` count,
+ * odd while one runs); otherwise, and if a walk runs implausibly long while
+ * chains are being rewritten, the lookup is repeated under the read lock. A
+ * hit needs no check: the key matched an entry that was live when reached.
+ */
+struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, size_t key_len)
+{
+    uint64_t before = atomic_load_explicit(&sh->resizes, memory_order_acquire);
+    if ((before & 1) == 0) {
+        struct table *t = shard_table(sh);
+        size_t steps = 0, limit = atomic_load_explicit(&sh->count, memory_order_relaxed) + 64;
+        for (struct entry *e = load_chain(&t->slots[hash & t->mask]); e != NULL && ++steps < limit;
+             e = load_chain(&e->chain)) {
+            if (entry_key_equals(e, key, key_len))
+                return e;
+        }
+        atomic_thread_fence(memory_order_acquire);
+        if (steps < limit && atomic_load_explicit(&sh->resizes, memory_order_relaxed) == before)
+            return NULL;
+    }
+    shard_rdlock(&sh->lock);
+    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    shard_unlock(&sh->lock);
+    return e;
+}
+
+/* Frees the retired tables no reader can still be walking. */
+static void do_free_retired_tables(struct store *s, struct shard *sh)
+{
+    struct table **link = &sh->retired_tables;
+    while (*link != NULL) {
+        struct table *t = *link;
+        if (ebr_is_safe(s, t->retired_epoch)) {
+            *link = t->retired_next;
+            free(t);
+        } else {
+            link = &t->retired_next;
+        }
+    }
+}
+
 static void do_grow(struct store *s, struct shard *sh)
 {
-    size_t new_mask = sh->mask * 2 + 1;
-    struct entry **fresh = calloc(new_mask + 1, sizeof(*fresh));
+    struct table *old = shard_table(sh);
+    size_t new_mask = old->mask * 2 + 1;
+    do_free_retired_tables(s, sh);
+    struct table *fresh = table_alloc(new_mask + 1);
     if (fresh == NULL)
         return;
-    if (!memory_may_grow(s, array_footprint(fresh) - array_footprint(sh->buckets))) {
+    if (!memory_may_grow(s, table_footprint(fresh) - table_footprint(old))) {
         free(fresh);
         return;
     }
-    for (size_t i = 0; i <= sh->mask; i++) {
-        struct entry *e = sh->buckets[i];
+    /* Odd while chains are rewritten: lock-free misses meanwhile are retried under the lock. */
+    atomic_fetch_add_explicit(&sh->resizes, 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    for (size_t i = 0; i <= old->mask; i++) {
+        struct entry *e = load_chain(&old->slots[i]);
         while (e != NULL) {
-            struct entry *next = e->chain;
-            struct entry **slot = &fresh[store_hash(s, entry_key(e), e->key_len) & new_mask];
-            e->chain = *slot;
-            *slot = e;
+            struct entry *next = load_chain(&e->chain);
+            _Atomic(struct entry *) *slot = &fresh->slots[store_hash(s, entry_key(e), e->key_len) & new_mask];
+            store_chain(&e->chain, load_chain(slot));
+            store_chain(slot, e);
             e = next;
         }
     }
-    atomic_fetch_add_explicit(&s->used, array_footprint(fresh), memory_order_relaxed);
-    memory_release(s, array_footprint(sh->buckets));
-    free(sh->buckets);
-    sh->buckets = fresh;
-    sh->mask = new_mask;
+    atomic_store_explicit(&sh->table, fresh, memory_order_release);
+    atomic_fetch_add_explicit(&sh->resizes, 1, memory_order_release);
+
+    atomic_fetch_add_explicit(&s->used, table_footprint(fresh), memory_order_relaxed);
+    memory_release(s, table_footprint(old));
+    old->retired_epoch = ebr_retire_epoch(s);
+    old->retired_next = sh->retired_tables;
+    sh->retired_tables = old;
 }
 
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e)
 {
-    struct entry **slot = &sh->buckets[hash & sh->mask];
-    e->chain = *slot;
-    *slot = e;
+    struct table *t = shard_table(sh);
+    _Atomic(struct entry *) *slot = &t->slots[hash & t->mask];
+    store_chain(&e->chain, load_chain(slot));
+    store_chain(slot, e);
     do_policy_insert(s, sh, e, hash, NULL);
     size_t count = atomic_load_explicit(&sh->count, memory_order_relaxed) + 1;
     atomic_store_explicit(&sh->count, count, memory_order_relaxed);
-    if (count > sh->mask + 1)
+    if (count > t->mask + 1)
         do_grow(s, sh);
 }
 
-void do_table_replace(struct store *s, struct shard *sh, struct entry **link, struct entry *old, struct entry *e)
+void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *old,
+                      struct entry *e)
 {
-    e->chain = old->chain;
-    *link = e;
+    store_chain(&e->chain, load_chain(&old->chain));
+    store_chain(link, e);
     do_policy_insert(s, sh, e, 0, old);
     do_policy_remove(s, sh, old);
 }
 
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
 {
-    struct entry **link = &sh->buckets[store_hash(s, entry_key(e), e->key_len) & sh->mask];
-    while (*link != e)
-        link = &(*link)->chain;
-    *link = e->chain;
+    struct table *t = shard_table(sh);
+    _Atomic(struct entry *) *link = &t->slots[store_hash(s, entry_key(e), e->key_len) & t->mask];
+    while (load_chain(link) != e)
+        link = &load_chain(link)->chain;
+    /* e keeps its own chain pointer: a reader standing on it still reaches the rest of the bucket. */
+    store_chain(link, load_chain(&e->chain));
     do_policy_remove(s, sh, e);
     atomic_store_explicit(&sh->count, atomic_load_explicit(&sh->count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
@@ -153,11 +236,12 @@ static long do_scan_bucket(struct shard *sh, uint64_t bucket, const void *prefix
                            size_t room, int must_fit, store_key_fn fn, void *fn_ctx)
 {
     size_t n = 0;
-    for (struct entry *e = sh->buckets[bucket & sh->mask]; e != NULL; e = e->chain)
+    struct table *t = shard_table(sh);
+    for (struct entry *e = load_chain(&t->slots[bucket & t->mask]); e != NULL; e = load_chain(&e->chain))
         n += key_matches(e, prefix, prefix_len, now);
     if (must_fit && n > room)
         return -1;
-    for (struct entry *e = sh->buckets[bucket & sh->mask]; e != NULL; e = e->chain)
+    for (struct entry *e = load_chain(&t->slots[bucket & t->mask]); e != NULL; e = load_chain(&e->chain))
         if (key_matches(e, prefix, prefix_len, now))
             fn(fn_ctx, entry_key(e), e->key_len);
     return (long)n;
@@ -185,7 +269,7 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
                 break;
             }
             visited += (size_t)n;
-            v = next_reverse_cursor(v, sh->mask);
+            v = next_reverse_cursor(v, shard_table(sh)->mask);
             shard_done = v == 0;
             full = visited >= limit;
         } while (!shard_done && !full);

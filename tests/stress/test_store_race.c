@@ -755,6 +755,75 @@ static void test_flush_race(void **state)
     assert_int_equal(store_count(s), 0);
 }
 
+/* ------------------------------------------------------------------------ */
+/* (f) Lock-free gets never miss a key that is there the whole time         */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Gets take no lock, so a get walking a bucket can meet a writer replacing,
+ * deleting or rehashing entries around it. Half the threads read the STABLE
+ * keys, present throughout, and must find each with its own value every
+ * time; the other half insert fresh keys (so the table grows many times: one
+ * shard starting at 16 buckets, rehashed under the readers' feet), replace
+ * the churn keys and delete them.
+ */
+#define STABLE 256
+
+static int stable_rounds(void)
+{
+    return 3000 * scale();
+}
+
+static void *stable_worker(void *arg)
+{
+    struct worker *w = arg;
+    char key[32];
+    struct store_item item;
+    pthread_barrier_wait(w->start);
+    for (int r = 0; r < stable_rounds(); r++) {
+        if (w->id % 2 == 0) {
+            int k = (int)(next_rand(w) % STABLE);
+            snprintf(key, sizeof(key), "stable:%d", k);
+            int rc = store_get(w->store, key, strlen(key), plain_alloc, NULL, &item);
+            CHECK(rc == STORE_OK, "get of %s, present throughout, returned %d", key, rc);
+            if (rc == STORE_OK) {
+                CHECK(item.len == strlen(key) && memcmp(item.data, key, item.len) == 0, "%s read back wrong", key);
+                free(item.data);
+            }
+            continue;
+        }
+        struct store_value v = {.kind = STORE_KIND_STRING, .data = key};
+        snprintf(key, sizeof(key), "fresh:%d:%d", w->id, r);
+        v.len = strlen(key);
+        CHECK(store_set(w->store, key, strlen(key), &v, NULL, NULL) == STORE_OK, "set %s", key);
+        snprintf(key, sizeof(key), "churn:%d", (int)(next_rand(w) % 64));
+        v.len = strlen(key);
+        store_set(w->store, key, strlen(key), &v, NULL, NULL);
+        if (r % 3 == 0)
+            store_delete(w->store, key, strlen(key), 0);
+    }
+    return NULL;
+}
+
+static void test_lock_free_reads(void **state)
+{
+    struct store_config cfg = {.single_shard = true};
+    struct store *s = store_create(&cfg);
+    assert_non_null(s);
+    *state = s;
+    char key[32];
+    for (int k = 0; k < STABLE; k++) {
+        snprintf(key, sizeof(key), "stable:%d", k);
+        struct store_value v = {.kind = STORE_KIND_STRING, .data = key, .len = strlen(key)};
+        assert_int_equal(store_set(s, key, strlen(key), &v, NULL, NULL), STORE_OK);
+    }
+    struct worker w[THREADS];
+    run_workers(s, w, stable_worker);
+    assert_int_equal(atomic_load(&failures), 0);
+    /* The writers grew every table far past its first 16 buckets. */
+    assert_true(store_count(s) > (size_t)STABLE + (THREADS / 2) * (size_t)stable_rounds() - 64);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -762,6 +831,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mixed_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound_s3fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock_free_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_race, setup, teardown),
     };

@@ -1,0 +1,214 @@
+/*
+ * Epoch-based reclamation: what lets gets read without any lock.
+ *
+ * A reader announces the global epoch it reads in (a store to its own
+ * record, then a full fence) and clears it when done. A writer that unlinks
+ * an entry does not free it: it tags it with the global epoch read after the
+ * unlink and keeps it on its own thread's limbo list. The global epoch moves
+ * from g to g+1 only when every reader in a section announced g. So once it
+ * reaches tag + 2, every reader that could have found the entry before its
+ * unlink (it announced tag or less) has left its section, and the entry is
+ * freed. Readers write only their own record's line: no shared cache line
+ * moves between cores on a get.
+ *
+ * Each thread's record is found through a pthread key of the store and kept
+ * on a push-only registry. When a thread exits, its key destructor hands its
+ * limbo to the store's orphan list and marks the record reusable. Limbo is
+ * reclaimed by its owner every LIMBO_BATCH retirements, orphans by whoever
+ * reclaims next, everything left by store_destroy.
+ *
+ * Memory accounting: an entry's bytes return to the budget when it is
+ * retired, so eviction makes progress at once; the memory itself follows a
+ * few reads later. DESIGN.md bounds the difference.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define LIMBO_BATCH 64
+
+/* The limbo list links through entry.newer and keeps the tag in entry.older. */
+static uint64_t tag_of(const struct entry *e)
+{
+    return (uint64_t)(uintptr_t)e->older;
+}
+
+static void on_thread_exit(void *arg)
+{
+    struct ebr_thread *t = arg;
+    struct ebr *ebr = &t->store->ebr;
+    pthread_mutex_lock(&ebr->lock);
+    while (t->limbo != NULL) {
+        struct entry *e = t->limbo;
+        t->limbo = e->newer;
+        e->newer = ebr->orphans;
+        ebr->orphans = e;
+    }
+    t->limbo_count = 0;
+    atomic_store_explicit(&t->in_use, 0, memory_order_release);
+    pthread_mutex_unlock(&ebr->lock);
+}
+
+int ebr_init(struct store *s)
+{
+    struct ebr *ebr = &s->ebr;
+    atomic_init(&ebr->epoch, 1);
+    atomic_init(&ebr->threads, NULL);
+    ebr->orphans = NULL;
+    if (pthread_key_create(&ebr->key, on_thread_exit) != 0)
+        return STORE_ENOMEM;
+    pthread_mutex_init(&ebr->lock, NULL);
+    return 0;
+}
+
+static void free_list(struct entry *e)
+{
+    while (e != NULL) {
+        struct entry *next = e->newer;
+        free(e);
+        e = next;
+    }
+}
+
+void ebr_destroy(struct store *s)
+{
+    struct ebr *ebr = &s->ebr;
+    pthread_key_delete(ebr->key);
+    struct ebr_thread *t = atomic_load_explicit(&ebr->threads, memory_order_acquire);
+    while (t != NULL) {
+        struct ebr_thread *next = atomic_load_explicit(&t->next, memory_order_relaxed);
+        free_list(t->limbo);
+        free(t);
+        t = next;
+    }
+    free_list(ebr->orphans);
+    pthread_mutex_destroy(&ebr->lock);
+}
+
+/* This thread's record, registered on first use; NULL if out of memory. */
+static struct ebr_thread *this_thread(struct store *s)
+{
+    struct ebr *ebr = &s->ebr;
+    struct ebr_thread *t = pthread_getspecific(ebr->key);
+    if (t != NULL)
+        return t;
+    pthread_mutex_lock(&ebr->lock);
+    for (t = atomic_load_explicit(&ebr->threads, memory_order_relaxed); t != NULL;
+         t = atomic_load_explicit(&t->next, memory_order_relaxed))
+        if (!atomic_load_explicit(&t->in_use, memory_order_acquire))
+            break;
+    if (t == NULL && (t = aligned_alloc(64, sizeof(*t))) != NULL) {
+        memset(t, 0, sizeof(*t));
+        t->store = s;
+        atomic_init(&t->next, atomic_load_explicit(&ebr->threads, memory_order_relaxed));
+        atomic_store_explicit(&ebr->threads, t, memory_order_release);
+    }
+    if (t != NULL) {
+        atomic_store_explicit(&t->in_use, 1, memory_order_relaxed);
+        if (pthread_setspecific(ebr->key, t) != 0) {
+            atomic_store_explicit(&t->in_use, 0, memory_order_relaxed);
+            t = NULL;
+        }
+    }
+    pthread_mutex_unlock(&ebr->lock);
+    return t;
+}
+
+struct ebr_thread *ebr_enter(struct store *s)
+{
+    struct ebr_thread *t = this_thread(s);
+    if (t == NULL)
+        return NULL;
+    atomic_store_explicit(&t->epoch, atomic_load_explicit(&s->ebr.epoch, memory_order_relaxed),
+                          memory_order_relaxed);
+    /* The announcement must be visible before this thread reads any pointer. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return t;
+}
+
+void ebr_exit(struct ebr_thread *t)
+{
+    atomic_store_explicit(&t->epoch, 0, memory_order_release);
+}
+
+uint64_t ebr_retire_epoch(struct store *s)
+{
+    /* Whatever was unlinked before must be ordered before the epoch is read. */
+    atomic_thread_fence(memory_order_seq_cst);
+    return atomic_load_explicit(&s->ebr.epoch, memory_order_relaxed);
+}
+
+/* Moves the global epoch on if every reader in a section announced the current one; returns the epoch. */
+static uint64_t try_advance(struct ebr *ebr)
+{
+    uint64_t g = atomic_load_explicit(&ebr->epoch, memory_order_acquire);
+    /* Pairs with the readers' fence in ebr_enter: a reader this loop sees as outside a section sees every unlink retired before. */
+    atomic_thread_fence(memory_order_seq_cst);
+    for (struct ebr_thread *t = atomic_load_explicit(&ebr->threads, memory_order_acquire); t != NULL;
+         t = atomic_load_explicit(&t->next, memory_order_acquire)) {
+        uint64_t e = atomic_load_explicit(&t->epoch, memory_order_acquire);
+        if (e != 0 && e != g)
+            return g;
+    }
+    if (atomic_compare_exchange_strong_explicit(&ebr->epoch, &g, g + 1, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return g + 1;
+    return g;
+}
+
+int ebr_is_safe(struct store *s, uint64_t tag)
+{
+    return try_advance(&s->ebr) >= tag + 2;
+}
+
+/* Frees the part of a newest-first limbo list old enough to free; returns what remains. */
+static struct entry *reclaim_list(struct entry *head, uint64_t epoch, size_t *kept)
+{
+    struct entry **link = &head;
+    *kept = 0;
+    while (*link != NULL && tag_of(*link) + 2 > epoch) {
+        link = &(*link)->newer;
+        ++*kept;
+    }
+    free_list(*link);
+    *link = NULL;
+    return head;
+}
+
+void entry_retire(struct store *s, struct entry *e)
+{
+    memory_release(s, entry_footprint(e));
+    uint64_t tag = ebr_retire_epoch(s);
+    e->older = (struct entry *)(uintptr_t)tag;
+    struct ebr_thread *t = this_thread(s);
+    struct ebr *ebr = &s->ebr;
+    if (t == NULL) {
+        /* No record for this thread: the orphan list takes it. */
+        pthread_mutex_lock(&ebr->lock);
+        e->newer = ebr->orphans;
+        ebr->orphans = e;
+        pthread_mutex_unlock(&ebr->lock);
+        return;
+    }
+    e->newer = t->limbo;
+    t->limbo = e;
+    if (++t->limbo_count < LIMBO_BATCH)
+        return;
+    uint64_t epoch = try_advance(ebr);
+    t->limbo = reclaim_list(t->limbo, epoch, &t->limbo_count);
+    if (pthread_mutex_trylock(&ebr->lock) == 0) {
+        /* Orphans come from several threads' lists: not in tag order, so each is judged alone. */
+        struct entry **link = &ebr->orphans;
+        while (*link != NULL) {
+            struct entry *e = *link;
+            if (tag_of(e) + 2 <= epoch) {
+                *link = e->newer;
+                free(e);
+            } else {
+                link = &e->newer;
+            }
+        }
+        pthread_mutex_unlock(&ebr->lock);
+    }
+}

@@ -2,14 +2,17 @@
  * Store micro-benchmark: operations per second of the store itself, no HTTP,
  * by thread count, operation mix and key distribution.
  *
- * bench/store/run.sh compiles this file with the store's own sources three
+ * bench/store/run.sh compiles this file with the store's own sources four
  * times, so the hash, the entry layout and every line of table code are the
  * same and only the locking differs:
  *
- *   cachette       256 shards, one writer-preferring rwlock each (the server's store)
- *   single-rwlock  one shard, one rwlock          (-DBENCH_SINGLE_SHARD)
- *   single-mutex   one shard, one mutex           (-DBENCH_SINGLE_SHARD -DSTORE_SHARD_MUTEX):
- *                  the seed's "mutex + map"
+ *   cachette        256 shards, writers on one rwlock each, gets lock-free
+ *                   (the server's store)
+ *   sharded-rwlock  the same with gets taking the read lock (-DSTORE_LOCKED_READS)
+ *   single-rwlock   one shard, one rwlock, gets locked
+ *                   (-DBENCH_SINGLE_SHARD -DSTORE_LOCKED_READS)
+ *   single-mutex    one shard, one mutex, gets locked: the seed's "mutex + map"
+ *                   (-DBENCH_SINGLE_SHARD -DSTORE_LOCKED_READS -DSTORE_SHARD_MUTEX)
  *
  * Keys are the 16-byte strings "key:%012u" over KEYS keys, all present
  * before timing starts; values are 32 bytes. A get copies the value out into

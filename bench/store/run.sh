@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The store micro-benchmark (`make bench-store`): builds bench.c with the
-# store's sources three ways (cachette's sharded rwlocks, one rwlock, one
-# mutex: only the locking differs, see bench.c) and prints a Markdown table
+# store's sources four ways (cachette's lock-free gets over sharded writer
+# locks, the same with locked gets, one rwlock, one mutex: only the locking
+# differs, see bench.c) and prints a Markdown table
 # of operations per second by thread count, with cachette's scaling and its
 # ratio to the single-mutex baseline.
 #
@@ -29,11 +30,13 @@ if [ -n "${RAW:-}" ]; then
 else
     flags=(-O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread -Iinclude -Isrc)
     cc "${flags[@]}" -o "$tmp/cachette" bench/store/bench.c src/store/*.c -lm
-    cc "${flags[@]}" -DBENCH_IMPL='"single-rwlock"' -DBENCH_SINGLE_SHARD -o "$tmp/rwlock" bench/store/bench.c \
+    cc "${flags[@]}" -DBENCH_IMPL='"sharded-rwlock"' -DSTORE_LOCKED_READS -o "$tmp/sharded" bench/store/bench.c \
         src/store/*.c -lm
-    cc "${flags[@]}" -DBENCH_IMPL='"single-mutex"' -DBENCH_SINGLE_SHARD -DSTORE_SHARD_MUTEX -o "$tmp/mutex" \
+    cc "${flags[@]}" -DBENCH_IMPL='"single-rwlock"' -DBENCH_SINGLE_SHARD -DSTORE_LOCKED_READS -o "$tmp/rwlock" \
         bench/store/bench.c src/store/*.c -lm
-    for impl in cachette rwlock mutex; do
+    cc "${flags[@]}" -DBENCH_IMPL='"single-mutex"' -DBENCH_SINGLE_SHARD -DSTORE_LOCKED_READS -DSTORE_SHARD_MUTEX \
+        -o "$tmp/mutex" bench/store/bench.c src/store/*.c -lm
+    for impl in cachette sharded rwlock mutex; do
         echo "running $impl (threads $THREADS, ${SECONDS_PER_RUN} s per run, $KEYS keys)" >&2
         timeout 1800 "$tmp/$impl" "$THREADS" "$SECONDS_PER_RUN" "$KEYS" | tee -a "$raw" >&2
     done
@@ -59,8 +62,8 @@ awk -v threads="$THREADS" '
         printf "---:|---:|\n"
         for (r = 1; r <= n; r++) {
             split(order[r], k, SUBSEP)
-            split("cachette single-rwlock single-mutex", impls, " ")
-            for (m = 1; m <= 3; m++) {
+            split("cachette sharded-rwlock single-rwlock single-mutex", impls, " ")
+            for (m = 1; m <= 4; m++) {
                 printf "| %s | %s | %s |", k[1], k[2], impls[m]
                 for (i = 1; i <= nt; i++) printf " %.2f |", ops[impls[m], k[1], k[2], t[i]] / 1e6
                 one = ops[impls[m], k[1], k[2], t[1]]

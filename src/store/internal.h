@@ -61,7 +61,8 @@ struct entry {
 /*
  * The shard lock. A rwlock (writer-preferring) in the server; the store
  * benchmark builds the same sources with -DSTORE_SHARD_MUTEX to measure a
- * plain mutex in its place (bench/store/).
+ * plain mutex in its place, and with -DSTORE_LOCKED_READS to make gets take
+ * the lock instead of reading lock-free (bench/store/).
  */
 #ifdef STORE_SHARD_MUTEX
 typedef pthread_mutex_t shard_lock_t;

@@ -269,7 +269,11 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
     int rc = 0;
 
     /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
+#ifdef STORE_LOCKED_READS
+    struct ebr_thread *reader = NULL; /* bench/store's lock-based baselines */
+#else
     struct ebr_thread *reader = ebr_enter(s);
+#endif
     if (reader == NULL)
         shard_rdlock(&sh->lock);
     struct entry *e = reader ? table_lookup(sh, hash, key, key_len) : do_table_find(sh, hash, key, key_len, NULL);

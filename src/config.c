@@ -43,7 +43,7 @@ static const struct option_def options[] = {
     {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
      "bound on the bytes the cache holds, e.g. 512mb (default: a quarter of RAM)"},
     {"eviction", OPT_EVICTION, FIELD(eviction), 0, 0,
-     "at max-memory: sieve or s3fifo evict, noeviction refuses writes with 507 (default sieve)"},
+     "at max-memory: s3fifo or sieve evict, noeviction refuses writes with 507 (default s3fifo)"},
     {"max-key-bytes", OPT_SIZE, FIELD(max_key_bytes), 1, STORE_MAX_KEY_LEN, "longest key (default 1024)"},
     {"max-value-bytes", OPT_SIZE, FIELD(max_value_bytes), 1, 1ULL << 31, "largest stored value (default 1mb)"},
     {"max-body-bytes", OPT_SIZE, FIELD(max_body_bytes), 1024, 1ULL << 32,
@@ -81,7 +81,7 @@ static void set_defaults(struct config *cfg)
     cfg->request_timeout_ms = 10000;
     cfg->idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 5000;
-    cfg->eviction = STORE_EVICT_SIEVE;
+    cfg->eviction = STORE_EVICT_S3FIFO;
     cfg->log_level = LOG_INFO;
 }
 

@@ -882,15 +882,15 @@ static void full_store_with_noeviction_answers_507(void **state)
     expect_clean_exit(&s, 15000);
 }
 
-static void full_store_with_sieve_evicts_instead(void **state)
+/* A full store evicts under either policy instead of refusing writes. */
+static void full_store_evicts_with(const char *policy)
 {
-    (void)state;
     struct server s;
     struct http_res res;
     char path[64], *value = repeat('s', 4000), *body = malloc(4100);
     assert_non_null(body);
     snprintf(body, 4100, "{\"value\":\"%s\"}", value);
-    assert_int_equal(server_start_args(&s, "--max-memory", "128kb", "--max-value-bytes", "8kb", NULL), 0);
+    assert_int_equal(server_start_args(&s, "--max-memory", "128kb", "--max-value-bytes", "8kb", "--eviction", policy, NULL), 0);
 
     for (int i = 0; i < 60; i++) {
         snprintf(path, sizeof(path), "/cache/sieve-%d", i);
@@ -912,6 +912,18 @@ static void full_store_with_sieve_evicts_instead(void **state)
     free(value);
     free(body);
     expect_clean_exit(&s, 15000);
+}
+
+static void full_store_with_s3fifo_evicts_instead(void **state)
+{
+    (void)state;
+    full_store_evicts_with("s3fifo");
+}
+
+static void full_store_with_sieve_evicts_instead(void **state)
+{
+    (void)state;
+    full_store_evicts_with("sieve");
 }
 
 int main(void)
@@ -942,6 +954,7 @@ int main(void)
         cmocka_unit_test(wrong_methods_are_405_with_allow),
         cmocka_unit_test(full_store_with_noeviction_answers_507),
         cmocka_unit_test(full_store_with_sieve_evicts_instead),
+        cmocka_unit_test(full_store_with_s3fifo_evicts_instead),
     };
     group_server_args = server_flags;
     return support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

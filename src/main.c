@@ -10,9 +10,13 @@
  * The sweeper thread calls store_expire_step() every SWEEP_INTERVAL_MS; when
  * a step finds expired entries it runs again at once, up to SWEEP_BURST
  * steps, so memory from mass expiry comes back quickly while the work per
- * step, and so the time any shard lock is held, stays bounded.
+ * step, and so the time any shard lock is held, stays bounded. glibc keeps
+ * freed small chunks on its own free lists rather than returning them, so
+ * once the store has shrunk by TRIM_AFTER_BYTES since the last time, the
+ * sweeper also hands free memory back to the system (malloc_trim).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -28,6 +32,7 @@
 #define SWEEP_INTERVAL_MS 100
 #define SWEEP_BUCKETS 4096
 #define SWEEP_BURST 16
+#define TRIM_AFTER_BYTES (32u << 20)
 
 struct sweeper {
     struct store *store;
@@ -35,7 +40,21 @@ struct sweeper {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop; /* guarded by lock */
+    size_t trimmed_at; /* bytes_used at the last malloc_trim; the sweeper's own */
 };
+
+/* Returns free heap to the system once the store has shrunk enough since the last time. */
+static void trim_if_shrunk(struct sweeper *sw)
+{
+    struct store_stats st;
+    store_stats(sw->store, &st);
+    if (st.bytes_used > sw->trimmed_at) {
+        sw->trimmed_at = st.bytes_used;
+    } else if (sw->trimmed_at - st.bytes_used >= TRIM_AFTER_BYTES) {
+        malloc_trim(0);
+        sw->trimmed_at = st.bytes_used;
+    }
+}
 
 static void *sweeper_main(void *arg)
 {
@@ -53,6 +72,7 @@ static void *sweeper_main(void *arg)
         pthread_mutex_unlock(&sw->lock);
         for (int i = 0; i < SWEEP_BURST && store_expire_step(sw->store, SWEEP_BUCKETS) > 0; i++)
             ;
+        trim_if_shrunk(sw);
         pthread_mutex_lock(&sw->lock);
     }
     pthread_mutex_unlock(&sw->lock);

@@ -11,6 +11,7 @@
 #                   one mutex, 1-8 threads (bench/store/run.sh)
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
 #                   Redis and memcached (bench/peers/run.sh)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/)
 #   make format     clang-format every C file
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
@@ -44,7 +45,7 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard te
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan check-variant bench bench-store bench-peers format clean
+.PHONY: all deps run test asan tsan check-variant bench bench-store bench-peers fuzz format clean
 
 all: $(SERVER)
 
@@ -114,6 +115,10 @@ bench-store:
 bench-peers: $(SERVER)
 	@scripts/deps.sh peers
 	bench/peers/run.sh
+
+fuzz:
+	@scripts/deps.sh fuzz
+	fuzz/run.sh $${FUZZ_SECONDS:-60}
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

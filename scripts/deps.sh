@@ -3,13 +3,14 @@
 # skipping any already present, so `make run` and `make test` work on a fresh
 # machine. Pass "bench" to add the benchmark tools (wrk, nginx), "peers" to
 # add the peers the side-by-side benchmark measures (Go + Gin, Webdis + Redis,
-# memcached and their load generators).
+# memcached and their load generators), "fuzz" for clang and libFuzzer.
 set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl python3)
 case "${1:-}" in
 bench) packages+=(wrk nginx-light util-linux procps) ;;
+fuzz) packages+=(clang libclang-rt-14-dev) ;;
 peers) packages+=(wrk nginx-light util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
                   redis-tools memcached libmemcached-tools nghttp2-client) ;;
 esac

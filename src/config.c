@@ -21,7 +21,7 @@
 
 #define CACHETTE_VERSION "0.1.0"
 
-enum option_type { OPT_ADDRESS, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL };
+enum option_type { OPT_ADDRESS, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL, OPT_TOKEN, OPT_TOKEN_FILE };
 
 struct option_def {
     const char *flag; /* without the leading "--" */
@@ -58,6 +58,9 @@ static const struct option_def options[] = {
      "HTTP/2 connection idle time before it is closed (default 60s)"},
     {"drain-timeout", OPT_DURATION, FIELD(drain_timeout_ms), 0, 600000,
      "on SIGTERM/SIGINT, time to let open connections finish (default 5s)"},
+    {"auth-token", OPT_TOKEN, FIELD(auth_token), 0, 0,
+     "require Authorization: Bearer <token> on every request but /health (1-256 visible ASCII characters)"},
+    {"auth-token-file", OPT_TOKEN_FILE, FIELD(auth_token), 0, 0, "read the bearer token from this file (one line)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
 };
 
@@ -141,6 +144,39 @@ static int is_numeric_address(const char *text)
     return 1;
 }
 
+/* A bearer token: RFC 6750's token68 characters, which are all visible ASCII. */
+static int is_token(const char *text)
+{
+    size_t len = strlen(text);
+    if (len == 0 || len > CONFIG_TOKEN_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)text[i]) && !strchr("-._~+/=", text[i]))
+            return 0;
+    return 1;
+}
+
+/* Reads a token from the first line of a file; returns 0 or -1 (message printed). */
+static int read_token_file(const char *path, char *token, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        fprintf(stderr, "cachette: cannot read --auth-token-file %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    char line[CONFIG_TOKEN_MAX + 3] = "";
+    int ok = fgets(line, sizeof(line), f) != NULL;
+    fclose(f);
+    line[strcspn(line, "\r\n")] = '\0';
+    if (!ok || !is_token(line)) {
+        fprintf(stderr, "cachette: --auth-token-file %s must hold one token of 1-256 characters "
+                        "(letters, digits, -._~+/=)\n", path);
+        return -1;
+    }
+    snprintf(token, size, "%s", line);
+    return 0;
+}
+
 static int parse_uint(const char *text, uint64_t *out)
 {
     char *end;
@@ -197,6 +233,18 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
     case OPT_LOG_LEVEL:
         bad = log_parse_level(value, (enum log_level *)field) != 0;
         break;
+    case OPT_TOKEN:
+        bad = !is_token(value);
+        if (!bad)
+            strcpy(field, value);
+        break;
+    case OPT_TOKEN_FILE:
+        return read_token_file(value, field, sizeof(cfg->auth_token));
+    }
+    if (bad && opt->type == OPT_TOKEN) {
+        /* Never echo a secret, even a malformed one. */
+        fprintf(stderr, "cachette: invalid value for %s: expected %s\n", source, opt->help);
+        return -1;
     }
     if (bad) {
         fprintf(stderr, "cachette: invalid value '%s' for %s: expected %s\n", value, source, opt->help);
@@ -237,6 +285,7 @@ static const struct option_def *find_option(const char *flag, size_t len)
 enum config_outcome config_load(struct config *cfg, int argc, char **argv)
 {
     char env[64], source[96];
+    const struct option_def *token_flag = NULL;
     set_defaults(cfg);
 
     for (size_t i = 0; i < NOPTIONS; i++) {
@@ -275,6 +324,13 @@ enum config_outcome config_load(struct config *cfg, int argc, char **argv)
         snprintf(source, sizeof(source), "--%s", opt->flag);
         if (apply(cfg, opt, value, source) != 0)
             return CONFIG_ERROR;
+        if (opt->type == OPT_TOKEN || opt->type == OPT_TOKEN_FILE) {
+            if (token_flag != NULL && token_flag != opt) {
+                fprintf(stderr, "cachette: give --auth-token or --auth-token-file, not both\n");
+                return CONFIG_ERROR;
+            }
+            token_flag = opt;
+        }
     }
 
     if (cfg->max_body_bytes == 0)

@@ -8,6 +8,9 @@
 #include "cachette/store.h"
 #include "log.h"
 
+/* Longest bearer token accepted. */
+#define CONFIG_TOKEN_MAX 256
+
 struct config {
     char bind[64];
     unsigned port;              /* 0 = any free port, printed at start */
@@ -24,6 +27,7 @@ struct config {
     int64_t drain_timeout_ms;
     enum store_eviction eviction;
     enum log_level log_level;
+    char auth_token[CONFIG_TOKEN_MAX + 1]; /* empty: no authentication */
 };
 
 enum config_outcome {

@@ -90,6 +90,12 @@ static void sweeper_stop(struct sweeper *sw)
     pthread_mutex_destroy(&sw->lock);
 }
 
+/* Whether a numeric address (already validated) is on the loopback interface. */
+static int is_loopback(const char *address)
+{
+    return strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0;
+}
+
 static int wait_for_stop_signal(const sigset_t *set)
 {
     int sig;
@@ -148,7 +154,12 @@ int main(int argc, char **argv)
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .drain_timeout_ms = cfg.drain_timeout_ms,
         .version = config_version(),
+        .auth_token = cfg.auth_token,
     };
+    if (cfg.auth_token[0] == '\0' && !is_loopback(cfg.bind))
+        log_msg(LOG_WARN, "*** --bind %s is not a loopback address and no --auth-token is set: ANYONE who can "
+                          "reach this port can read, write and flush the cache ***",
+                cfg.bind);
     struct http_server *server = http_server_start(&http, &cmd);
     if (server == NULL) {
         sweeper_stop(&sweeper);

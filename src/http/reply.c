@@ -27,6 +27,8 @@ static const char *reason_phrase(int status)
         return "Created";
     case 400:
         return "Bad Request";
+    case 401:
+        return "Unauthorized";
     case 404:
         return "Not Found";
     case 405:

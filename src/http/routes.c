@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/auth.h"
 #include "http/internal.h"
 #include "http/reply.h"
 #include "http/request.h"
@@ -75,6 +76,26 @@ static void handle_health(struct http_server *srv, h2o_req_t *req)
     reply_json(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
 }
 
+/* With --auth-token, every request but /health needs the bearer token; returns 0 or -1 after replying 401. */
+static int authorize(struct http_server *srv, h2o_req_t *req, const char *path, size_t path_len)
+{
+    const char *token = srv->settings.auth_token;
+    h2o_iovec_t field;
+    if (token == NULL || token[0] == '\0' || h2o_memis(path, path_len, H2O_STRLIT("/health")))
+        return 0;
+    int given = request_header(req, H2O_TOKEN_AUTHORIZATION, &field);
+    if (given && auth_bearer_matches(field.base, field.len, token, strlen(token)))
+        return 0;
+    if (given)
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"cachette\", error=\"invalid_token\""));
+    else
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_WWW_AUTHENTICATE, NULL,
+                       H2O_STRLIT("Bearer realm=\"cachette\""));
+    reply_error(req, 401, given ? "invalid bearer token" : "missing bearer token: send Authorization: Bearer <token>");
+    return -1;
+}
+
 int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 {
     struct http_server *srv = ((struct route_handler *)self)->server;
@@ -89,6 +110,8 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
     if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
         req->http1_is_persistent = 0;
 
+    if (authorize(srv, req, path, path_len) != 0)
+        return 0;
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {
         const char *rest = path + prefix_len;
         size_t rest_len = path_len - prefix_len;

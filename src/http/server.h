@@ -21,6 +21,7 @@ struct http_settings {
     int64_t idle_timeout_ms;
     int64_t drain_timeout_ms;
     const char *version;        /* reported by /stats and the Server header */
+    const char *auth_token;     /* NULL or "": no authentication */
 };
 
 struct http_server;

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "http/auth.h"
 #include "http/metrics.h"
 #include "http/negotiate.h"
 
@@ -150,11 +151,32 @@ static void test_metrics(void **state)
     free(text);
 }
 
+static int bearer(const char *field, const char *token)
+{
+    return auth_bearer_matches(field, strlen(field), token, strlen(token));
+}
+
+static void test_bearer(void **state)
+{
+    (void)state;
+    assert_true(bearer("Bearer abc", "abc"));
+    assert_true(bearer("bearer abc", "abc"));
+    assert_true(bearer("BEARER   abc", "abc"));
+    assert_false(bearer("Bearer abd", "abc"));
+    assert_false(bearer("Bearer ab", "abc"));
+    assert_false(bearer("Bearer abcd", "abc"));
+    assert_false(bearer("Bearer ", "abc"));
+    assert_false(bearer("Bearer", "abc"));
+    assert_false(bearer("Basic abc", "abc"));
+    assert_false(bearer("abc", "abc"));
+    assert_false(bearer("Bearerabc", "abc"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_etag_format), cmocka_unit_test(test_etag_matches), cmocka_unit_test(test_accept),
-        cmocka_unit_test(test_base64),      cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_base64),      cmocka_unit_test(test_metrics), cmocka_unit_test(test_bearer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -19,6 +19,7 @@ struct config {
     size_t max_key_bytes;
     size_t max_value_bytes;
     size_t max_body_bytes;
+    size_t max_header_bytes;
     unsigned max_batch;
     int64_t default_ttl_ms;     /* 0 = entries never expire unless asked */
     unsigned max_connections;

@@ -149,6 +149,7 @@ int main(int argc, char **argv)
         .threads = cfg.threads,
         .max_connections = cfg.max_connections,
         .max_body_bytes = cfg.max_body_bytes,
+        .max_header_bytes = cfg.max_header_bytes,
         .max_batch = cfg.max_batch,
         .request_timeout_ms = cfg.request_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,

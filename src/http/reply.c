@@ -45,6 +45,8 @@ static const char *reason_phrase(int status)
         return "URI Too Long";
     case 415:
         return "Unsupported Media Type";
+    case 431:
+        return "Request Header Fields Too Large";
     case 417:
         return "Expectation Failed";
     case 503:

@@ -76,6 +76,27 @@ static void handle_health(struct http_server *srv, h2o_req_t *req)
     reply_json(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
 }
 
+/*
+ * h2o itself accepts up to about 400 KiB of request head; cachette's own
+ * limit is --max-header-bytes over the target and every header's name and
+ * value. Returns 0, or -1 after replying 431 (and closing: the client is
+ * likely to send more of the same).
+ */
+static int check_header_size(struct http_server *srv, h2o_req_t *req)
+{
+    size_t total = req->path.len;
+    for (size_t i = 0; i < req->headers.size; i++)
+        total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    if (total <= srv->settings.max_header_bytes)
+        return 0;
+    char message[96];
+    snprintf(message, sizeof(message), "request headers are larger than max-header-bytes (%zu)",
+             srv->settings.max_header_bytes);
+    req->http1_is_persistent = 0;
+    reply_error(req, 431, message);
+    return -1;
+}
+
 /* With --auth-token, every request but /health needs the bearer token; returns 0 or -1 after replying 401. */
 static int authorize(struct http_server *srv, h2o_req_t *req, const char *path, size_t path_len)
 {
@@ -110,7 +131,7 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
     if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
         req->http1_is_persistent = 0;
 
-    if (authorize(srv, req, path, path_len) != 0)
+    if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0)
         return 0;
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {
         const char *rest = path + prefix_len;

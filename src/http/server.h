@@ -16,6 +16,7 @@ struct http_settings {
     unsigned threads;
     unsigned max_connections;
     size_t max_body_bytes;
+    size_t max_header_bytes;    /* request target and headers, summed */
     size_t max_batch;           /* items in one _mget or _mset */
     int64_t request_timeout_ms;
     int64_t idle_timeout_ms;

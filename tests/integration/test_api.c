@@ -882,6 +882,40 @@ static void full_store_with_noeviction_answers_507(void **state)
     expect_clean_exit(&s, 15000);
 }
 
+static void oversized_headers_are_431_and_close(void **state)
+{
+    (void)state;
+    struct server s;
+    struct http_res res;
+    char *big = malloc(3100), *ok = malloc(1100);
+    assert_non_null(big);
+    assert_non_null(ok);
+    char *a3000 = repeat('a', 3000), *a1000 = repeat('a', 1000);
+    snprintf(big, 3100, "X-Big: %s", a3000);
+    snprintf(ok, 1100, "X-Ok: %s", a1000);
+    free(a3000);
+    free(a1000);
+    assert_int_equal(server_start_args(&s, "--max-header-bytes", "2kb", NULL), 0);
+
+    const char *big_headers[] = {big, NULL};
+    struct http_req req = {.method = "GET", .path = "/cache/k", .headers = big_headers};
+    assert_int_equal(http_do(NULL, s.port, &req, &res), 0);
+    expect_error(&res, 431, "request headers are larger than max-header-bytes (2048)");
+    char value[32];
+    assert_non_null(http_header(&res, "Connection", value, sizeof(value)));
+    assert_string_equal(value, "close");
+    http_res_free(&res);
+
+    const char *ok_headers[] = {ok, NULL};
+    req.headers = ok_headers;
+    assert_int_equal(http_do(NULL, s.port, &req, &res), 0);
+    expect_error(&res, 404, "key not found");
+    http_res_free(&res);
+    free(big);
+    free(ok);
+    expect_clean_exit(&s, 15000);
+}
+
 /* A full store evicts under either policy instead of refusing writes. */
 static void full_store_evicts_with(const char *policy)
 {
@@ -953,6 +987,7 @@ int main(void)
         cmocka_unit_test(unknown_paths_are_404_json),
         cmocka_unit_test(wrong_methods_are_405_with_allow),
         cmocka_unit_test(full_store_with_noeviction_answers_507),
+        cmocka_unit_test(oversized_headers_are_431_and_close),
         cmocka_unit_test(full_store_with_sieve_evicts_instead),
         cmocka_unit_test(full_store_with_s3fifo_evicts_instead),
     };

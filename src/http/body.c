@@ -106,8 +106,10 @@ static int parse_item(json_t *obj, int with_key, store_alloc_fn alloc, void *all
     const size_t flags = JSON_COMPACT | JSON_ENCODE_ANY;
     size_t size = json_dumpb(value, NULL, 0, flags);
     char *text = size ? alloc(alloc_ctx, size) : NULL;
-    if (text == NULL || json_dumpb(value, text, size, flags) != size)
-        return fail(err, err_size, "out of memory while encoding \"value\"");
+    if (text == NULL || json_dumpb(value, text, size, flags) != size) {
+        fail(err, err_size, "out of memory while encoding \"value\"");
+        return BODY_NOMEM;
+    }
     item->value.kind = STORE_KIND_JSON;
     item->value.data = text;
     item->value.len = size;
@@ -121,6 +123,10 @@ int body_parse_write(const char *body, size_t len, int with_key, store_alloc_fn 
     if ((out->root = load_object(body, len, err, err_size)) == NULL)
         return BODY_INVALID;
     out->items = alloc(alloc_ctx, sizeof(*out->items));
+    if (out->items == NULL) {
+        fail(err, err_size, "out of memory while parsing the body");
+        return BODY_NOMEM;
+    }
     out->count = 1;
     return parse_item(out->root, with_key, alloc, alloc_ctx, out->items, err, err_size);
 }
@@ -146,6 +152,10 @@ static int load_batch(const char *body, size_t len, const char *name, size_t max
         return BODY_TOO_MANY;
     }
     out->items = alloc(alloc_ctx, (out->count ? out->count : 1) * sizeof(*out->items));
+    if (out->items == NULL) {
+        fail(err, err_size, "out of memory while parsing the body");
+        return BODY_NOMEM;
+    }
     return 0;
 }
 
@@ -158,9 +168,10 @@ int body_parse_mset(const char *body, size_t len, size_t max_items, store_alloc_
         return rc;
     for (size_t i = 0; i < out->count; i++) {
         char why[200];
-        if (parse_item(json_array_get(array, i), 1, alloc, alloc_ctx, &out->items[i], why, sizeof(why)) != 0) {
+        int rc = parse_item(json_array_get(array, i), 1, alloc, alloc_ctx, &out->items[i], why, sizeof(why));
+        if (rc != 0) {
             snprintf(err, err_size, "entries[%zu]: %s", i, why);
-            return BODY_INVALID;
+            return rc;
         }
     }
     return 0;
@@ -205,6 +216,11 @@ int body_parse_incr(const char *body, size_t len, int64_t *by, int64_t *ttl_ms, 
         *by = json_integer_value(step);
     json_decref(root);
     return rc;
+}
+
+int body_error_status(int rc)
+{
+    return rc == BODY_TOO_MANY ? 413 : rc == BODY_NOMEM ? 503 : 400;
 }
 
 void body_free(struct body *b)

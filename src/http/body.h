@@ -23,9 +23,16 @@ struct body {
     struct body_item *items;  /* from alloc; one item for a single write */
 };
 
-/* body_parse_* return 0, BODY_INVALID (answer 400) or BODY_TOO_MANY (413), with a message in err. */
+/*
+ * body_parse_* return 0, BODY_INVALID (answer 400), BODY_TOO_MANY (413) or
+ * BODY_NOMEM (the allocator failed: 503), with a message in err.
+ */
 #define BODY_INVALID (-1)
 #define BODY_TOO_MANY (-2)
+#define BODY_NOMEM (-3)
+
+/* The HTTP status for a body_parse_* failure. */
+int body_error_status(int rc);
 
 /*
  * A single write: {"key"?: string, "value": any JSON but null, "ttl"?: seconds}.

@@ -171,11 +171,6 @@ void cache_collection_handle(struct http_server *srv, h2o_req_t *req)
 
 /* ---- POST /cache/_mget and /cache/_mset ----------------------------------- */
 
-static void reply_body_error(h2o_req_t *req, int rc, const char *err)
-{
-    reply_error(req, rc == BODY_TOO_MANY ? 413 : 400, err);
-}
-
 /* {"entries":{k:v,…},"entries_base64":{k:b64,…},"missing":[k,…]}; the second only when needed. */
 static void mget(struct http_server *srv, h2o_req_t *req)
 {
@@ -184,7 +179,7 @@ static void mget(struct http_server *srv, h2o_req_t *req)
     int rc = body_parse_mget(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
     if (rc != 0) {
-        reply_body_error(req, rc, err);
+        reply_error(req, body_error_status(rc), err);
         body_free(&body);
         return;
     }
@@ -240,7 +235,7 @@ static void mset(struct http_server *srv, h2o_req_t *req)
     int rc = body_parse_mset(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
     if (rc != 0) {
-        reply_body_error(req, rc, err);
+        reply_error(req, body_error_status(rc), err);
         goto done;
     }
     for (size_t i = 0; i < body.count; i++) {

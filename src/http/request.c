@@ -70,9 +70,10 @@ int request_ttl(h2o_req_t *req, int64_t body_ttl_ms, int64_t *ttl_ms)
 int request_parse_write(h2o_req_t *req, int with_key, struct body *body, int64_t *ttl_ms)
 {
     char err[256];
-    if (body_parse_write(req->entity.base, req->entity.len, with_key, request_pool_alloc, &req->pool, body, err,
-                         sizeof(err)) != 0) {
-        reply_error(req, 400, err);
+    int rc = body_parse_write(req->entity.base, req->entity.len, with_key, request_pool_alloc, &req->pool, body, err,
+                              sizeof(err));
+    if (rc != 0) {
+        reply_error(req, body_error_status(rc), err);
         return -1;
     }
     return request_ttl(req, body->items[0].ttl_ms, ttl_ms);
@@ -84,7 +85,8 @@ int request_body_is_json(const h2o_req_t *req)
     if (!request_header(req, H2O_TOKEN_CONTENT_TYPE, &ct))
         return 1;
     size_t len = 0;
-    while (len < ct.len && ct.base[len] != ';' && ct.base[len] != ' ')
+    /* The media type ends at ';' or at the optional whitespace (spaces, tabs) before it (RFC 9110 8.3.1). */
+    while (len < ct.len && ct.base[len] != ';' && ct.base[len] != ' ' && ct.base[len] != '\t')
         len++;
     return h2o_lcstris(ct.base, len, H2O_STRLIT("application/json")) ||
            (len >= 5 && h2o_lcstris(ct.base + len - 5, 5, H2O_STRLIT("+json")));

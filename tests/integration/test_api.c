@@ -219,6 +219,7 @@ static void put_parses_json_types_and_stores_others_raw(void **state)
     static const char *const text_plain[] = {"Content-Type: text/plain", NULL};
     static const char *const charset[] = {"Content-Type: application/json; charset=utf-8", NULL};
     static const char *const plus_json[] = {"Content-Type: application/merge-patch+json", NULL};
+    static const char *const tab_params[] = {"Content-Type: application/json\t; charset=utf-8", NULL};
     static const char *const none[] = {"Content-Type:", NULL};
     struct http_res res;
     struct http_req req = {.method = "PUT", .path = "/cache/ct", .body = "{\"value\":1}", .headers = text_plain};
@@ -240,6 +241,13 @@ static void put_parses_json_types_and_stores_others_raw(void **state)
     req.headers = plus_json;
     assert_int_equal(http_do(NULL, PORT, &req, &res), 0);
     expect_message(&res, 200, "replaced");
+    http_res_free(&res);
+    req.headers = tab_params; /* optional whitespace before ';' may be a tab (RFC 9110 8.3.1) */
+    assert_int_equal(http_do(NULL, PORT, &req, &res), 0);
+    expect_message(&res, 200, "replaced");
+    http_res_free(&res);
+    get("/cache/ct", &res);
+    assert_string_equal(res.body, "{\"key\":\"ct\",\"value\":1}");
     http_res_free(&res);
     req.headers = none; /* no Content-Type at all is taken as JSON */
     assert_int_equal(http_do(NULL, PORT, &req, &res), 0);

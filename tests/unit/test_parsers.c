@@ -245,6 +245,33 @@ static void test_body_incr(void **state)
     assert_int_equal(body_parse_incr("[1]", 3, &by, &ttl, err, sizeof(err)), BODY_INVALID);
 }
 
+static void *failing_alloc(void *ctx, size_t size)
+{
+    (void)ctx;
+    (void)size;
+    return NULL;
+}
+
+static void test_body_allocation_failure(void **state)
+{
+    (void)state;
+    struct body b;
+    char err[256];
+    const char *write = "{\"key\":\"k\",\"value\":1}";
+    const char *mset = "{\"entries\":[{\"key\":\"k\",\"value\":[1]}]}";
+    const char *mget = "{\"keys\":[\"k\"]}";
+    assert_int_equal(body_parse_write(write, strlen(write), 1, failing_alloc, NULL, &b, err, sizeof(err)),
+                     BODY_NOMEM);
+    assert_int_equal(body_error_status(BODY_NOMEM), 503);
+    body_free(&b);
+    assert_int_equal(body_parse_mset(mset, strlen(mset), 10, failing_alloc, NULL, &b, err, sizeof(err)), BODY_NOMEM);
+    body_free(&b);
+    assert_int_equal(body_parse_mget(mget, strlen(mget), 10, failing_alloc, NULL, &b, err, sizeof(err)), BODY_NOMEM);
+    body_free(&b);
+    assert_int_equal(body_error_status(BODY_INVALID), 400);
+    assert_int_equal(body_error_status(BODY_TOO_MANY), 413);
+}
+
 static void test_ttl_text(void **state)
 {
     (void)state;
@@ -346,6 +373,7 @@ int main(void)
         cmocka_unit_test(test_check_key),      cmocka_unit_test(test_body_string_value),
         cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_body_batches),   cmocka_unit_test(test_body_incr),
+        cmocka_unit_test(test_body_allocation_failure),
         cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_json_write_string),
         cmocka_unit_test(test_sizes),          cmocka_unit_test(test_durations),
         cmocka_unit_test(test_config_load),

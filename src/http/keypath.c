@@ -54,7 +54,9 @@ int query_find(const char *query, size_t len, const char *name, const char **val
             *value_len = eq ? (size_t)(param_end - eq - 1) : 0;
             return 1;
         }
-        p = param_end + 1;
+        if (amp == NULL)
+            break;
+        p = amp + 1;
     }
     return 0;
 }

@@ -1,0 +1,187 @@
+# shellcheck shell=bash disable=SC2154 # $hz and $tmp come from the sourcing script
+# Measurement helpers for bench/peers/run.sh, sourced, not run.
+#
+# The same method as bench/http/run.sh (its functions, copied here so that
+# script stays untouched): busy ticks of a core from /proc/stat, CPU time of
+# processes from /proc/PID/stat, of waited-for children from `times`, and
+# snapshots of every process to name who else took CPU during a run.
+#
+# The functions used inside a run's measuring window use builtins only and set
+# variables rather than print: no process is forked in the window but the load
+# generator, and `times` must run in the benchmark's shell, not in a $(...)
+# subshell. They need $hz (CLK_TCK) and $tmp (a scratch directory) set.
+
+die() { echo "bench-peers: $*" >&2; exit 1; }
+say() { echo "bench-peers: $*" >&2; }
+
+# stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
+stop_pid() {
+    local pid=$1 i
+    kill -0 "$pid" 2>/dev/null || return 0
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# cpu_busy VAR N: VAR=(busy steal), the ticks of cpuN from /proc/stat, busy
+# being user+nice+system+irq+softirq+steal.
+cpu_busy() {
+    local -n _out=$1
+    local line
+    while read -r line; do
+        if [[ $line == "cpu$2 "* ]]; then
+            local -a f
+            read -ra f <<<"$line"
+            _out=($((f[1] + f[2] + f[3] + f[6] + f[7] + f[8])) "${f[8]}")
+            return
+        fi
+    done </proc/stat
+    die "no cpu$2 in /proc/stat"
+}
+
+# proc_ticks VAR PID...: VAR = utime+stime of the processes (all their
+# threads), summed.
+proc_ticks() {
+    local -n _sum=$1
+    shift
+    local pid line
+    _sum=0
+    for pid in "$@"; do
+        [ -n "$pid" ] || continue
+        read -r line 2>/dev/null <"/proc/$pid/stat" || continue
+        local -a f
+        read -ra f <<<"${line##*) }"
+        _sum=$((_sum + f[11] + f[12]))
+    done
+}
+
+# children_ticks VAR: VAR = CPU time, in ticks, of this shell and of the
+# children it has waited for (the load generators, through taskset and
+# timeout), from the `times` builtin.
+children_ticks() {
+    local -n _ticks=$1
+    times >"$tmp/times"
+    local -a t
+    mapfile -t t <"$tmp/times"
+    local ms=0 part m s
+    for part in ${t[0]} ${t[1]}; do # like 0m1.234s
+        m=${part%%m*}
+        s=${part#*m}
+        s=${s%s}
+        ms=$((ms + m * 60000 + 10#${s%.*} * 1000 + 10#${s#*.}))
+    done
+    _ticks=$((ms * hz / 1000))
+}
+
+# snap_procs NAME: NAME[pid]="ticks comm" for every process now.
+snap_procs() {
+    local -n _snap=$1
+    _snap=()
+    local f line pid comm
+    for f in /proc/[0-9]*/stat; do
+        read -r line 2>/dev/null <"$f" || continue
+        pid=${f#/proc/}
+        pid=${pid%/stat}
+        comm=${line#*(}
+        comm=${comm%) *}
+        local -a a
+        read -ra a <<<"${line##*) }"
+        _snap["$pid"]="$((a[11] + a[12])) ${comm// /_}"
+    done
+}
+
+# top_others BEFORE AFTER OURS...: the three biggest CPU consumers between two
+# snapshots that are not ours, as "comm(pid)=Nt ...", and, when it is at least
+# 2 ticks, what the cores spent beyond ours and theirs ("unseen": processes
+# that came and went between the snapshots, interrupts). The second needs
+# $other_ticks, the cores' busy ticks beyond ours, when set.
+top_others() {
+    local -n _b=$1 _a=$2
+    shift 2
+    local pid d
+    local -A ours=()
+    for pid in "$@"; do ours[$pid]=1; done
+    for pid in "${!_a[@]}"; do
+        [ -n "${ours[$pid]:-}" ] && continue
+        local -a now was
+        read -ra now <<<"${_a[$pid]}"
+        read -ra was <<<"${_b[$pid]:-0 x}"
+        d=$((now[0] - was[0]))
+        if ((d > 0)); then echo "$d ${now[1]}($pid)"; fi
+    done | sort -rn | awk -v other="${other_ticks:-}" '
+        { seen += $1; if (NR <= 3) out = out (NR > 1 ? " " : "") $2 "=" $1 "t" }
+        END {
+            if (other != "" && other - seen >= 2) out = out (out != "" ? " " : "") "unseen=" other - seen "t"
+            print out
+        }'
+}
+
+# job CMD...: runs CMD in the background and waits for it, returning its
+# status. A shell waiting on a foreground command runs its traps only when the
+# command ends (and not at all for SIGINT when the command catches it, as wrk
+# does); waiting with `wait` lets Ctrl-C or SIGTERM stop everything at once.
+# The caller's cleanup stops $job_pid if it is still running.
+job() {
+    local rc=0
+    "$@" &
+    job_pid=$!
+    wait "$job_pid" || rc=$?
+    job_pid=""
+    return "$rc"
+}
+
+# job_to FILE CMD...: job with CMD's stdout and stderr in FILE. Use it rather
+# than `job CMD >FILE`: a trap that fires during the wait runs with the
+# function's redirections, and the cleanup's messages would land in FILE.
+job_to() {
+    local out=$1 rc=0
+    shift
+    "$@" >"$out" 2>&1 &
+    job_pid=$!
+    wait "$job_pid" || rc=$?
+    job_pid=""
+    return "$rc"
+}
+
+# port_free PORT: true when nothing accepts connections on 127.0.0.1:PORT.
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# pick_port VAR: VAR = a random loopback port that nothing listens on now.
+pick_port() {
+    local -n _port=$1
+    local try p
+    for ((try = 0; try < 50; try++)); do
+        p=$((20000 + RANDOM % 40000))
+        if port_free "$p"; then
+            _port=$p
+            return 0
+        fi
+    done
+    die "no free loopback port found"
+}
+
+# wait_until SECONDS CMD...: runs CMD every 50 ms until it succeeds; false
+# when SECONDS pass first.
+wait_until() {
+    local secs=$1 i
+    shift
+    for ((i = 0; i < secs * 20; i++)); do
+        "$@" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    return 1
+}
+
+# thousands 12345 -> 12,345
+thousands() { sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^0-9]\)/\1,\2\3/' -e 'ta' <<<"$1"; }
+
+# median: the median of the numbers on stdin, separated by blanks; nothing
+# when there are none.
+median() {
+    tr ' ' '\n' | awk 'NF' | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}

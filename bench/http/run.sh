@@ -69,8 +69,9 @@ CACHETTE_BIN=${CACHETTE_BIN:-build/cachette}
 SERVER_CPU=0
 CLIENT_CPU=1
 
-die() { echo "bench: $*" >&2; exit 1; }
-say() { echo "bench: $*" >&2; }
+BENCH_NAME=bench
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
 
 for v in DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -100,18 +101,6 @@ job_pid=""       # the wrk or loader run in progress, if any
 cachette_pid=""
 nginx_pid=""
 
-stop_pid() {
-    local pid=$1 i
-    kill -0 "$pid" 2>/dev/null || return 0
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
@@ -140,118 +129,6 @@ pids+=($!)
 # server's.
 taskset -pc "$CLIENT_CPU" $$ >/dev/null
 
-# ---------------------------------------------------------- measurements ---
-
-# The functions used inside a run's measuring window use builtins only and
-# set variables rather than print: no process is forked in the window but wrk,
-# and `times` must run in this shell, not in a $(...) subshell.
-
-# cpu_busy VAR N: VAR=(busy steal), the ticks of cpuN from /proc/stat, busy
-# being user+nice+system+irq+softirq+steal.
-cpu_busy() {
-    local -n _out=$1
-    local line
-    while read -r line; do
-        if [[ $line == "cpu$2 "* ]]; then
-            local -a f
-            read -ra f <<<"$line"
-            _out=($((f[1] + f[2] + f[3] + f[6] + f[7] + f[8])) "${f[8]}")
-            return
-        fi
-    done </proc/stat
-    die "no cpu$2 in /proc/stat"
-}
-
-# proc_ticks VAR PID...: VAR = utime+stime of the processes (all their
-# threads), summed.
-proc_ticks() {
-    local -n _sum=$1
-    shift
-    local pid line
-    _sum=0
-    for pid in "$@"; do
-        [ -n "$pid" ] || continue
-        read -r line 2>/dev/null <"/proc/$pid/stat" || continue
-        local -a f
-        read -ra f <<<"${line##*) }"
-        _sum=$((_sum + f[11] + f[12]))
-    done
-}
-
-# children_ticks VAR: VAR = CPU time, in ticks, of this shell and of the
-# children it has waited for (wrk, through taskset and timeout), from the
-# `times` builtin.
-children_ticks() {
-    local -n _ticks=$1
-    times >"$tmp/times"
-    local -a t
-    mapfile -t t <"$tmp/times"
-    local ms=0 part m s
-    for part in ${t[0]} ${t[1]}; do # like 0m1.234s
-        m=${part%%m*}
-        s=${part#*m}
-        s=${s%s}
-        ms=$((ms + m * 60000 + 10#${s%.*} * 1000 + 10#${s#*.}))
-    done
-    _ticks=$((ms * hz / 1000))
-}
-
-# snap_procs NAME: NAME[pid]="ticks comm" for every process now.
-snap_procs() {
-    local -n _snap=$1
-    _snap=()
-    local f line pid comm
-    for f in /proc/[0-9]*/stat; do
-        read -r line 2>/dev/null <"$f" || continue
-        pid=${f#/proc/}
-        pid=${pid%/stat}
-        comm=${line#*(}
-        comm=${comm%) *}
-        local -a a
-        read -ra a <<<"${line##*) }"
-        _snap["$pid"]="$((a[11] + a[12])) ${comm// /_}"
-    done
-}
-
-# top_others BEFORE AFTER OURS...: the three biggest CPU consumers between two
-# snapshots that are not ours, as "comm(pid)=Nt ...", and, when it is at least
-# 2 ticks, what the cores spent beyond ours and theirs ("unseen": processes
-# that came and went between the snapshots, interrupts). The second needs
-# $other_ticks, the cores' busy ticks beyond ours, when set.
-top_others() {
-    local -n _b=$1 _a=$2
-    shift 2
-    local pid d
-    local -A ours=()
-    for pid in "$@"; do ours[$pid]=1; done
-    for pid in "${!_a[@]}"; do
-        [ -n "${ours[$pid]:-}" ] && continue
-        local -a now was
-        read -ra now <<<"${_a[$pid]}"
-        read -ra was <<<"${_b[$pid]:-0 x}"
-        d=$((now[0] - was[0]))
-        if ((d > 0)); then echo "$d ${now[1]}($pid)"; fi
-    done | sort -rn | awk -v other="${other_ticks:-}" '
-        { seen += $1; if (NR <= 3) out = out (NR > 1 ? " " : "") $2 "=" $1 "t" }
-        END {
-            if (other != "" && other - seen >= 2) out = out (out != "" ? " " : "") "unseen=" other - seen "t"
-            print out
-        }'
-}
-
-# job CMD...: runs CMD in the background and waits for it, returning its
-# status. A shell waiting on a foreground command runs its traps only when the
-# command ends (and not at all for SIGINT when the command catches it, as wrk
-# does); waiting with `wait` lets Ctrl-C or SIGTERM stop everything at once.
-job() {
-    local rc=0
-    "$@" &
-    job_pid=$!
-    wait "$job_pid" || rc=$?
-    job_pid=""
-    return "$rc"
-}
-
 # ------------------------------------------------------------- servers ---
 
 start_cachette() {
@@ -269,8 +146,6 @@ start_cachette() {
     cat "$tmp/cachette.$1.err" >&2
     die "cachette did not start"
 }
-
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start_nginx() {
     local try port i
@@ -368,9 +243,6 @@ run_wrk() {
 }
 
 # -------------------------------------------------------------- the run ---
-
-# thousands 12345 -> 12,345
-thousands() { sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^0-9]\)/\1,\2\3/' -e 'ta' <<<"$1"; }
 
 keys_h=$(thousands "$KEYS")
 labels=(
@@ -521,8 +393,6 @@ if ((MEM_ENTRIES > 0)); then
 fi
 
 # ----------------------------------------------------------------- table ---
-
-median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # target_check INDEX RPS_RATIO CPU_RATIO P99: issue 2's targets for the row.
 target_check() {

@@ -78,8 +78,9 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
-# shellcheck source-path=SCRIPTDIR source=lib.sh
-. "$here/lib.sh"
+BENCH_NAME=bench-peers
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
 
 command_line=""
 for v in DURATION ROUNDS WARMUP KEYS MEM_ENTRIES NOISE_PCT CLIENT_SAT ONLY CACHETTE_BIN POGOCACHE; do

@@ -1,18 +1,17 @@
 # shellcheck shell=bash disable=SC2154 # $hz and $tmp come from the sourcing script
-# Measurement helpers for bench/peers/run.sh, sourced, not run.
-#
-# The same method as bench/http/run.sh (its functions, copied here so that
-# script stays untouched): busy ticks of a core from /proc/stat, CPU time of
+# Measurement helpers shared by bench/http/run.sh and bench/peers/run.sh,
+# sourced, not run: busy ticks of a core from /proc/stat, CPU time of
 # processes from /proc/PID/stat, of waited-for children from `times`, and
 # snapshots of every process to name who else took CPU during a run.
+# Messages are prefixed with $BENCH_NAME.
 #
 # The functions used inside a run's measuring window use builtins only and set
 # variables rather than print: no process is forked in the window but the load
 # generator, and `times` must run in the benchmark's shell, not in a $(...)
 # subshell. They need $hz (CLK_TCK) and $tmp (a scratch directory) set.
 
-die() { echo "bench-peers: $*" >&2; exit 1; }
-say() { echo "bench-peers: $*" >&2; }
+die() { echo "${BENCH_NAME:-bench}: $*" >&2; exit 1; }
+say() { echo "${BENCH_NAME:-bench}: $*" >&2; }
 
 # stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
 stop_pid() {

@@ -21,7 +21,18 @@
 
 #define CACHETTE_VERSION "0.1.0"
 
-enum option_type { OPT_ADDRESS, OPT_UINT, OPT_SIZE, OPT_DURATION, OPT_EVICTION, OPT_LOG_LEVEL, OPT_TOKEN, OPT_TOKEN_FILE };
+enum option_type {
+    OPT_ADDRESS,
+    OPT_UINT,
+    OPT_SIZE,
+    OPT_DURATION,
+    OPT_EVICTION,
+    OPT_LOG_LEVEL,
+    OPT_TOKEN,
+    OPT_TOKEN_FILE,
+    OPT_READABLE_FILE, /* a path that must be readable now */
+    OPT_PATH,          /* a path opened later (the log file) */
+};
 
 struct option_def {
     const char *flag; /* without the leading "--" */
@@ -37,7 +48,8 @@ struct option_def {
 #define GIB (1024ULL * MIB)
 
 static const struct option_def options[] = {
-    {"port", OPT_UINT, FIELD(port), 0, 65535, "TCP port to listen on; 0 picks a free one (default 8080)"},
+    {"port", OPT_UINT, FIELD(port), 0, 65535,
+     "TCP port to listen on; 0 picks a free one (default 8080). With --tls-cert and no --tls-port it serves HTTPS"},
     {"bind", OPT_ADDRESS, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "worker threads, each with its own event loop (default: online cores)"},
     {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
@@ -63,6 +75,12 @@ static const struct option_def options[] = {
     {"auth-token", OPT_TOKEN, FIELD(auth_token), 0, 0,
      "require Authorization: Bearer <token> on every request but /health (1-256 visible ASCII characters)"},
     {"auth-token-file", OPT_TOKEN_FILE, FIELD(auth_token), 0, 0, "read the bearer token from this file (one line)"},
+    {"tls-cert", OPT_READABLE_FILE, FIELD(tls_cert), 0, 0,
+     "PEM certificate chain: serve HTTPS, with HTTP/2 through ALPN (needs --tls-key)"},
+    {"tls-key", OPT_READABLE_FILE, FIELD(tls_key), 0, 0, "PEM private key of --tls-cert"},
+    {"tls-port", OPT_UINT, FIELD(tls_port), 0, 65535,
+     "serve HTTPS on this port and plain HTTP on --port too (default: HTTPS only, on --port)"},
+    {"log-file", OPT_PATH, FIELD(log_file), 0, 0, "append the log to this file, reopened on SIGHUP (default stderr)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
 };
 
@@ -76,6 +94,7 @@ static void set_defaults(struct config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     strcpy(cfg->bind, "127.0.0.1");
     cfg->port = 8080;
+    cfg->tls_port = CONFIG_PORT_UNSET;
     cfg->threads = cores > 0 ? (unsigned)cores : 1;
     cfg->max_memory = pages > 0 && page_size > 0 ? (size_t)pages * (size_t)page_size / 4 : 256 * MIB;
     cfg->max_key_bytes = 1024;
@@ -243,6 +262,21 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
         break;
     case OPT_TOKEN_FILE:
         return read_token_file(value, field, sizeof(cfg->auth_token));
+    case OPT_READABLE_FILE:
+        if (value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX) {
+            bad = 1;
+        } else if (access(value, R_OK) != 0) {
+            fprintf(stderr, "cachette: cannot read %s %s: %s\n", source, value, strerror(errno));
+            return -1;
+        } else {
+            strcpy(field, value);
+        }
+        break;
+    case OPT_PATH:
+        bad = value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX;
+        if (!bad)
+            strcpy(field, value);
+        break;
     }
     if (bad && opt->type == OPT_TOKEN) {
         /* Never echo a secret, even a malformed one. */
@@ -338,6 +372,18 @@ enum config_outcome config_load(struct config *cfg, int argc, char **argv)
 
     if (cfg->max_body_bytes == 0)
         cfg->max_body_bytes = 2 * MIB + (cfg->max_value_bytes > MIB ? cfg->max_value_bytes - MIB : 0);
+    if ((cfg->tls_cert[0] == '\0') != (cfg->tls_key[0] == '\0')) {
+        fprintf(stderr, "cachette: --tls-cert and --tls-key go together\n");
+        return CONFIG_ERROR;
+    }
+    if (cfg->tls_port != CONFIG_PORT_UNSET && cfg->tls_cert[0] == '\0') {
+        fprintf(stderr, "cachette: --tls-port needs --tls-cert and --tls-key\n");
+        return CONFIG_ERROR;
+    }
+    if (cfg->tls_port != CONFIG_PORT_UNSET && cfg->tls_port != 0 && cfg->tls_port == cfg->port) {
+        fprintf(stderr, "cachette: --tls-port and --port must differ (%u)\n", cfg->port);
+        return CONFIG_ERROR;
+    }
     if (cfg->max_value_bytes > cfg->max_memory) {
         fprintf(stderr, "cachette: --max-value-bytes (%zu) is larger than --max-memory (%zu)\n",
                 cfg->max_value_bytes, cfg->max_memory);

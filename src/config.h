@@ -11,9 +11,19 @@
 /* Longest bearer token accepted. */
 #define CONFIG_TOKEN_MAX 256
 
+/* Longest file path accepted (Linux's PATH_MAX, terminator included). */
+#define CONFIG_PATH_MAX 4096
+
+/* tls_port when --tls-port was not given. */
+#define CONFIG_PORT_UNSET 65536u
+
 struct config {
     char bind[64];
     unsigned port;              /* 0 = any free port, printed at start */
+    unsigned tls_port;          /* CONFIG_PORT_UNSET: HTTPS (if any) takes over port */
+    char tls_cert[CONFIG_PATH_MAX]; /* empty: no HTTPS */
+    char tls_key[CONFIG_PATH_MAX];
+    char log_file[CONFIG_PATH_MAX]; /* empty: stderr */
     unsigned threads;
     size_t max_memory;
     size_t max_key_bytes;

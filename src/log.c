@@ -3,13 +3,23 @@
  * Each line is written with a single fprintf call, which stdio locks, so lines
  * from different threads never interleave. The level is set once at start-up,
  * before any worker thread exists, and only read afterwards.
+ *
+ * A log file is not a second stream: log_open_file() opens it for appending
+ * and dup2()s it onto file descriptor 2, so our lines and anything a library
+ * writes to stderr land in it alike. Reopening (SIGHUP, after logrotate has
+ * moved the file away) does the same again; dup2 replaces descriptor 2 in one
+ * step, so a line written meanwhile goes whole to the old file or the new
+ * one. stderr is unbuffered, so no line is left behind in a stdio buffer.
  */
 #include "log.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static enum log_level max_level = LOG_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
@@ -17,6 +27,18 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 void log_set_level(enum log_level level)
 {
     max_level = level;
+}
+
+int log_open_file(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    if (fd == -1)
+        return -1;
+    int failed = dup2(fd, STDERR_FILENO) == -1;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return failed ? -1 : 0;
 }
 
 int log_parse_level(const char *text, enum log_level *out)

@@ -1,4 +1,4 @@
-/* Leveled logging to stderr (log.c). */
+/* Leveled logging to stderr, which may be a log file (log.c). */
 #ifndef CACHETTE_LOG_H
 #define CACHETTE_LOG_H
 
@@ -6,6 +6,14 @@ enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
 
 /* Messages above this level are dropped. Set once, before threads start. */
 void log_set_level(enum log_level level);
+
+/*
+ * Sends the log (all of stderr) to path, appended, created if missing; call
+ * it again to reopen after the file was rotated. Returns 0, or -1 with errno
+ * set (the log stays where it was).
+ */
+int log_open_file(const char *path);
+
 /* Parses "error", "warn", "info" or "debug". Returns 0 or -1. */
 int log_parse_level(const char *text, enum log_level *out);
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

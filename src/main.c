@@ -2,10 +2,12 @@
  * cachette's entry point: settings, the store, the HTTP front, the expiry
  * sweeper and the process lifecycle.
  *
- * Signals: SIGINT and SIGTERM are blocked in every thread (the mask is set
- * before any thread is created and inherited) and taken synchronously by the
- * main thread with sigwait(), so no handler ever runs inside a worker. On
- * either signal the server stops accepting, drains, and the process exits 0.
+ * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread (the mask
+ * is set before any thread is created and inherited) and taken synchronously
+ * by the main thread with sigwait(), so no handler ever runs inside a worker.
+ * On SIGINT or SIGTERM the server stops accepting, drains, and the process
+ * exits 0. SIGHUP reopens --log-file (for log rotation) and changes nothing
+ * else.
  *
  * The sweeper thread calls store_expire_step() every SWEEP_INTERVAL_MS; when
  * a step finds expired entries it runs again at once, up to SWEEP_BURST
@@ -96,12 +98,30 @@ static int is_loopback(const char *address)
     return strncmp(address, "127.", 4) == 0 || strcmp(address, "::1") == 0;
 }
 
-static int wait_for_stop_signal(const sigset_t *set)
+/* Waits for SIGINT or SIGTERM, reopening the log file on each SIGHUP meanwhile. */
+static int wait_for_stop_signal(const sigset_t *set, const char *log_file)
 {
-    int sig;
-    while (sigwait(set, &sig) != 0)
-        ;
-    return sig;
+    for (;;) {
+        int sig;
+        if (sigwait(set, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            return sig;
+        if (log_file[0] == '\0')
+            log_msg(LOG_INFO, "received SIGHUP: no --log-file to reopen");
+        else if (log_open_file(log_file) != 0)
+            log_msg(LOG_ERROR, "received SIGHUP: cannot reopen --log-file %s: %s; logging on to the old file",
+                    log_file, strerror(errno));
+        else
+            log_msg(LOG_INFO, "received SIGHUP: reopened the log file");
+    }
+}
+
+/* "http://127.0.0.1:8080", with IPv6 addresses in brackets. */
+static void format_url(char *out, size_t size, const char *scheme, const char *bind, unsigned port)
+{
+    const char *fmt = strchr(bind, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u";
+    snprintf(out, size, fmt, scheme, bind, port);
 }
 
 int main(int argc, char **argv)
@@ -116,11 +136,16 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    if (cfg.log_file[0] != '\0' && log_open_file(cfg.log_file) != 0) {
+        fprintf(stderr, "cachette: cannot open --log-file %s: %s\n", cfg.log_file, strerror(errno));
+        return 2;
+    }
 
     sigset_t stop_signals;
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -143,9 +168,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    int tls = cfg.tls_cert[0] != '\0', tls_own_port = tls && cfg.tls_port != CONFIG_PORT_UNSET;
     struct http_settings http = {
         .bind = cfg.bind,
-        .port = cfg.port,
+        .serve_http = !tls || tls_own_port,
+        .http_port = cfg.port,
+        .tls_cert = tls ? cfg.tls_cert : NULL,
+        .tls_key = cfg.tls_key,
+        .https_port = tls_own_port ? cfg.tls_port : cfg.port,
         .threads = cfg.threads,
         .max_connections = cfg.max_connections,
         .max_body_bytes = cfg.max_body_bytes,
@@ -167,14 +197,16 @@ int main(int argc, char **argv)
         store_destroy(cmd.store);
         return 1;
     }
-    const char *fmt = cfg.bind[0] != '\0' && cfg.bind[0] != '[' && strchr(cfg.bind, ':') ? "[%s]" : "%s";
-    char host[80];
-    snprintf(host, sizeof(host), fmt, cfg.bind);
-    printf("cachette %s listening on http://%s:%u (threads %u, max-memory %zu bytes)\n", config_version(), host,
-           http_server_port(server), cfg.threads, cfg.max_memory);
+    char urls[2][96] = {"", ""};
+    if (http.serve_http)
+        format_url(urls[0], sizeof(urls[0]), "http", cfg.bind, http_server_http_port(server));
+    if (tls)
+        format_url(urls[1], sizeof(urls[1]), "https", cfg.bind, http_server_https_port(server));
+    printf("cachette %s listening on %s%s%s (threads %u, max-memory %zu bytes)\n", config_version(), urls[0],
+           urls[0][0] && urls[1][0] ? " and " : "", urls[1], cfg.threads, cfg.max_memory);
     fflush(stdout);
 
-    int sig = wait_for_stop_signal(&stop_signals);
+    int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
     log_msg(LOG_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             (long long)cfg.drain_timeout_ms);
     http_server_stop(server);

@@ -1,6 +1,6 @@
 /*
  * State shared by server.c and routes.c. Each worker thread owns one h2o
- * event loop, context and listening socket; the only state shared between
+ * event loop, context and listening socket per port; the only state shared between
  * workers is the connection count and the stop flag (atomics), the cmd layer
  * (thread-safe) and the read-only settings.
  */
@@ -18,13 +18,22 @@
 #include "http/metrics.h"
 #include "http/server.h"
 
+/* The two kinds of listening socket; a server has one or both. */
+enum listen_kind { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_KINDS };
+
+/* One listening socket of one worker, and how its connections are handed to h2o (plain or TLS). */
+struct listener {
+    struct worker *worker;
+    int fd;                             /* -1 when this kind is not served */
+    h2o_socket_t *sock;
+    h2o_accept_ctx_t accept_ctx;
+};
+
 struct worker {
     struct http_server *server;
     pthread_t thread;
-    int listen_fd;
     h2o_context_t ctx;
-    h2o_accept_ctx_t accept_ctx;
-    h2o_socket_t *listener;
+    struct listener listeners[LISTEN_KINDS];
     h2o_multithread_receiver_t wakeup;
     size_t open;                        /* this worker's connections; its thread only */
     atomic_uint_fast64_t requests;      /* written by its thread, read by /stats */
@@ -36,7 +45,8 @@ struct http_server {
     const struct cmd_ctx *cmd;
     h2o_globalconf_t config;
     struct worker *workers;
-    unsigned port;
+    unsigned ports[LISTEN_KINDS];       /* bound ports; 0 = that kind is not served */
+    SSL_CTX *ssl_ctx;                   /* NULL without HTTPS */
     atomic_uint connections;            /* open, all workers */
     atomic_uint_fast64_t connections_total;
     atomic_int stopping;

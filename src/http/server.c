@@ -3,9 +3,12 @@
  *
  * One h2o_globalconf_t is built before any thread starts and is read-only
  * afterwards. Each worker owns an evloop, an h2o context and its own
- * listening socket on the same port (SO_REUSEPORT, so the kernel spreads new
- * connections across workers with no shared accept lock). A connection lives
- * its whole life on the worker that accepted it.
+ * listening socket on each port it serves (SO_REUSEPORT, so the kernel
+ * spreads new connections across workers with no shared accept lock): plain
+ * HTTP, HTTPS, or both. An HTTPS listener differs only in its accept context,
+ * which carries the shared TLS context (tls.c); h2o does the handshake and
+ * picks HTTP/2 or HTTP/1.1 from ALPN. A connection lives its whole life on
+ * the worker that accepted it.
  *
  * Connections are counted twice: per worker (thread-local, to know when a
  * drain is done) and globally (an atomic, to enforce --max-connections). Over
@@ -30,6 +33,7 @@
 
 #include "http/internal.h"
 #include "http/reply.h"
+#include "http/tls.h"
 #include "log.h"
 
 static int64_t monotonic_ms(void)
@@ -66,29 +70,38 @@ static void refuse(h2o_socket_t *sock)
     h2o_socket_write(sock, &buf, 1, on_refusal_sent);
 }
 
-static void on_accept(h2o_socket_t *listener, const char *err)
+/* Accepts up to max waiting connections from l; returns how many were waiting (served or refused). */
+static int accept_waiting(struct listener *l, int max)
 {
-    struct worker *w = listener->data;
-    if (err != NULL)
-        return;
-    /* Accept a few per wake-up so one busy worker does not starve its loop. */
-    for (int i = 0; i < 16; i++) {
-        h2o_socket_t *sock = h2o_evloop_socket_accept(listener);
+    struct worker *w = l->worker;
+    int n = 0;
+    for (; n < max; n++) {
+        h2o_socket_t *sock = h2o_evloop_socket_accept(l->sock);
         if (sock == NULL)
-            return;
+            break;
         unsigned open = atomic_fetch_add_explicit(&w->server->connections, 1, memory_order_relaxed);
         if (open >= w->server->settings.max_connections) {
             atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
             log_msg(LOG_DEBUG, "refused a connection: %u open", open);
-            refuse(sock);
+            if (l->accept_ctx.ssl_ctx == NULL)
+                refuse(sock);
+            else
+                h2o_socket_close(sock); /* a plain-text 503 means nothing before a TLS handshake */
             continue;
         }
         atomic_fetch_add_explicit(&w->server->connections_total, 1, memory_order_relaxed);
         w->open++;
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = w;
-        h2o_accept(&w->accept_ctx, sock);
+        h2o_accept(&l->accept_ctx, sock);
     }
+    return n;
+}
+
+static void on_accept(h2o_socket_t *listen_sock, const char *err)
+{
+    if (err == NULL)
+        accept_waiting(listen_sock->data, 16); /* a few per wake-up, so a busy listener cannot starve the loop */
 }
 
 /* ---- listening sockets -------------------------------------------------- */
@@ -157,31 +170,46 @@ static unsigned claim_port(const struct sockaddr_storage *addr, socklen_t len)
     return port;
 }
 
-/* Binds one SO_REUSEPORT socket per worker on one port. */
-static int open_listeners(struct http_server *srv)
+/*
+ * Binds one SO_REUSEPORT socket per worker for one kind of listener. Ports are
+ * claimed one kind after the other, so with port 0 for both the second claim
+ * cannot pick the port the first kind already holds.
+ */
+static int open_listeners(struct http_server *srv, enum listen_kind kind, unsigned port)
 {
+    static const char *const kind_names[] = {"HTTP", "HTTPS"};
     struct sockaddr_storage addr;
     socklen_t len;
-    if (parse_address(srv->settings.bind, srv->settings.port, &addr, &len) != 0) {
+    if (parse_address(srv->settings.bind, port, &addr, &len) != 0) {
         log_msg(LOG_ERROR, "--bind %s is not a numeric IPv4 or IPv6 address", srv->settings.bind);
         return -1;
     }
-    srv->port = claim_port(&addr, len);
-    if (srv->port != 0) {
+    unsigned bound = claim_port(&addr, len);
+    if (bound != 0) {
         if (addr.ss_family == AF_INET6)
-            ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)srv->port);
+            ((struct sockaddr_in6 *)&addr)->sin6_port = htons((uint16_t)bound);
         else
-            ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)srv->port);
+            ((struct sockaddr_in *)&addr)->sin_port = htons((uint16_t)bound);
     }
-    for (unsigned i = 0; srv->port != 0 && i < srv->settings.threads; i++) {
-        if ((srv->workers[i].listen_fd = open_listener(&addr, len)) == -1)
+    for (unsigned i = 0; bound != 0 && i < srv->settings.threads; i++) {
+        if ((srv->workers[i].listeners[kind].fd = open_listener(&addr, len)) == -1)
             break;
     }
-    if (srv->port == 0 || srv->workers[srv->settings.threads - 1].listen_fd == -1) {
-        log_msg(LOG_ERROR, "cannot listen on %s port %u: %s", srv->settings.bind, srv->settings.port, strerror(errno));
+    if (bound == 0 || srv->workers[srv->settings.threads - 1].listeners[kind].fd == -1) {
+        log_msg(LOG_ERROR, "cannot listen for %s on %s port %u: %s", kind_names[kind], srv->settings.bind, port,
+                strerror(errno));
         return -1;
     }
+    srv->ports[kind] = bound;
     return 0;
+}
+
+static void close_listener_fds(struct http_server *srv)
+{
+    for (unsigned i = 0; i < srv->settings.threads; i++)
+        for (int kind = 0; kind < LISTEN_KINDS; kind++)
+            if (srv->workers[i].listeners[kind].fd != -1)
+                close(srv->workers[i].listeners[kind].fd);
 }
 
 /* ---- worker threads ----------------------------------------------------- */
@@ -196,9 +224,22 @@ static void drain(struct worker *w)
 {
     int64_t deadline = monotonic_ms() + w->server->settings.drain_timeout_ms;
 
-    h2o_socket_read_stop(w->listener);
-    h2o_socket_close(w->listener);
-    w->listener = NULL;
+    /*
+     * Closing a listening socket makes the kernel reset every connection still
+     * in its accept queue, requests and all. Take them first, so they are
+     * served (with Connection: close); only a connection completing its
+     * handshake in the instant between the last accept and the close is reset.
+     */
+    for (int kind = 0; kind < LISTEN_KINDS; kind++) {
+        struct listener *l = &w->listeners[kind];
+        if (l->sock != NULL) {
+            while (accept_waiting(l, 64) == 64)
+                ;
+            h2o_socket_read_stop(l->sock);
+            h2o_socket_close(l->sock);
+            l->sock = NULL;
+        }
+    }
     h2o_context_request_shutdown(&w->ctx);
     while (w->open > 0 && monotonic_ms() < deadline)
         h2o_evloop_run(w->ctx.loop, 50);
@@ -272,12 +313,28 @@ static void init_worker(struct http_server *srv, struct worker *w)
 {
     w->server = srv;
     h2o_context_init(&w->ctx, h2o_evloop_create(), &srv->config);
-    w->accept_ctx.ctx = &w->ctx;
-    w->accept_ctx.hosts = srv->config.hosts;
     h2o_multithread_register_receiver(w->ctx.queue, &w->wakeup, on_wakeup);
-    w->listener = h2o_evloop_socket_create(w->ctx.loop, w->listen_fd, H2O_SOCKET_FLAG_DONT_READ);
-    w->listener->data = w;
-    h2o_socket_read_start(w->listener, on_accept);
+    for (int kind = 0; kind < LISTEN_KINDS; kind++) {
+        struct listener *l = &w->listeners[kind];
+        if (l->fd == -1)
+            continue;
+        l->worker = w;
+        l->accept_ctx.ctx = &w->ctx;
+        l->accept_ctx.hosts = srv->config.hosts;
+        l->accept_ctx.ssl_ctx = kind == LISTEN_HTTPS ? srv->ssl_ctx : NULL;
+        l->sock = h2o_evloop_socket_create(w->ctx.loop, l->fd, H2O_SOCKET_FLAG_DONT_READ);
+        l->sock->data = l;
+        h2o_socket_read_start(l->sock, on_accept);
+    }
+}
+
+/* Frees a server whose workers never ran (or have all been joined). */
+static void free_server(struct http_server *srv)
+{
+    if (srv->ssl_ctx != NULL)
+        SSL_CTX_free(srv->ssl_ctx);
+    free(srv->workers);
+    free(srv);
 }
 
 struct http_server *http_server_start(const struct http_settings *settings, const struct cmd_ctx *cmd)
@@ -295,14 +352,18 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     }
     memset(srv->workers, 0, settings->threads * sizeof(*srv->workers));
     for (unsigned i = 0; i < settings->threads; i++)
-        srv->workers[i].listen_fd = -1;
+        for (int kind = 0; kind < LISTEN_KINDS; kind++)
+            srv->workers[i].listeners[kind].fd = -1;
 
-    if (open_listeners(srv) != 0) {
-        for (unsigned i = 0; i < settings->threads; i++)
-            if (srv->workers[i].listen_fd != -1)
-                close(srv->workers[i].listen_fd);
-        free(srv->workers);
-        free(srv);
+    int failed = settings->tls_cert != NULL &&
+                 (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key)) == NULL;
+    if (!failed && settings->serve_http)
+        failed = open_listeners(srv, LISTEN_HTTP, settings->http_port) != 0;
+    if (!failed && settings->tls_cert != NULL)
+        failed = open_listeners(srv, LISTEN_HTTPS, settings->https_port) != 0;
+    if (failed) {
+        close_listener_fds(srv);
+        free_server(srv);
         return NULL;
     }
     setup_globalconf(srv);
@@ -320,9 +381,14 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     return srv;
 }
 
-unsigned http_server_port(const struct http_server *srv)
+unsigned http_server_http_port(const struct http_server *srv)
 {
-    return srv->port;
+    return srv->ports[LISTEN_HTTP];
+}
+
+unsigned http_server_https_port(const struct http_server *srv)
+{
+    return srv->ports[LISTEN_HTTPS];
 }
 
 void http_server_stop(struct http_server *srv)
@@ -341,8 +407,7 @@ size_t http_server_join(struct http_server *srv)
     }
     if (left == 0) {
         h2o_config_dispose(&srv->config);
-        free(srv->workers);
-        free(srv);
+        free_server(srv);
     }
     return left;
 }

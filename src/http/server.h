@@ -1,6 +1,7 @@
 /*
  * The HTTP front (server.c, routes.c): h2o worker threads serving the REST
- * API over HTTP/1.1 and h2c. Nothing outside src/http/ sees an h2o type.
+ * API over HTTP/1.1 and h2c, and over HTTPS (HTTP/2 through ALPN) when given
+ * a certificate. Nothing outside src/http/ sees an h2o or OpenSSL type.
  */
 #ifndef CACHETTE_HTTP_SERVER_H
 #define CACHETTE_HTTP_SERVER_H
@@ -12,7 +13,11 @@
 
 struct http_settings {
     const char *bind;
-    unsigned port;              /* 0 = any free port */
+    int serve_http;             /* plain HTTP on http_port */
+    unsigned http_port;         /* 0 = any free port */
+    const char *tls_cert;       /* PEM chain; NULL: no HTTPS */
+    const char *tls_key;        /* PEM private key, with tls_cert */
+    unsigned https_port;        /* 0 = any free port */
     unsigned threads;
     unsigned max_connections;
     size_t max_body_bytes;
@@ -30,12 +35,14 @@ struct http_server;
 /*
  * Binds the listening sockets and starts the worker threads. The caller keeps
  * cmd (and its store) alive until http_server_join returns. Returns NULL after
- * logging why (address in use, bad address, out of memory).
+ * logging why (address in use, bad address, unusable certificate or key, out
+ * of memory).
  */
 struct http_server *http_server_start(const struct http_settings *settings, const struct cmd_ctx *cmd);
 
-/* The port actually bound (useful with port 0). */
-unsigned http_server_port(const struct http_server *server);
+/* The ports actually bound (useful with port 0); 0 for a kind not served. */
+unsigned http_server_http_port(const struct http_server *server);
+unsigned http_server_https_port(const struct http_server *server);
 
 /*
  * Asks every worker to stop accepting, finish what is in flight and close its

@@ -21,13 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../support/codec.h"
 #include "../support/exposition.h"
 #include "../support/http.h"
 #include "../support/server.h"
+#include "../support/shell.h"
 
 static const char *const server_flags[] = {"--max-value-bytes", "4kb", NULL};
 static const char *const json_ct[] = {"Content-Type: application/json", NULL};
@@ -1260,34 +1260,11 @@ static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void *
     }
 }
 
-/* Runs cmd through the shell; returns its exit status and its output (malloc'ed) in *out. */
-static int run_shell(const char *cmd, char **out)
-{
-    FILE *p = popen(cmd, "r");
-    size_t len = 0, cap = 4096;
-    *out = malloc(cap);
-    assert_non_null(*out);
-    if (p == NULL)
-        return -1;
-    size_t n;
-    while ((n = fread(*out + len, 1, cap - len - 1, p)) > 0) {
-        len += n;
-        if (cap - len < 1024) {
-            cap *= 2;
-            *out = realloc(*out, cap);
-            assert_non_null(*out);
-        }
-    }
-    (*out)[len] = '\0';
-    int status = pclose(p);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static void h2load_runs_100_prior_knowledge_streams_on_one_connection(void **state)
 {
     (void)state;
     char cmd[1024], *out;
-    if (system("command -v h2load >/dev/null 2>&1") != 0) {
+    if (!have_program("h2load")) {
         print_message("  h2load (Debian nghttp2-client) is not installed: skipped\n");
         skip();
     }

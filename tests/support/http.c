@@ -102,8 +102,10 @@ void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct 
 
     /* Options that a reused handle may carry from its last request are reset here. */
     curl_easy_reset(easy);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", port, req->path);
+    snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s", req->tls_ca ? "https" : "http", port, req->path);
     curl_easy_setopt(easy, CURLOPT_URL, url);
+    if (req->tls_ca != NULL)
+        curl_easy_setopt(easy, CURLOPT_CAINFO, req->tls_ca);
     curl_easy_setopt(easy, CURLOPT_PATH_AS_IS, 1L);
     curl_easy_setopt(easy, CURLOPT_PROXY, "");
     curl_easy_setopt(easy, CURLOPT_NOPROXY, "*");

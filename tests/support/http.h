@@ -27,6 +27,7 @@ struct http_req {
     long http_version;          /* 0: HTTP/1.1; else a CURL_HTTP_VERSION_* */
     size_t chunk_size;          /* > 0: send the body chunked, at most this many bytes per chunk */
     long timeout_ms;            /* 0: 5000 */
+    const char *tls_ca;         /* NULL: http://; else https:// trusting this PEM CA file */
 };
 
 struct http_res {

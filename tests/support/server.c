@@ -4,7 +4,8 @@
  * The child is fork()ed and exec()ed with a prepared argv and envp, so
  * nothing but async-signal-safe calls run between the two. Its stdout is a
  * pipe: the first line, "cachette 0.1.0 listening on http://127.0.0.1:PORT
- * (...)", says it is ready and on which port. Its stderr goes to a temporary
+ * (...)", says it is ready and on which port (or ports: "http://… and
+ * https://…"). Its stderr goes to a temporary
  * file, read back when a test wants the messages or when the exit status is
  * not 0 (then it holds the sanitizer's report), so logs do not interleave
  * with cmocka's output. PR_SET_PDEATHSIG kills the child if the test binary
@@ -266,6 +267,13 @@ static int read_ready_line(int fd, int64_t deadline, char *line, size_t size)
     return -1;
 }
 
+/* The port after prefix in the listening line, or 0 if the line has no such URL. */
+static unsigned url_port(const char *line, const char *prefix)
+{
+    const char *at = strstr(line, prefix);
+    return at == NULL ? 0 : (unsigned)strtoul(at + strlen(prefix), NULL, 10);
+}
+
 int server_start(struct server *s, const struct server_opts *opts)
 {
     static const struct server_opts none = {0};
@@ -316,10 +324,8 @@ int server_start(struct server *s, const struct server_opts *opts)
     }
     remember(s->pid, s->stderr_path);
 
-    const char *marker = "listening on http://127.0.0.1:";
-    const char *at;
     if (read_ready_line(s->stdout_fd, now_ms() + READY_TIMEOUT_MS, line, sizeof(line)) != 0 ||
-        (at = strstr(line, marker)) == NULL) {
+        strstr(line, "listening on ") == NULL) {
         /* It exited (bad flags, port taken…) or hung: reap it, killing it if needed. */
         int status = server_wait_exit(s, 500);
         if (status == -1 && s->pid != 0) {
@@ -334,8 +340,9 @@ int server_start(struct server *s, const struct server_opts *opts)
         }
         return -1;
     }
-    s->port = (unsigned)strtoul(at + strlen(marker), NULL, 10);
-    if (s->port == 0 || s->port > 65535) {
+    s->port = url_port(line, "http://127.0.0.1:");
+    s->tls_port = url_port(line, "https://127.0.0.1:");
+    if (s->port > 65535 || s->tls_port > 65535 || (s->port == 0 && s->tls_port == 0)) {
         fprintf(stderr, "test support: no port in the server's line: %s\n", line);
         kill(s->pid, SIGKILL);
         server_wait_exit(s, 2000);

@@ -23,7 +23,8 @@
 
 struct server {
     pid_t pid;            /* 0 once reaped */
-    unsigned port;        /* from the "listening on" line */
+    unsigned port;        /* plain HTTP, from the "listening on" line; 0 if it serves HTTPS only */
+    unsigned tls_port;    /* HTTPS, likewise; 0 without --tls-cert */
     int stdout_fd;        /* read end of the child's stdout, or -1 */
     char stderr_path[64]; /* the child's stderr, captured in a temporary file */
     int exit_status;      /* after reaping: the exit code, or 128 + signal */
@@ -44,7 +45,7 @@ const char *server_binary(void);
  * Starts the binary with "--port 0 --threads 2" and then opts->args (opts may
  * be NULL), with every inherited CACHETTE_* variable removed and opts->env
  * added, and waits at most 10 s for its "listening on" line. Returns 0 with
- * s->port set, or -1 after printing why (the process is reaped, and its exit
+ * s->port and s->tls_port set, or -1 after printing why (the process is reaped, and its exit
  * status is in s->exit_status when it exited by itself).
  */
 int server_start(struct server *s, const struct server_opts *opts);

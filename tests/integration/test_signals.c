@@ -1,0 +1,304 @@
+/*
+ * Signals under real conditions (issue 6, "Lifecycle"): SIGTERM in the
+ * middle of a load lets every response that has started finish whole, and
+ * the process exits 0 within the drain deadline; SIGHUP reopens --log-file,
+ * so log rotation loses no line, and without a log file changes nothing.
+ *
+ * The load is sixteen client threads, each on a keep-alive connection of its
+ * own, alternating a GET of a 256 KiB value (a response that takes many
+ * writes, so SIGTERM lands in the middle of some) and a small POST. A
+ * response is "torn" when some of its bytes arrived and then the connection
+ * ended: that is the failure this test exists for. A request that gets no
+ * response at all on a connection that has served others is lost too: also
+ * a failure. Draining ends each connection after its next response
+ * (Connection: close); the client reconnects, and once the listener is
+ * closed its connect is refused and it stops. Only a connection whose
+ * handshake completes in the instant the listener closes may be reset
+ * before its first response (the kernel resets what is left in the accept
+ * queue); those are counted and printed, not failed.
+ */
+#define _GNU_SOURCE /* strcasestr */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../support/http.h"
+#include "../support/raw.h"
+#include "../support/server.h"
+
+#define CLIENTS 16
+#define BIG_VALUE_BYTES (256 * 1024)
+#define LOAD_BEFORE_SIGNAL_MS 1000
+
+/* ---- SIGTERM under load --------------------------------------------------- */
+
+struct load {
+    unsigned port;
+    atomic_int stop;
+    atomic_long complete, torn, lost, reset_unserved, refused, bad_status;
+};
+
+enum outcome { COMPLETE, TORN, CLOSED_BETWEEN };
+
+/*
+ * Reads one response on fd: its head, then Content-Length bytes of body.
+ * Returns COMPLETE (status in *status), TORN if the connection ended after
+ * some of its bytes, CLOSED_BETWEEN if it ended before the first one.
+ */
+static enum outcome read_response(int fd, char *buf, size_t size, int *status)
+{
+    size_t have = 0, need = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + have, size - have - 1, 0);
+        if (n <= 0)
+            return have == 0 ? CLOSED_BETWEEN : TORN;
+        have += (size_t)n;
+        buf[have] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (need == 0 && end != NULL) {
+            const char *cl = strcasestr(buf, "\r\nContent-Length:");
+            if (cl == NULL || cl > end || sscanf(buf, "HTTP/1.1 %d", status) != 1)
+                return TORN; /* not a response this test can frame: count it against the server */
+            need = (size_t)(end + 4 - buf) + strtoul(cl + 17, NULL, 10);
+        }
+        if (need != 0 && have >= need)
+            return have == need ? COMPLETE : TORN; /* no pipelining here: extra bytes are a framing error */
+    }
+}
+
+static void *load_client(void *arg)
+{
+    struct load *load = arg;
+    size_t size = BIG_VALUE_BYTES + 4096;
+    char *buf = malloc(size), body[96], req[512];
+    assert_non_null(buf);
+    struct timeval timeout = {.tv_sec = 10};
+    for (unsigned i = 0;; i++) {
+        int fd = raw_try_connect(load->port);
+        if (fd == -1) {
+            atomic_fetch_add(&load->refused, 1); /* the listener is closed: this client is done */
+            break;
+        }
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+        for (int served = 0;; i++, served++) {
+            int len;
+            if (i % 2 == 0) {
+                len = snprintf(req, sizeof(req), "GET /cache/big?raw HTTP/1.1\r\nHost: t\r\n\r\n");
+            } else {
+                int body_len = snprintf(body, sizeof(body), "{\"key\":\"small-%u\",\"value\":%u}", i % 64, i);
+                len = snprintf(req, sizeof(req),
+                               "POST /cache HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                               "Content-Length: %d\r\n\r\n%s",
+                               body_len, body);
+            }
+            if (raw_send(fd, req, (size_t)len) != 0) {
+                atomic_fetch_add(served ? &load->lost : &load->reset_unserved, 1);
+                break;
+            }
+            int status = 0;
+            enum outcome got = read_response(fd, buf, size, &status);
+            if (got == TORN) {
+                atomic_fetch_add(&load->torn, 1);
+                break;
+            }
+            if (got == CLOSED_BETWEEN) {
+                atomic_fetch_add(served ? &load->lost : &load->reset_unserved, 1);
+                break;
+            }
+            atomic_fetch_add(&load->complete, 1);
+            if (status != 200)
+                atomic_fetch_add(&load->bad_status, 1);
+            if (strcasestr(buf, "\r\nConnection: close\r\n") != NULL)
+                break; /* the server is draining: reconnect (and be refused) */
+        }
+        close(fd);
+    }
+    free(buf);
+    return NULL;
+}
+
+static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start_args(&s, "--drain-timeout", "5s", NULL), 0);
+
+    char *big = malloc(BIG_VALUE_BYTES);
+    assert_non_null(big);
+    memset(big, 'v', BIG_VALUE_BYTES);
+    const char *octets[] = {"Content-Type: application/octet-stream", NULL};
+    struct http_req put = {.method = "PUT", .path = "/cache/big", .headers = octets, .body = big,
+                           .body_len = BIG_VALUE_BYTES};
+    struct http_res res;
+    assert_int_equal(http_do(NULL, s.port, &put, &res), 0);
+    assert_int_equal(res.status, 201);
+    http_res_free(&res);
+    free(big);
+
+    struct load load = {.port = s.port};
+    pthread_t clients[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++)
+        assert_int_equal(pthread_create(&clients[i], NULL, load_client, &load), 0);
+    sleep_ms(LOAD_BEFORE_SIGNAL_MS);
+    long before_signal = atomic_load(&load.complete);
+    int64_t signalled = now_ms();
+    server_signal(&s, SIGTERM);
+    int status = server_wait_exit(&s, 15000);
+    int64_t took = now_ms() - signalled;
+    for (int i = 0; i < CLIENTS; i++)
+        pthread_join(clients[i], NULL);
+    char *log = server_stderr(&s);
+    server_cleanup(&s);
+
+    print_message("  SIGTERM under load: %ld responses before the signal, %ld in all, %ld torn, %ld lost, "
+                  "%ld new connections reset unserved, %d clients refused; exit %d after %lld ms\n",
+                  before_signal, atomic_load(&load.complete), atomic_load(&load.torn), atomic_load(&load.lost),
+                  atomic_load(&load.reset_unserved), (int)atomic_load(&load.refused), status, (long long)took);
+    if (status != 0)
+        fail_msg("exit status %d after SIGTERM under load; stderr:\n%s", status, log);
+    free(log);
+    assert_true(before_signal > 0);                 /* the load was running when the signal came */
+    assert_int_equal(atomic_load(&load.torn), 0);    /* no response cut off midway */
+    assert_int_equal(atomic_load(&load.lost), 0);    /* no request left unanswered on a working connection */
+    assert_int_equal(atomic_load(&load.bad_status), 0);
+    assert_int_equal(atomic_load(&load.refused), CLIENTS); /* each client ran until the listener closed */
+    assert_true(took < 5000 + 3000);                 /* within the drain deadline, give or take a sanitized exit */
+}
+
+/* ---- SIGHUP and the log file ------------------------------------------------ */
+
+static char *read_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return NULL;
+    char *text = calloc(1, 65536);
+    assert_non_null(text);
+    size_t n = fread(text, 1, 65535, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static int count_of(const char *haystack, const char *needle)
+{
+    int n = 0;
+    for (const char *at = haystack; (at = strstr(at, needle)) != NULL; at += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Polls until path exists and holds needle, for up to 5 s; returns its text (caller frees) or fails. */
+static char *wait_for_line(const char *path, const char *needle)
+{
+    int64_t deadline = now_ms() + 5000;
+    char *text = NULL;
+    while (now_ms() < deadline) {
+        free(text);
+        text = read_file(path);
+        if (text != NULL && strstr(text, needle) != NULL)
+            return text;
+        sleep_ms(20);
+    }
+    fail_msg("%s does not hold '%s' after 5 s; it holds:\n%s", path, needle, text ? text : "(no such file)");
+    return NULL;
+}
+
+static void sighup_reopens_the_log_file_after_rotation(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cachette-log-XXXXXX", log[64], rotated[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(log, sizeof(log), "%s/cachette.log", dir);
+    snprintf(rotated, sizeof(rotated), "%s/cachette.log.1", dir);
+
+    struct server s;
+    assert_int_equal(server_start_args(&s, "--log-file", log, NULL), 0);
+    server_signal(&s, SIGHUP);
+    free(wait_for_line(log, "reopened the log file"));
+
+    /* logrotate's way: move the file away, then SIGHUP. Lines after the signal go to a new file. */
+    assert_int_equal(rename(log, rotated), 0);
+    server_signal(&s, SIGHUP);
+    free(wait_for_line(log, "reopened the log file"));
+    struct http_res res;
+    http_call(s.port, "GET", "/health", NULL, &res); /* still serving */
+    expect_json(&res, 200);
+    http_res_free(&res);
+    expect_clean_exit(&s, 15000);
+
+    char *now = read_file(log), *old = read_file(rotated), *err = server_stderr(&s);
+    assert_non_null(now);
+    assert_non_null(old);
+    assert_int_equal(count_of(old, "reopened the log file"), 1);
+    assert_int_equal(count_of(now, "reopened the log file"), 1);
+    assert_non_null(strstr(now, "received SIGTERM"));
+    assert_non_null(strstr(now, "stopped"));
+    assert_null(strstr(old, "stopped"));
+    assert_null(strstr(err, "stopped")); /* nothing went to the original stderr */
+    struct stat st;
+    assert_int_equal(stat(log, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0640); /* the log is not world-readable */
+    free(now);
+    free(old);
+    free(err);
+    unlink(log);
+    unlink(rotated);
+    rmdir(dir);
+}
+
+static void sighup_without_a_log_file_changes_nothing(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start(&s, NULL), 0);
+    struct http_res res;
+    http_call(s.port, "PUT", "/cache/kept", "{\"value\":1}", &res);
+    expect_message(&res, 201, "created");
+    http_res_free(&res);
+    server_signal(&s, SIGHUP);
+    int64_t deadline = now_ms() + 5000;
+    char *err = server_stderr(&s);
+    while (strstr(err, "SIGHUP") == NULL && now_ms() < deadline) {
+        free(err);
+        sleep_ms(20);
+        err = server_stderr(&s);
+    }
+    assert_non_null(strstr(err, "received SIGHUP: no --log-file to reopen"));
+    free(err);
+    http_call(s.port, "GET", "/cache/kept", NULL, &res);
+    expect_json(&res, 200);
+    http_res_free(&res);
+    expect_clean_exit(&s, 15000);
+}
+
+static void a_log_file_that_cannot_be_opened_stops_start_up(void **state)
+{
+    (void)state;
+    const char *argv[] = {"--port", "0", "--log-file", "/nonexistent-dir/cachette.log", NULL};
+    char *out, *err;
+    int status = run_binary(argv, NULL, 5000, &out, &err);
+    assert_int_equal(status, 2);
+    assert_non_null(strstr(err, "cannot open --log-file /nonexistent-dir/cachette.log"));
+    assert_null(strstr(out, "listening"));
+    free(out);
+    free(err);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(sigterm_under_load_tears_no_response_and_exits_0),
+        cmocka_unit_test(sighup_reopens_the_log_file_after_rotation),
+        cmocka_unit_test(sighup_without_a_log_file_changes_nothing),
+        cmocka_unit_test(a_log_file_that_cannot_be_opened_stops_start_up),
+    };
+    return support_exit_code(cmocka_run_group_tests(tests, NULL, NULL));
+}

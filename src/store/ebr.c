@@ -46,6 +46,9 @@ static void on_thread_exit(void *arg)
         ebr->orphans = e;
     }
     t->limbo_count = 0;
+    /* The thread's credit goes back to the budget; the record's next thread starts with none. */
+    atomic_fetch_sub_explicit(&t->store->used, atomic_exchange_explicit(&t->credit, 0, memory_order_relaxed),
+                              memory_order_relaxed);
     atomic_store_explicit(&t->in_use, 0, memory_order_release);
     pthread_mutex_unlock(&ebr->lock);
 }
@@ -86,8 +89,16 @@ void ebr_destroy(struct store *s)
     pthread_mutex_destroy(&ebr->lock);
 }
 
-/* This thread's record, registered on first use; NULL if out of memory. */
-static struct ebr_thread *this_thread(struct store *s)
+size_t ebr_credits(const struct store *s)
+{
+    size_t sum = 0;
+    for (struct ebr_thread *t = atomic_load_explicit(&s->ebr.threads, memory_order_acquire); t != NULL;
+         t = atomic_load_explicit(&t->next, memory_order_acquire))
+        sum += atomic_load_explicit(&t->credit, memory_order_relaxed);
+    return sum;
+}
+
+struct ebr_thread *ebr_this_thread(struct store *s)
 {
     struct ebr *ebr = &s->ebr;
     struct ebr_thread *t = pthread_getspecific(ebr->key);
@@ -117,7 +128,7 @@ static struct ebr_thread *this_thread(struct store *s)
 
 struct ebr_thread *ebr_enter(struct store *s)
 {
-    struct ebr_thread *t = this_thread(s);
+    struct ebr_thread *t = ebr_this_thread(s);
     if (t == NULL)
         return NULL;
     atomic_store_explicit(&t->epoch, atomic_load_explicit(&s->ebr.epoch, memory_order_relaxed),
@@ -181,7 +192,7 @@ void entry_retire(struct store *s, struct entry *e)
     memory_release(s, entry_footprint(e));
     uint64_t tag = ebr_retire_epoch(s);
     e->older = (struct entry *)(uintptr_t)tag;
-    struct ebr_thread *t = this_thread(s);
+    struct ebr_thread *t = ebr_this_thread(s);
     struct ebr *ebr = &s->ebr;
     if (t == NULL) {
         /* No record for this thread: the orphan list takes it. */

@@ -7,7 +7,17 @@
  * writer evicts until the total is back under it, and only then allocates
  * nothing more and links. So the entries in the store never exceed
  * max_memory by more than the writes in flight at that instant, and a write
- * that cannot fit even in an empty store fails with STORE_EFULL. Bucket
+ * that cannot fit even in an empty store fails with STORE_EFULL.
+ *
+ * Credits. store.used is one cache line every writer would update twice per
+ * overwrite (reserve the new entry, release the old), bouncing it between
+ * cores. Instead, bytes released by a thread stay counted in store.used as
+ * that thread's credit (its EBR record), up to credit_max, and its next
+ * reservation takes from that credit first; only the rest touches the shared
+ * counter. An overwrite by a thread whose last write freed as much touches it
+ * not at all. Credits only overstate what the entries hold, so the bound
+ * still holds, tighter by at most credit_max per thread; the statistics
+ * subtract them, and a thread's credit returns to the budget when it exits. Bucket
  * arrays are counted when they grow, under a shard lock where nothing can be
  * evicted, so the writer whose insert grew one evicts back under the bound
  * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
@@ -68,7 +78,28 @@ void do_policy_reset(struct store *s, struct shard *sh, int release)
 
 void memory_release(struct store *s, size_t bytes)
 {
+    struct ebr_thread *t = ebr_this_thread(s);
+    if (t != NULL) {
+        size_t credit = atomic_load_explicit(&t->credit, memory_order_relaxed);
+        if (credit + bytes <= s->credit_max) {
+            atomic_store_explicit(&t->credit, credit + bytes, memory_order_relaxed);
+            return;
+        }
+    }
     atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
+}
+
+/* Takes bytes from this thread's credit if it holds that much; returns whether it did. */
+static int take_credit(struct store *s, size_t bytes)
+{
+    struct ebr_thread *t = ebr_this_thread(s);
+    if (t == NULL)
+        return 0;
+    size_t credit = atomic_load_explicit(&t->credit, memory_order_relaxed);
+    if (credit < bytes)
+        return 0;
+    atomic_store_explicit(&t->credit, credit - bytes, memory_order_relaxed);
+    return 1;
 }
 
 /* Picks and unlinks the policy's victim in one shard, or returns NULL if the shard is empty. */
@@ -114,6 +145,8 @@ static int evict_to_budget(struct store *s, struct shard *home)
 
 int memory_reserve(struct store *s, struct shard *home, size_t bytes)
 {
+    if (take_credit(s, bytes))
+        return 0; /* already counted: the total does not move */
     if (s->max_memory == 0) {
         atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
         return 0;

@@ -130,6 +130,7 @@ struct ebr_thread {
     _Atomic(struct ebr_thread *) next; /* the registry; records are never freed before the store */
     atomic_int in_use;            /* 0 once its thread has exited: reusable */
     struct store *store;
+    atomic_size_t credit;         /* bytes counted in store.used that no entry holds (evict.c); written by its thread */
 } __attribute__((aligned(64)));
 
 struct ebr {
@@ -140,6 +141,9 @@ struct ebr {
     struct entry *orphans;        /* limbo of exited threads, guarded by lock */
 };
 
+/* The most credit a thread keeps (evict.c), however large the store. */
+#define CREDIT_MAX_BYTES (64u * 1024)
+
 struct store {
     struct shard *shards;
     size_t nshards;
@@ -149,7 +153,8 @@ struct store {
     store_clock_fn clock;
     void *clock_ctx;
     uint64_t hash_key[2];         /* SipHash key, random per store */
-    atomic_size_t used;           /* bytes of entries and bucket arrays */
+    atomic_size_t used;           /* bytes of entries and bucket arrays, plus the threads' credits */
+    size_t credit_max;            /* most bytes of credit one thread keeps: max_memory / 1024, at most CREDIT_MAX_BYTES */
     pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
     struct ebr ebr;
@@ -271,6 +276,12 @@ void do_s3fifo_reset(struct store *s, struct shard *sh, int release);
  * memory once no reader can still reach it (ebr.c).
  */
 void entry_retire(struct store *s, struct entry *e);
+
+/* The calling thread's record, registered on first use; NULL if out of memory. */
+struct ebr_thread *ebr_this_thread(struct store *s);
+
+/* Bytes held as credit by every thread (for the statistics; a snapshot). */
+size_t ebr_credits(const struct store *s);
 
 /* The calling thread's statistics slot. */
 static inline struct stat_slot *stat_slot(struct store *s)

@@ -104,6 +104,13 @@ struct store *store_create(const struct store_config *cfg)
     s->shard_bits = cfg->single_shard ? 0 : cfg->shard_bits ? cfg->shard_bits : DEFAULT_SHARD_BITS;
     s->nshards = (size_t)1 << s->shard_bits;
     s->max_memory = cfg->max_memory;
+    /* noeviction keeps no credit, so a write is refused exactly at the bound (evict.c). */
+    if (cfg->max_memory != 0 && cfg->eviction == STORE_EVICT_NONE)
+        s->credit_max = 0;
+    else if (cfg->max_memory == 0 || cfg->max_memory / 1024 > CREDIT_MAX_BYTES)
+        s->credit_max = CREDIT_MAX_BYTES;
+    else
+        s->credit_max = cfg->max_memory / 1024;
     s->eviction = cfg->eviction;
     s->clock = cfg->clock ? cfg->clock : monotonic_ms;
     s->clock_ctx = cfg->clock ? cfg->clock_ctx : NULL;
@@ -468,6 +475,7 @@ void store_stats(const struct store *s, struct store_stats *out)
         out->evicted += atomic_load_explicit(&slot->evicted, memory_order_relaxed);
     }
     out->entries = store_count(s);
-    out->bytes_used = atomic_load_explicit(&s->used, memory_order_relaxed);
+    size_t used = atomic_load_explicit(&s->used, memory_order_relaxed), credits = ebr_credits(s);
+    out->bytes_used = used > credits ? used - credits : 0; /* the two are read at different instants */
     out->max_memory = s->max_memory;
 }

@@ -97,6 +97,18 @@ static int check_header_size(struct http_server *srv, h2o_req_t *req)
     return -1;
 }
 
+/* A body of max-body-bytes + 1, the one byte of slack server.c gives h2o; returns 0 or -1 after replying 413. */
+static int check_body_size(struct http_server *srv, h2o_req_t *req)
+{
+    if (req->entity.base == NULL || req->entity.len <= srv->settings.max_body_bytes)
+        return 0;
+    char message[96];
+    snprintf(message, sizeof(message), "request body is larger than max-body-bytes (%zu)",
+             srv->settings.max_body_bytes);
+    reply_error(req, 413, message);
+    return -1;
+}
+
 /* With --auth-token, every request but /health needs the bearer token; returns 0 or -1 after replying 401. */
 static int authorize(struct http_server *srv, h2o_req_t *req, const char *path, size_t path_len)
 {
@@ -131,7 +143,8 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
     if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
         req->http1_is_persistent = 0;
 
-    if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0)
+    if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0 ||
+        check_body_size(srv, req) != 0)
         return 0;
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {
         const char *rest = path + prefix_len;

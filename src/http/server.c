@@ -295,7 +295,13 @@ static void setup_globalconf(struct http_server *srv)
     h2o_config_init(conf);
     snprintf(srv->server_name, sizeof(srv->server_name), "cachette/%s", srv->settings.version);
     conf->server_name = h2o_iovec_init(srv->server_name, strlen(srv->server_name));
-    conf->max_request_entity_size = srv->settings.max_body_bytes;
+    /*
+     * One byte of slack: h2o 2.2.5 refuses a chunked HTTP/1 body when it reaches
+     * the limit (>=) but a Content-Length or HTTP/2 body only past it (>), so a
+     * chunked body of exactly max-body-bytes would get 413. routes.c refuses
+     * the one extra byte the slack lets in, with the same JSON 413.
+     */
+    conf->max_request_entity_size = srv->settings.max_body_bytes + 1;
     conf->http1.req_timeout = (uint64_t)srv->settings.request_timeout_ms;
     conf->http2.idle_timeout = (uint64_t)srv->settings.idle_timeout_ms;
 

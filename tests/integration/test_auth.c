@@ -154,6 +154,30 @@ static void bad_token_settings_exit_2_without_echoing_the_token(void **state)
     }
 }
 
+/* Starts a server with the flags, stops it, and returns whether its stderr warned that anyone can reach it. */
+static int warns_of_open_access(const char *const *args)
+{
+    struct server s;
+    struct server_opts opts = {.args = args};
+    assert_int_equal(server_start(&s, &opts), 0);
+    char *err = server_stderr(&s);
+    int warned = strstr(err, "ANYONE who can reach this port") != NULL;
+    free(err);
+    expect_clean_exit(&s, 15000);
+    return warned;
+}
+
+static void a_non_loopback_bind_without_a_token_warns_loudly(void **state)
+{
+    (void)state;
+    static const char *const open_bind[] = {"--bind", "0.0.0.0", NULL};
+    static const char *const tokened_bind[] = {"--bind", "0.0.0.0", "--auth-token", TOKEN, NULL};
+    static const char *const loopback[] = {"--bind", "127.0.0.1", NULL};
+    assert_true(warns_of_open_access(open_bind));
+    assert_false(warns_of_open_access(tokened_bind));
+    assert_false(warns_of_open_access(loopback));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -163,6 +187,7 @@ int main(void)
         cmocka_unit_test(health_needs_no_token),
         cmocka_unit_test(token_from_a_file_or_the_environment),
         cmocka_unit_test(bad_token_settings_exit_2_without_echoing_the_token),
+        cmocka_unit_test(a_non_loopback_bind_without_a_token_warns_loudly),
     };
     group_server_args = server_flags;
     return support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

@@ -267,11 +267,17 @@ static int read_ready_line(int fd, int64_t deadline, char *line, size_t size)
     return -1;
 }
 
-/* The port after prefix in the listening line, or 0 if the line has no such URL. */
-static unsigned url_port(const char *line, const char *prefix)
+/* The port of the " http://" or " https://" URL (scheme) in the listening line, whatever its host; 0 if none. */
+static unsigned url_port(const char *line, const char *scheme)
 {
-    const char *at = strstr(line, prefix);
-    return at == NULL ? 0 : (unsigned)strtoul(at + strlen(prefix), NULL, 10);
+    const char *at = strstr(line, scheme);
+    if (at == NULL)
+        return 0;
+    at += strlen(scheme);
+    if (*at == '[' && (at = strchr(at, ']')) == NULL) /* an IPv6 host */
+        return 0;
+    const char *colon = strchr(at, ':');
+    return colon == NULL ? 0 : (unsigned)strtoul(colon + 1, NULL, 10);
 }
 
 int server_start(struct server *s, const struct server_opts *opts)
@@ -340,8 +346,8 @@ int server_start(struct server *s, const struct server_opts *opts)
         }
         return -1;
     }
-    s->port = url_port(line, "http://127.0.0.1:");
-    s->tls_port = url_port(line, "https://127.0.0.1:");
+    s->port = url_port(line, " http://");
+    s->tls_port = url_port(line, " https://");
     if (s->port > 65535 || s->tls_port > 65535 || (s->port == 0 && s->tls_port == 0)) {
         fprintf(stderr, "test support: no port in the server's line: %s\n", line);
         kill(s->pid, SIGKILL);

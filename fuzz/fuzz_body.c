@@ -12,16 +12,18 @@
  * item is checked: a key is non-empty, a TTL is whole seconds in range, a
  * string value is the document's string, and a JSON value is compact text
  * that jansson parses back to a value equal to the one in the document and
- * that dumps to the same text again. On failure the message is non-empty.
+ * that dumps to the same text again. On failure the message is non-empty
+ * UTF-8 (it is sent inside a JSON reply).
  * body_parse_ttl_text is compared with a reference parser.
  *
  * An allocation that fails must give BODY_NOMEM (and only then), with a
  * message; body_error_status must map each code to 400, 413 or 503.
  *
- * Links: src/http/body.c -ljansson
+ * Links: src/http/body.c src/cmd/utf8.c -ljansson
  */
 #include "fuzz_check.h"
 #include "cmd/cmd.h"
+#include "cmd/utf8.h"
 #include "http/body.h"
 
 #define POOL_MAX 64
@@ -71,6 +73,7 @@ static void check_failure(const struct pool *p, int rc, const char *err, size_t 
     if (rc == 0)
         return;
     CHECK(strnlen(err, err_size) > 0 && strnlen(err, err_size) < err_size);
+    CHECK(utf8_is_valid(err, strlen(err))); /* it goes into a JSON reply */
     int status = body_error_status(rc);
     CHECK(status == (rc == BODY_TOO_MANY ? 413 : rc == BODY_NOMEM ? 503 : 400));
 }

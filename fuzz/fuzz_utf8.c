@@ -1,5 +1,5 @@
 /*
- * Fuzz target: UTF-8 validation (utf8_is_valid, src/cmd/cmd.c) and the JSON
+ * Fuzz target: UTF-8 validation (utf8_is_valid, src/cmd/utf8.c) and the JSON
  * string writer (src/http/jsonw.c).
  *
  * utf8_is_valid is compared with a reference decoder written from the table
@@ -12,11 +12,12 @@
  * byte values that are not UTF-8 go out as base64). json_write_item is
  * checked to agree with json_item_is_text and json_item_max for each kind.
  *
- * Links: src/http/jsonw.c src/cmd/cmd.c src/store/ -ljansson
+ * Links: src/http/jsonw.c src/cmd/utf8.c -ljansson
  */
 #include <jansson.h>
 
 #include "cmd/cmd.h"
+#include "cmd/utf8.h"
 #include "fuzz_check.h"
 #include "http/jsonw.h"
 

@@ -5,6 +5,7 @@
  * that they print the same in JSON, in logs and in any later protocol.
  */
 #include "cmd/cmd.h"
+#include "cmd/utf8.h"
 
 #include <string.h>
 
@@ -29,40 +30,6 @@ static enum cmd_status from_store(int err)
         return CMD_BAD_TTL; /* lengths were checked here first, so only the TTL is left */
     }
     return CMD_NO_MEMORY;
-}
-
-int utf8_is_valid(const char *text, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)text, *end = s + len;
-    while (s < end) {
-        unsigned c = *s;
-        size_t n;
-        unsigned min;
-        if (c < 0x80) {
-            s++;
-            continue;
-        } else if ((c & 0xe0) == 0xc0) {
-            n = 1, min = 0x80, c &= 0x1f;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2, min = 0x800, c &= 0x0f;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3, min = 0x10000, c &= 0x07;
-        } else {
-            return 0;
-        }
-        if ((size_t)(end - s) <= n)
-            return 0;
-        for (size_t i = 1; i <= n; i++) {
-            if ((s[i] & 0xc0) != 0x80)
-                return 0;
-            c = (c << 6) | (s[i] & 0x3f);
-        }
-        /* Overlong forms, UTF-16 surrogates and code points past U+10FFFF are not UTF-8. */
-        if (c < min || (c >= 0xd800 && c <= 0xdfff) || c > 0x10ffff)
-            return 0;
-        s += n + 1;
-    }
-    return 1;
 }
 
 enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t len)

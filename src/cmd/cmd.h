@@ -94,7 +94,5 @@ size_t cmd_scan(const struct cmd_ctx *ctx, uint64_t cursor, const char *prefix, 
 /* Deletes every entry; returns how many were live. */
 size_t cmd_flush(const struct cmd_ctx *ctx);
 
-/* True if every byte sequence in [s, s+len) is well-formed UTF-8 (RFC 3629). */
-int utf8_is_valid(const char *s, size_t len);
 
 #endif

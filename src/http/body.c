@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/utf8.h"
 
 static int fail(char *err, size_t err_size, const char *msg)
 {
@@ -59,6 +60,8 @@ static json_t *load_object(const char *body, size_t len, char *err, size_t err_s
     }
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL | JSON_DECODE_ANY, &jerr);
     if (root == NULL) {
+        /* jansson quotes the input near the error, and may cut a multi-byte character: the reply must stay UTF-8. */
+        utf8_scrub(jerr.text, strlen(jerr.text));
         snprintf(err, err_size, "invalid JSON: %s (line %d, column %d)", jerr.text, jerr.line, jerr.column);
         return NULL;
     }

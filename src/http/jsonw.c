@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/utf8.h"
 
 char *json_write_string(char *dst, const char *s, size_t n)
 {

@@ -2,10 +2,18 @@
 #
 #   make            build build/cachette (release: -O2 -g)
 #   make run        install missing packages, build, start on the defaults
-#   make test       install missing packages, then every test: unit and
-#                   integration (release), the same under ASan+UBSan, and the
-#                   concurrency stress tests under TSan
+#   make test       install missing packages, then every test: unit,
+#                   integration and a 60 s soak (release), the integration
+#                   suites with the server under valgrind, unit and
+#                   integration under ASan+UBSan, and the concurrency stress
+#                   tests under TSan
+#   make soak       the soak test alone for SOAK_SECONDS (1800): 64 connections
+#                   of mixed load with evictions and expiry; zero errors, RSS
+#                   and open fds flat (tests/soak/soak.c)
 #   make asan|tsan  build and run one sanitizer suite
+#   make valgrind   the integration suites with the release server under
+#                   valgrind memcheck (tests/valgrind/cachette): a memcheck
+#                   error or a definite leak fails the test that stopped it
 #   make bench      HTTP benchmark against nginx (bench/http/run.sh)
 #   make bench-store  the store alone: sharded rwlocks against one rwlock and
 #                   one mutex, 1-8 threads (bench/store/run.sh)
@@ -42,10 +50,11 @@ SERVER := $(B)/cachette
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*.c))
 STRESS_TESTS := $(patsubst tests/stress/%.c,$(B)/tests/%,$(wildcard tests/stress/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/*.c))
+SOAK_TESTS := $(patsubst tests/soak/%.c,$(B)/tests/%,$(wildcard tests/soak/*.c))
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan check-variant bench bench-store bench-peers fuzz format clean
+.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz format clean
 
 all: $(SERVER)
 
@@ -74,13 +83,18 @@ $(B)/tests/%: $(B)/obj/tests/integration/%.o $(call obj,$(SUPPORT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
 
+$(B)/tests/%: $(B)/obj/tests/soak/%.o $(call obj,$(SUPPORT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
+
 run: deps $(SERVER)
 	./$(SERVER)
 
 # Each suite prints its own results, then tests/run.sh prints the totals.
 test: deps
 	@rm -f build/results.txt
-	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress"
+	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress soak"
+	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit stress" \
@@ -99,11 +113,28 @@ tsan:
 		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer -Wno-tsan"
 	@tests/run.sh --total build/results.txt
 
-check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS)
-	@CACHETTE_BIN=$(SERVER) tests/run.sh --variant $(B) --results build/results.txt \
+valgrind: deps
+	@rm -f build/results.txt
+	$(MAKE) --no-print-directory check-valgrind
+	@tests/run.sh --total build/results.txt
+
+check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
+	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 tests/run.sh --variant $(B) --results build/results.txt \
 		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS)) \
 		$(if $(findstring integration,$(SUITES)),$(INTEGRATION_TESTS)) \
-		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS))
+		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
+		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
+
+check-valgrind: $(SERVER) $(INTEGRATION_TESTS)
+	@CACHETTE_BIN=tests/valgrind/cachette VALGRIND_SERVER=$(SERVER) tests/run.sh --variant valgrind \
+		--results build/results.txt $(INTEGRATION_TESTS)
+
+# Run directly rather than through tests/run.sh, so each 5 s row shows as it
+# is taken. The LSan suppressions matter only for an ASan build (B=build/asan
+# SAN_FLAGS=...), where RSS is printed but not checked.
+soak: $(SERVER) $(SOAK_TESTS)
+	CACHETTE_BIN=$(SERVER) SOAK_SECONDS=$${SOAK_SECONDS:-1800} \
+		LSAN_OPTIONS=suppressions=tests/lsan.supp:print_suppressions=0 $(SOAK_TESTS)
 
 bench: $(SERVER)
 	@scripts/deps.sh bench

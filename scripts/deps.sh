@@ -7,7 +7,7 @@
 set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
-          libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3)
+          libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind)
 case "${1:-}" in
 bench) packages+=(wrk nginx-light util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;

@@ -404,6 +404,14 @@ void http_server_stop(struct http_server *srv)
         h2o_multithread_send_message(&srv->workers[i].wakeup, NULL);
 }
 
+/*
+ * A server whose drain deadline passed with connections open: its workers
+ * left their contexts undisposed (h2o cannot dispose one in use), so it is
+ * not freed either; the process is about to exit. Kept reachable here so
+ * that leak checkers see memory deliberately left, not lost.
+ */
+static struct http_server *volatile abandoned; /* volatile: a store never read would be optimised away */
+
 size_t http_server_join(struct http_server *srv)
 {
     size_t left = 0;
@@ -414,6 +422,8 @@ size_t http_server_join(struct http_server *srv)
     if (left == 0) {
         h2o_config_dispose(&srv->config);
         free_server(srv);
+    } else {
+        abandoned = srv;
     }
     return left;
 }

@@ -21,6 +21,9 @@
  * Zipf draws come from a table of samples precomputed from the exact CDF, so
  * drawing costs one array read in the timed loop.
  *
+ * Usage: bench THREADS SECONDS KEYS [WORKLOAD/DISTRIBUTION], e.g.
+ * "bench 1,2 3 1000000 get90-set10/zipf0.99" runs that one cell.
+ *
  * Output: one line per run, "impl workload distribution threads ops_per_sec".
  */
 #include <math.h>
@@ -174,6 +177,7 @@ int main(int argc, char **argv)
     const char *thread_list = argc > 1 ? argv[1] : "1,2,4,8";
     double seconds = argc > 2 ? atof(argv[2]) : 1.0;
     uint32_t nkeys = argc > 3 ? (uint32_t)atol(argv[3]) : 1000000;
+    const char *only = argc > 4 ? argv[4] : NULL;
     struct store_config cfg = {0};
 #ifdef BENCH_SINGLE_SHARD
     cfg.single_shard = true;
@@ -195,6 +199,10 @@ int main(int argc, char **argv)
 
     for (size_t wl = 0; wl < sizeof(workloads) / sizeof(workloads[0]); wl++) {
         for (int dist = 0; dist < 2; dist++) {
+            char cell[64];
+            snprintf(cell, sizeof(cell), "%s/%s", workloads[wl].name, dist ? "zipf0.99" : "uniform");
+            if (only != NULL && strcmp(only, cell) != 0)
+                continue;
             sh.get_percent = workloads[wl].get_percent;
             sh.zipf = dist ? zipf : NULL;
             char list[64];

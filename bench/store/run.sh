@@ -6,7 +6,11 @@
 # of operations per second by thread count, with cachette's scaling and its
 # ratio to the single-mutex baseline.
 #
-#   THREADS=1,2,4,8 RUN_SECONDS=1 KEYS=1000000 bench/store/run.sh
+#   THREADS=1,2,4,8 RUN_SECONDS=1 KEYS=1000000 ROUNDS=1 ONLY= bench/store/run.sh
+#
+# ROUNDS repeats the four builds in turn (interleaved, so a noisy spell hits
+# them alike) and each cell shows the median of its rounds; ONLY names one
+# cell, e.g. ONLY=get90-set10/zipf0.99.
 #
 # Raw lines go to bench/results/store-<timestamp>.txt. RAW=<file> formats the
 # raw lines of an earlier run (say, one made on a bigger machine) instead,
@@ -20,6 +24,8 @@ cd "$root"
 THREADS=${THREADS:-1,2,4,8}
 SECONDS_PER_RUN=${RUN_SECONDS:-1}
 KEYS=${KEYS:-1000000}
+ROUNDS=${ROUNDS:-1}
+ONLY=${ONLY:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 mkdir -p bench/results
@@ -36,22 +42,35 @@ else
         bench/store/bench.c src/store/*.c -lm
     cc "${flags[@]}" -DBENCH_IMPL='"single-mutex"' -DBENCH_SINGLE_SHARD -DSTORE_LOCKED_READS -DSTORE_SHARD_MUTEX \
         -o "$tmp/mutex" bench/store/bench.c src/store/*.c -lm
-    for impl in cachette sharded rwlock mutex; do
-        echo "running $impl (threads $THREADS, ${SECONDS_PER_RUN} s per run, $KEYS keys)" >&2
-        timeout 1800 "$tmp/$impl" "$THREADS" "$SECONDS_PER_RUN" "$KEYS" | tee -a "$raw" >&2
+    for round in $(seq "$ROUNDS"); do
+        for impl in cachette sharded rwlock mutex; do
+            echo "round $round/$ROUNDS: $impl (threads $THREADS, ${SECONDS_PER_RUN} s per run, $KEYS keys)" >&2
+            timeout 1800 "$tmp/$impl" "$THREADS" "$SECONDS_PER_RUN" "$KEYS" $ONLY | tee -a "$raw" >&2
+        done
     done
 fi
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -1)
 echo "### Store micro-benchmark, $(date -u '+%Y-%m-%d %H:%M UTC')"
 echo
-echo "- Command: \`THREADS=$THREADS RUN_SECONDS=$SECONDS_PER_RUN KEYS=$KEYS bench/store/run.sh\`"
+echo "- Command: \`THREADS=$THREADS RUN_SECONDS=$SECONDS_PER_RUN KEYS=$KEYS ROUNDS=$ROUNDS${ONLY:+ ONLY=$ONLY} bench/store/run.sh\`"
 echo "- Machine: ${MACHINE:-$(nproc) CPUs, ${cpu:-unknown CPU}, Linux $(uname -r)}; commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
-echo "- Million operations per second; 16-byte keys, 32-byte values, all keys present."
+echo "- Million operations per second (the median of $ROUNDS round(s) per cell); 16-byte keys, 32-byte values, all keys present."
 echo
 awk -v threads="$THREADS" '
-    { ops[$1, $2, $3, $4] = $5; if (!(($2, $3) in seen)) { seen[$2, $3] = 1; order[++n] = $2 SUBSEP $3 } }
+    {
+        key = $1 SUBSEP $2 SUBSEP $3 SUBSEP $4
+        runs[key, ++count[key]] = $5
+        if (!(($2, $3) in seen)) { seen[$2, $3] = 1; order[++n] = $2 SUBSEP $3 }
+    }
     END {
+        # Each cell: the median of its rounds (insertion sort: a handful of values).
+        for (key in count) {
+            c = count[key]
+            for (i = 1; i <= c; i++) v[i] = runs[key, i]
+            for (i = 2; i <= c; i++) { x = v[i]; for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]; v[j + 1] = x }
+            ops[key] = c % 2 ? v[(c + 1) / 2] : (v[c / 2] + v[c / 2 + 1]) / 2
+        }
         nt = split(threads, t, ",")
         two = (nt > 1) ? t[2] : t[1]
         printf "| workload | keys | impl |"

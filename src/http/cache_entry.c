@@ -214,6 +214,15 @@ static enum cmd_status put_write(struct http_server *srv, const char *key, size_
     return cmd_set(srv->cmd, key, key_len, args->value, args->ttl_ms, cond, args->meta);
 }
 
+/* Whether every byte is a space, a tab or visible ASCII. */
+static int is_printable_ascii(const char *text, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((text[i] < 0x20 && text[i] != '\t') || (unsigned char)text[i] > 0x7e)
+            return 0;
+    return 1;
+}
+
 static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
     struct body body = {0};
@@ -230,6 +239,11 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
         request_header(req, H2O_TOKEN_CONTENT_TYPE, &type);
         if (type.len > STORE_MAX_CONTENT_TYPE_LEN) {
             reply_error(req, 400, "Content-Type is longer than 255 bytes");
+            goto done;
+        }
+        if (!is_printable_ascii(type.base, type.len)) {
+            /* It is echoed in a header and in JSON envelopes: a media type is ASCII (RFC 9110 §8.3). */
+            reply_error(req, 400, "Content-Type must be printable ASCII");
             goto done;
         }
         if (request_ttl(req, 0, &ttl_ms) != 0)

@@ -54,6 +54,13 @@ struct http_server {
     char server_name[64];               /* the Server header */
 };
 
+/*
+ * Builds srv->config from srv->settings: limits, timeouts, the one handler
+ * (routes_handle) and the hooks on every path (server.c). Needs no socket or
+ * thread, so fuzz/fuzz_routes.c drives requests through the same config.
+ */
+void http_server_configure(struct http_server *srv);
+
 /* The handler behind every path (routes.c). */
 int routes_handle(h2o_handler_t *self, h2o_req_t *req);
 

@@ -19,7 +19,9 @@
  * shut down gracefully (GOAWAY for HTTP/2, no more keep-alive for HTTP/1) and
  * runs its loop until its connections are gone or the drain deadline passes.
  * h2o 2.2.5 never closes idle HTTP/1 keep-alive connections on shutdown, so
- * the deadline is what bounds the drain for those.
+ * the deadline is what bounds the drain for those. Contexts are freed by
+ * http_server_join once every worker has exited, never by a worker itself:
+ * the stopping thread may still be posting wake-ups to its queue.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -254,10 +256,20 @@ static void *worker_main(void *arg)
     while (!atomic_load_explicit(&w->server->stopping, memory_order_acquire))
         h2o_evloop_run(loop, INT32_MAX);
     drain(w);
-    if (w->open > 0) {
+    if (w->open > 0)
         log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", w->open);
-        return NULL; /* the process is about to exit; h2o cannot dispose a context in use */
-    }
+    return NULL;
+}
+
+/*
+ * Frees a worker's context, queue and loop once its thread has exited. Done
+ * by http_server_join, not by the worker itself: http_server_stop may still
+ * be posting to this worker's queue after the worker, woken by something
+ * else, has seen `stopping` and drained.
+ */
+static void dispose_worker(struct worker *w)
+{
+    h2o_evloop_t *loop = w->ctx.loop;
     /* The graceful-shutdown GOAWAY timer stays linked for a second; dispose would assert. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
@@ -268,7 +280,6 @@ static void *worker_main(void *arg)
     h2o_evloop_destroy(loop);
     free(queue); /* h2o 2.2.5's h2o_multithread_destroy_queue closes the queue but never frees it */
     w->ctx.loop = NULL;
-    return NULL;
 }
 
 /* Logger callback: every finished request, h2o's own early errors included, feeds the worker's metrics. */
@@ -289,7 +300,7 @@ static void register_pathconf_hooks(struct http_server *srv, h2o_pathconf_t *pat
     h2o_create_logger(pathconf, sizeof(h2o_logger_t))->log_access = log_access;
 }
 
-static void setup_globalconf(struct http_server *srv)
+void http_server_configure(struct http_server *srv)
 {
     h2o_globalconf_t *conf = &srv->config;
     h2o_config_init(conf);
@@ -372,7 +383,7 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
         free_server(srv);
         return NULL;
     }
-    setup_globalconf(srv);
+    http_server_configure(srv);
     for (unsigned i = 0; i < settings->threads; i++)
         init_worker(srv, &srv->workers[i]);
     for (unsigned i = 0; i < settings->threads; i++) {
@@ -405,9 +416,9 @@ void http_server_stop(struct http_server *srv)
 }
 
 /*
- * A server whose drain deadline passed with connections open: its workers
- * left their contexts undisposed (h2o cannot dispose one in use), so it is
- * not freed either; the process is about to exit. Kept reachable here so
+ * A server whose drain deadline passed with connections open: its contexts
+ * are not disposed (h2o cannot dispose one in use), so it is not freed
+ * either; the process is about to exit. Kept reachable here so
  * that leak checkers see memory deliberately left, not lost.
  */
 static struct http_server *volatile abandoned; /* volatile: a store never read would be optimised away */
@@ -420,6 +431,8 @@ size_t http_server_join(struct http_server *srv)
         left += srv->workers[i].open;
     }
     if (left == 0) {
+        for (unsigned i = 0; i < srv->settings.threads; i++)
+            dispose_worker(&srv->workers[i]);
         h2o_config_dispose(&srv->config);
         free_server(srv);
     } else {

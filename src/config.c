@@ -49,7 +49,7 @@ struct option_def {
 
 static const struct option_def options[] = {
     {"port", OPT_UINT, FIELD(port), 0, 65535,
-     "TCP port to listen on; 0 picks a free one (default 8080). With --tls-cert and no --tls-port it serves HTTPS"},
+     "TCP port; 0 picks a free one (default 8080); HTTPS only with --tls-cert and no --tls-port"},
     {"bind", OPT_ADDRESS, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
     {"threads", OPT_UINT, FIELD(threads), 1, 1024, "worker threads, each with its own event loop (default: online cores)"},
     {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,

@@ -8,9 +8,11 @@
  * Both use the store's real clock (CLOCK_MONOTONIC). The store first gets
  * READER_KEYS entries that never expire, then the main thread inserts N
  * (default 1,000,000) keys with a 1-second TTL that nobody reads. In "sweep"
- * mode a thread runs exactly the loop of src/main.c's sweeper from the start
+ * mode the server's sweeper (src/sweeper.c) runs from the start
  * (store_expire_step(store, 4096) every 100 ms, repeated at once up to 16
- * times while a step reclaims something).
+ * times while a step reclaims something), with its malloc_trim off: the
+ * figures are the store's reclamation, and the end of the run trims once
+ * to show what the allocator then gives back.
  *
  * When the load is done one reader thread calls store_get on the READER_KEYS
  * keys in a tight loop, copying each value out as the server does, and times
@@ -43,6 +45,7 @@
 #include <time.h>
 
 #include "cachette/store.h"
+#include "sweeper.h"
 
 #define KEY_LEN 16
 #define VALUE_LEN 32
@@ -51,11 +54,6 @@
 #define SAMPLE_MS 100
 #define MAX_WAIT_MS 20000
 #define DEFAULT_WINDOW_MS 3000
-
-/* The sweeper of src/main.c, constants and loop unchanged. */
-#define SWEEP_INTERVAL_MS 100
-#define SWEEP_BUCKETS 4096
-#define SWEEP_BURST 16
 
 #define HIST_SUB_BITS 5
 #define HIST_SUB (1u << HIST_SUB_BITS)
@@ -77,15 +75,6 @@ struct reader {
     atomic_int phase, stop;
     uint64_t misses; /* read after join */
     struct hist hist[PHASES];
-};
-
-struct sweeper {
-    struct store *store;
-    pthread_t thread;
-    int cpu;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    int stop; /* guarded by lock */
 };
 
 /* ------------------------------------------------------------------------ */
@@ -212,41 +201,6 @@ static void *reader_main(void *arg)
     return NULL;
 }
 
-/* src/main.c's sweeper_main, line for line, plus the pinning. */
-static void *sweeper_main(void *arg)
-{
-    struct sweeper *sw = arg;
-    pin(sw->cpu);
-    pthread_mutex_lock(&sw->lock);
-    while (!sw->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
-        pthread_cond_timedwait(&sw->wake, &sw->lock, &until);
-        if (sw->stop)
-            break;
-        pthread_mutex_unlock(&sw->lock);
-        for (int i = 0; i < SWEEP_BURST && store_expire_step(sw->store, SWEEP_BUCKETS) > 0; i++)
-            ;
-        pthread_mutex_lock(&sw->lock);
-    }
-    pthread_mutex_unlock(&sw->lock);
-    return NULL;
-}
-
-static void sweeper_stop(struct sweeper *sw)
-{
-    pthread_mutex_lock(&sw->lock);
-    sw->stop = 1;
-    pthread_cond_signal(&sw->wake);
-    pthread_mutex_unlock(&sw->lock);
-    pthread_join(sw->thread, NULL);
-    pthread_cond_destroy(&sw->wake);
-    pthread_mutex_destroy(&sw->lock);
-}
-
 /* ------------------------------------------------------------------------ */
 /* The run */
 
@@ -291,15 +245,12 @@ int main(int argc, char **argv)
 
     r->store = store;
     r->cpu = cpus[0];
-    struct sweeper sw = {.store = store, .cpu = cpus[1]};
+    /* Pinned before the sweeper starts, so its thread inherits the CPU. */
     int pinned = ncpus == 2 && pin(cpus[1]) == 0;
-    if (sweep) {
-        pthread_mutex_init(&sw.lock, NULL);
-        pthread_cond_init(&sw.wake, NULL);
-        if (pthread_create(&sw.thread, NULL, sweeper_main, &sw) != 0) {
-            fprintf(stderr, "expiry: cannot start the sweeper\n");
-            return 1;
-        }
+    struct sweeper *sw = NULL;
+    if (sweep && (sw = sweeper_start(store, 0)) == NULL) {
+        fprintf(stderr, "expiry: cannot start the sweeper\n");
+        return 1;
     }
 
     /* Load N keys with a 1-second TTL, the sweeper (if any) running. */
@@ -364,8 +315,8 @@ int main(int argc, char **argv)
 
     atomic_store(&r->stop, 1);
     pthread_join(r->thread, NULL);
-    if (sweep)
-        sweeper_stop(&sw);
+    if (sw != NULL)
+        sweeper_stop(sw);
 
     printf("result mode=%s n=%zu failed=%zu pinned=%s reader_cpu=%d sweeper_cpu=%d load_ms=%" PRId64
            " window_start_ms=%" PRId64 " window_ms=%" PRId64 " reclaimed_1pct_after_last_ttl_ms=%" PRId64 " reclaimed_all_after_last_ttl_ms=%" PRId64

@@ -47,7 +47,7 @@ else
     raw=bench/results/memory-$(date -u +%Y%m%dT%H%M%SZ).txt
     flags=(-O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread -Iinclude -Isrc)
     cc "${flags[@]}" -o "$tmp/memory" bench/store/memory.c src/store/*.c -lm
-    cc "${flags[@]}" -o "$tmp/expiry" bench/store/expiry.c src/store/*.c -lm
+    cc "${flags[@]}" -o "$tmp/expiry" bench/store/expiry.c src/sweeper.c src/log.c src/store/*.c -lm
 
     load_start=$(loadavg)
     tries=0
@@ -160,7 +160,7 @@ awk '
                     continue
                 parse(res[rep, runs[r]])
                 printf "| %d: %s | %d | %d ms | %d-%d ms | %s | %s | %d | %s -> %s MB | %s -> %s -> %s MB | %s MB |\n", rep,
-                    runs[r] == "sweep" ? "sweeper (as src/main.c)" : "control, no sweeper", v["n"], v["load_ms"],
+                    runs[r] == "sweep" ? "sweeper (src/sweeper.c, no trim)" : "control, no sweeper", v["n"], v["load_ms"],
                     v["window_start_ms"], v["window_ms"], v["reclaimed_all_after_last_ttl_ms"] < 0 ? "never" : v["reclaimed_all_after_last_ttl_ms"] " ms",
                     v["reclaimed_1pct_after_last_ttl_ms"] < 0 ? "never" : v["reclaimed_1pct_after_last_ttl_ms"] " ms",
                     v["entries_after"], mb(v["bytes_loaded"]), mb(v["bytes_after"]), mb(v["rss_before"]),

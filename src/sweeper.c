@@ -12,8 +12,10 @@
  * the process's RSS with the store's bytes; past bytes x 1.25 + TRIM_SLACK
  * it hands free memory back (malloc_trim). A trim walks the free lists with
  * each arena locked (~10 ms for 500k scattered free chunks), so one that
- * gives back less than half the excess (fragmentation, not free pages)
- * doubles the wait before the next, up to TRIM_BACKOFF_MAX_MS.
+ * gives back less than half the excess (fragmentation, or buffers still in
+ * use) doubles the wait before the next, up to TRIM_BACKOFF_MAX_MS: short
+ * enough that memory freed once a burst is over still comes back within
+ * seconds.
  *
  * The server starts it with trimming on (src/main.c); bench/store/expiry.c
  * runs the same loop with it off, to measure the store's reclamation alone.
@@ -35,7 +37,7 @@
 #define SWEEP_BURST 16
 #define TRIM_CHECK_MS 1000
 #define TRIM_SLACK ((size_t)16 << 20)
-#define TRIM_BACKOFF_MAX_MS 64000
+#define TRIM_BACKOFF_MAX_MS 8000
 
 struct sweeper {
     struct store *store;
@@ -80,7 +82,7 @@ static void trim_if_bloated(struct sweeper *sw)
     if (before > expected) {
         malloc_trim(0);
         size_t after = resident_bytes();
-        int helped = before - after >= (before - expected) / 2;
+        int helped = after < before && before - after >= (before - expected) / 2;
         sw->trim_wait_ms = helped ? TRIM_CHECK_MS : sw->trim_wait_ms * 2;
         if (sw->trim_wait_ms > TRIM_BACKOFF_MAX_MS)
             sw->trim_wait_ms = TRIM_BACKOFF_MAX_MS;
@@ -98,7 +100,7 @@ static void *sweeper_main(void *arg)
     pthread_mutex_lock(&sw->lock);
     while (!sw->stop) {
         struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
+        clock_gettime(CLOCK_MONOTONIC, &until); /* the condition variable's clock (sweeper_start) */
         until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
         until.tv_sec += until.tv_nsec / 1000000000L;
         until.tv_nsec %= 1000000000L;
@@ -137,7 +139,12 @@ struct sweeper *sweeper_start(struct store *store, int trim)
     sw->trim = trim;
     sw->trim_wait_ms = TRIM_CHECK_MS;
     pthread_mutex_init(&sw->lock, NULL);
-    pthread_cond_init(&sw->wake, NULL);
+    /* Waits run on the monotonic clock: a wall clock stepped back must not stall expiry. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&sw->wake, &attr);
+    pthread_condattr_destroy(&attr);
     if (pthread_create(&sw->thread, NULL, sweeper_main, sw) != 0) {
         pthread_cond_destroy(&sw->wake);
         pthread_mutex_destroy(&sw->lock);

@@ -517,7 +517,9 @@ static void op_incr(struct fuzz *f, struct cursor *c)
     struct counters c0 = counters(f->store);
     int64_t result = 0x5a5a;
     struct store_meta meta = {0};
-    int rc = store_incr(f->store, f->key[id], f->key_len[id], by, ttl_ms, if_version, &result, &meta);
+    struct store_set_opts opts = {.ttl_ms = ttl_ms, .mode = if_version ? STORE_SET_IF_VERSION : STORE_SET_ALWAYS,
+                                  .version = if_version};
+    int rc = store_incr(f->store, f->key[id], f->key_len[id], by, &opts, &result, &meta);
 
     int64_t sum_p = 0, sum_a = 0, exp_p = 0, exp_a = 0;
     int want_p = expect_incr(m, 1, f->now, by, ttl_ms, if_version, &sum_p, &exp_p);

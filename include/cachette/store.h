@@ -147,13 +147,15 @@ int store_delete(struct store *store, const void *key, size_t key_len, uint64_t 
 
 /*
  * Atomically adds `by` to the JSON integer under key and returns the sum in
- * *result. An absent or expired key counts from 0 and, when ttl_ms > 0, is
- * created with that lifetime; an existing key keeps its expiry. if_version 0
- * increments whatever is there; otherwise only that version of a live entry.
- * Returns 0, STORE_ENOTINT, STORE_EOVERFLOW, STORE_EVERSION, STORE_EFULL,
- * STORE_ENOMEM or STORE_EINVAL.
+ * *result. An absent or expired key counts from 0 and, when opts->ttl_ms > 0,
+ * is created with that lifetime; an existing key keeps its expiry. opts->mode
+ * conditions it as for store_set: STORE_SET_IF_ABSENT only creates,
+ * STORE_SET_IF_VERSION only increments that version of a live entry (opts
+ * may be NULL: no TTL, no condition). Returns 0, STORE_ENOTINT,
+ * STORE_EOVERFLOW, STORE_EEXISTS, STORE_EVERSION, STORE_EFULL, STORE_ENOMEM or
+ * STORE_EINVAL.
  */
-int store_incr(struct store *store, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, uint64_t if_version,
+int store_incr(struct store *store, const void *key, size_t key_len, int64_t by, const struct store_set_opts *opts,
                int64_t *result, struct store_meta *meta);
 
 /* Called by store_scan for each key, with a shard lock held: copy, do not call the store. */

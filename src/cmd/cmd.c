@@ -86,14 +86,15 @@ enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t ke
 }
 
 enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
-                         uint64_t if_version, int64_t *result, struct store_meta *meta)
+                         struct cmd_cond cond, int64_t *result, struct store_meta *meta)
 {
     enum cmd_status st = cmd_check_key(ctx, key, key_len);
     if (st != CMD_OK)
         return st;
     if (ttl_ms < 0 || ttl_ms > CMD_MAX_TTL_MS)
         return CMD_BAD_TTL;
-    st = from_store(store_incr(ctx->store, key, key_len, by, effective_ttl(ctx, ttl_ms), if_version, result, meta));
+    struct store_set_opts opts = {.ttl_ms = effective_ttl(ctx, ttl_ms), .mode = cond.mode, .version = cond.version};
+    st = from_store(store_incr(ctx->store, key, key_len, by, &opts, result, meta));
     if (st == CMD_OK && meta->created)
         st = CMD_CREATED;
     return st;

@@ -80,12 +80,12 @@ enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t ke
 
 /*
  * Adds `by` to the integer under key (absent counts from 0; ttl_ms applies
- * when it creates the key; if_version 0: whatever is there). CMD_OK or
- * CMD_CREATED with the sum in *result, else CMD_NOT_INTEGER, CMD_OVERFLOW,
+ * when it creates the key; cond as for cmd_set). CMD_OK or CMD_CREATED with
+ * the sum in *result, else CMD_NOT_INTEGER, CMD_OVERFLOW, CMD_EXISTS,
  * CMD_VERSION_MISMATCH, CMD_BAD_TTL, CMD_FULL, ….
  */
 enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
-                         uint64_t if_version, int64_t *result, struct store_meta *meta);
+                         struct cmd_cond cond, int64_t *result, struct store_meta *meta);
 
 /* Visits live keys with prefix from cursor on, as store_scan. */
 size_t cmd_scan(const struct cmd_ctx *ctx, uint64_t cursor, const char *prefix, size_t prefix_len, size_t limit,

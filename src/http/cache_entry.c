@@ -296,7 +296,7 @@ static enum cmd_status incr_write(struct http_server *srv, const char *key, size
 {
     struct incr_args *args = ctx;
     (void)exists;
-    return cmd_incr(srv->cmd, key, key_len, args->by, args->ttl_ms, cond.version, &args->sum, &args->meta);
+    return cmd_incr(srv->cmd, key, key_len, args->by, args->ttl_ms, cond, &args->sum, &args->meta);
 }
 
 static void incr_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)

@@ -372,10 +372,13 @@ static int entry_integer(struct entry *e, int64_t *out)
     return 0;
 }
 
-int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int64_t ttl_ms, uint64_t if_version,
+int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, const struct store_set_opts *opts,
                int64_t *result, struct store_meta *meta)
 {
-    int64_t now = store_now_ms(s);
+    static const struct store_set_opts defaults = {0};
+    if (opts == NULL)
+        opts = &defaults;
+    int64_t ttl_ms = opts->ttl_ms, now = store_now_ms(s);
     if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
         return STORE_EINVAL;
 
@@ -398,7 +401,9 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, int
     struct entry *old = do_table_find(sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
-    if (if_version != 0 && (!live || old->version != if_version))
+    if (opts->mode == STORE_SET_IF_ABSENT && live)
+        rc = STORE_EEXISTS;
+    else if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
         rc = STORE_EVERSION;
     else if (live) {
         rc = entry_integer(old, &base);

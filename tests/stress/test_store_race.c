@@ -251,10 +251,10 @@ static void *incr_worker(void *arg)
     pthread_barrier_wait(w->start);
     for (int i = 0; i < incr_rounds(); i++) {
         int64_t sum;
-        int rc = store_incr(w->store, "shared", 6, 1, 0, 0, &sum, NULL);
+        int rc = store_incr(w->store, "shared", 6, 1, NULL, &sum, NULL);
         CHECK(rc == STORE_OK, "incr shared: %s", store_strerror(rc));
         CHECK(sum >= 1 && sum <= (int64_t)THREADS * incr_rounds(), "shared sum %" PRId64 " out of range", sum);
-        rc = store_incr(w->store, own, strlen(own), 2, 0, 0, &sum, NULL);
+        rc = store_incr(w->store, own, strlen(own), 2, NULL, &sum, NULL);
         CHECK(rc == STORE_OK && sum == 2 * (int64_t)(i + 1), "own counter %s is %" PRId64 " after %d", own, sum, i + 1);
         w->sets += 2;
     }
@@ -359,7 +359,7 @@ static void mix_write(struct worker *w, uint64_t seq)
             w->deletes += rc == STORE_OK;
             return;
         }
-        rc = store_incr(w->store, key, strlen(key), (r >> 16) % 2 ? 1 : -1, opts.ttl_ms, 0, &sum, &meta);
+        rc = store_incr(w->store, key, strlen(key), (r >> 16) % 2 ? 1 : -1, &opts, &sum, &meta);
         CHECK(rc == STORE_OK, "incr %s: %s", key, store_strerror(rc));
         w->sets += rc == STORE_OK;
         w->created += rc == STORE_OK && meta.created;

@@ -357,13 +357,13 @@ static void test_longest_key(void **state)
     assert_int_equal(store_get(s, key, STORE_MAX_KEY_LEN, test_alloc, NULL, &item), STORE_OK);
     assert_memory_equal(item.data, "7", 2);
     free(item.data);
-    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN, 1, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN, 1, NULL, &sum, NULL), STORE_OK);
     assert_int_equal(sum, 8);
     assert_int_equal(store_delete(s, key, STORE_MAX_KEY_LEN, 0), STORE_OK);
 
     /* One byte longer is refused, and changes nothing. */
     assert_int_equal(store_set(s, key, STORE_MAX_KEY_LEN + 1, &v, NULL, NULL), STORE_EINVAL);
-    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN + 1, 1, 0, 0, &sum, NULL), STORE_EINVAL);
+    assert_int_equal(store_incr(s, key, STORE_MAX_KEY_LEN + 1, 1, NULL, &sum, NULL), STORE_EINVAL);
     assert_int_equal(store_count(s), 0);
     free(key);
 }
@@ -378,7 +378,7 @@ static void test_invalid_args(void **state)
     assert_int_equal(set_json(s, "k", "1", -1, &meta), STORE_EINVAL);
     assert_int_equal(set_json(s, "k", "1", INT64_MIN, &meta), STORE_EINVAL);
     assert_int_equal(set_json(s, "k", "1", INT64_MAX, &meta), STORE_EINVAL); /* now + ttl overflows */
-    assert_int_equal(store_incr(s, "k", 1, 1, -5, 0, &sum, &meta), STORE_EINVAL);
+    assert_int_equal(store_incr(s, "k", 1, 1, &(struct store_set_opts){.ttl_ms = -5}, &sum, &meta), STORE_EINVAL);
     assert_int_equal(store_count(s), 0);
     assert_int_equal(stats_of(s).sets, sets);
     assert_absent(s, "k");
@@ -437,7 +437,7 @@ static void test_replace(void **state)
             assert_int_equal(set_json(s, "k", "3", 0, &m), STORE_OK);
         } else {
             int64_t sum;
-            assert_int_equal(store_incr(s, "k", 1, 1, 0, 0, &sum, &m), STORE_OK);
+            assert_int_equal(store_incr(s, "k", 1, 1, NULL, &sum, &m), STORE_OK);
         }
         assert_true(m.version != 0);
         assert_int_equal(version_of(s, "k"), m.version);
@@ -548,7 +548,7 @@ static void test_incr(void **state)
     struct store_meta meta;
     int64_t sum = 99;
 
-    assert_int_equal(store_incr(s, "n", 1, 5, 0, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, 5, NULL, &sum, &meta), STORE_OK);
     assert_int_equal(sum, 5);
     assert_true(meta.created);
     assert_true(meta.version != 0);
@@ -556,30 +556,42 @@ static void test_incr(void **state)
     assert_json(s, "n", "5");
 
     uint64_t v = meta.version;
-    assert_int_equal(store_incr(s, "n", 1, -7, 0, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, -7, NULL, &sum, &meta), STORE_OK);
     assert_int_equal(sum, -2);
     assert_false(meta.created);
     assert_true(meta.version != v);
     assert_json(s, "n", "-2");
 
-    assert_int_equal(store_incr(s, "n", 1, 0, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, 0, NULL, &sum, NULL), STORE_OK);
     assert_int_equal(sum, -2);
 
     /* A JSON integer written by set counts on from its value. */
     assert_int_equal(set_json(s, "m", "-40", 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "m", 1, 42, 0, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "m", 1, 42, NULL, &sum, &meta), STORE_OK);
     assert_int_equal(sum, 2);
     assert_false(meta.created);
     assert_json(s, "m", "2");
 
     /* The extremes of int64 are reachable and print in full. */
-    assert_int_equal(store_incr(s, "lo", 2, INT64_MIN, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "lo", 2, INT64_MIN, NULL, &sum, NULL), STORE_OK);
     assert_int_equal(sum, INT64_MIN);
     assert_json(s, "lo", "-9223372036854775808");
-    assert_int_equal(store_incr(s, "lo", 2, 1, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "lo", 2, 1, NULL, &sum, NULL), STORE_OK);
     assert_json(s, "lo", "-9223372036854775807");
-    assert_int_equal(store_incr(s, "hi", 2, INT64_MAX, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "hi", 2, INT64_MAX, NULL, &sum, NULL), STORE_OK);
     assert_json(s, "hi", "9223372036854775807");
+
+    /* Conditions as for store_set, decided under the lock: only-if-absent, only-this-version. */
+    struct store_set_opts absent = {.mode = STORE_SET_IF_ABSENT};
+    assert_int_equal(store_incr(s, "new", 3, 3, &absent, &sum, &meta), STORE_OK);
+    assert_true(meta.created);
+    assert_int_equal(store_incr(s, "new", 3, 3, &absent, &sum, NULL), STORE_EEXISTS);
+    assert_json(s, "new", "3");
+    struct store_set_opts stale = {.mode = STORE_SET_IF_VERSION, .version = meta.version + 1};
+    assert_int_equal(store_incr(s, "new", 3, 1, &stale, &sum, NULL), STORE_EVERSION);
+    struct store_set_opts current = {.mode = STORE_SET_IF_VERSION, .version = meta.version};
+    assert_int_equal(store_incr(s, "new", 3, 1, &current, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, 4);
 }
 
 static void test_incr_not_integer(void **state)
@@ -593,7 +605,7 @@ static void test_incr_not_integer(void **state)
     for (size_t i = 0; i < sizeof(not_ints) / sizeof(not_ints[0]); i++) {
         assert_int_equal(set_json(s, "k", not_ints[i], 0, NULL), STORE_OK);
         uint64_t v = version_of(s, "k");
-        assert_int_equal(store_incr(s, "k", 1, 1, 0, 0, &sum, NULL), STORE_ENOTINT);
+        assert_int_equal(store_incr(s, "k", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
         assert_int_equal(sum, 1234);
         assert_json(s, "k", not_ints[i]);
         assert_int_equal(version_of(s, "k"), v);
@@ -601,14 +613,14 @@ static void test_incr_not_integer(void **state)
 
     /* Digits held as a string or as bytes are not a JSON integer. */
     assert_int_equal(set_kind(s, "s", STORE_KIND_STRING, "5", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "s", 1, 1, 0, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(store_incr(s, "s", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
     assert_int_equal(set_kind(s, "b", STORE_KIND_BYTES, "5", 1, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "b", 1, 1, 0, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(store_incr(s, "b", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
     assert_int_equal(set_kind(s, "e", STORE_KIND_JSON, "", 0, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "e", 1, 1, 0, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(store_incr(s, "e", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
     /* A NUL inside the text must not cut it short. */
     assert_int_equal(set_kind(s, "z", STORE_KIND_JSON, "5\0x", 3, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "z", 1, 1, 0, 0, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(store_incr(s, "z", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
     assert_int_equal(sum, 1234);
 
     struct store_item item;
@@ -625,22 +637,22 @@ static void test_incr_overflow(void **state)
 
     assert_int_equal(set_json(s, "max", "9223372036854775807", 0, NULL), STORE_OK);
     uint64_t v = version_of(s, "max");
-    assert_int_equal(store_incr(s, "max", 3, 1, 0, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "max", 3, 1, NULL, &sum, NULL), STORE_EOVERFLOW);
     assert_int_equal(sum, 77);
     assert_json(s, "max", "9223372036854775807");
     assert_int_equal(version_of(s, "max"), v);
-    assert_int_equal(store_incr(s, "max", 3, INT64_MAX, 0, 0, &sum, NULL), STORE_EOVERFLOW);
-    assert_int_equal(store_incr(s, "max", 3, INT64_MIN, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "max", 3, INT64_MAX, NULL, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "max", 3, INT64_MIN, NULL, &sum, NULL), STORE_OK);
     assert_int_equal(sum, -1);
 
     assert_int_equal(set_json(s, "min", "-9223372036854775808", 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "min", 3, -1, 0, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "min", 3, -1, NULL, &sum, NULL), STORE_EOVERFLOW);
     assert_json(s, "min", "-9223372036854775808");
 
     /* Overflow from an absent key is impossible: 0 + by always fits. A failed
      * incr on an absent key creates nothing. */
-    assert_int_equal(store_incr(s, "k", 1, INT64_MAX, 0, 0, &sum, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "k", 1, 1, 0, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "k", 1, INT64_MAX, NULL, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "k", 1, 1, NULL, &sum, NULL), STORE_EOVERFLOW);
     assert_json(s, "k", "9223372036854775807");
     assert_int_equal(store_count(s), 3);
 }
@@ -652,37 +664,37 @@ static void test_incr_ttl(void **state)
     int64_t sum;
 
     /* The ttl applies when the key is created... */
-    assert_int_equal(store_incr(s, "c", 1, 1, 1000, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, &(struct store_set_opts){.ttl_ms = 1000}, &sum, &meta), STORE_OK);
     assert_true(meta.created);
     assert_int_equal(meta.ttl_ms, 1000);
 
     /* ...and an existing key keeps its expiry, whatever ttl is passed. */
     advance(state, 400);
-    assert_int_equal(store_incr(s, "c", 1, 1, 5000, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, &(struct store_set_opts){.ttl_ms = 5000}, &sum, &meta), STORE_OK);
     assert_int_equal(sum, 2);
     assert_false(meta.created);
     assert_int_equal(meta.ttl_ms, 600);
-    assert_int_equal(store_incr(s, "c", 1, 1, 0, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, NULL, &sum, &meta), STORE_OK);
     assert_int_equal(meta.ttl_ms, 600);
 
     advance(state, 600);
     assert_absent(s, "c");
     /* Expired: counting starts again from 0, with the new ttl. */
-    assert_int_equal(store_incr(s, "c", 1, 10, 200, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 10, &(struct store_set_opts){.ttl_ms = 200}, &sum, &meta), STORE_OK);
     assert_int_equal(sum, 10);
     assert_true(meta.created);
     assert_int_equal(meta.ttl_ms, 200);
 
     /* A key without expiry keeps having none. */
     assert_int_equal(set_json(s, "p", "5", 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "p", 1, 1, 300, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "p", 1, 1, &(struct store_set_opts){.ttl_ms = 300}, &sum, &meta), STORE_OK);
     assert_int_equal(meta.ttl_ms, -1);
     advance(state, 1000000);
     assert_json(s, "p", "6");
 
     /* A value set with a ttl keeps it through incr. */
     assert_int_equal(set_json(s, "q", "1", 100, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "q", 1, 1, 0, 0, &sum, &meta), STORE_OK);
+    assert_int_equal(store_incr(s, "q", 1, 1, NULL, &sum, &meta), STORE_OK);
     assert_int_equal(meta.ttl_ms, 100);
     advance(state, 100);
     assert_absent(s, "q");
@@ -962,11 +974,11 @@ static void test_stats_counters(void **state)
     assert_int_equal(set_json(s, "a", "1", 0, NULL), STORE_OK);
     assert_int_equal(set_json(s, "a", "2", 0, NULL), STORE_OK);
     assert_int_equal(set_json(s, "b", "1", 0, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "c", 1, 1, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, NULL, &sum, NULL), STORE_OK);
     /* Failed writes count nothing. */
     assert_int_equal(set_kind(s, "a", STORE_KIND_JSON, "3", 1, 0, STORE_SET_IF_ABSENT, 0, NULL), STORE_EEXISTS);
-    assert_int_equal(store_incr(s, "c", 1, INT64_MAX - 1, 0, 0, &sum, NULL), STORE_OK);
-    assert_int_equal(store_incr(s, "c", 1, 1, 0, 0, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(store_incr(s, "c", 1, INT64_MAX - 1, NULL, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "c", 1, 1, NULL, &sum, NULL), STORE_EOVERFLOW);
 
     for (int i = 0; i < 3; i++) {
         assert_int_equal(get(s, "b", &item), STORE_OK);
@@ -1142,7 +1154,7 @@ static void test_evict_none(void **state)
     assert_int_equal(store_delete(s, "k1", 2, 0), STORE_OK);
     assert_int_equal(set_kind(s, "again", STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
                      STORE_OK);
-    assert_int_equal(store_incr(s, "n", 1, 1, 0, 0, &sum, NULL), STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_OK);
     assert_true(stats_of(s).bytes_used <= max);
     assert_int_equal(stats_of(s).evicted, 0);
 }
@@ -1161,7 +1173,7 @@ static void test_evict_none_tables_stay_bounded(void **state)
         int64_t sum;
         do {
             snprintf(key, sizeof(key), "c%d", n);
-            rc = store_incr(s, key, strlen(key), n, 0, 0, &sum, NULL);
+            rc = store_incr(s, key, strlen(key), n, NULL, &sum, NULL);
             size_t used = stats_of(s).bytes_used;
             if (used > max)
                 fail_msg("max %zu, write %d: bytes_used %zu", max, n, used);

@@ -5,7 +5,9 @@
 #   tests/run.sh --total FILE                           print "N passed, N failed"; fail if any failed
 #
 # A binary that crashes, times out or prints no cmocka summary counts as one
-# failed test, so a sanitizer abort can never pass silently.
+# failed test, so a sanitizer abort can never pass silently. A skipped test
+# counts as failed too: tests skip only when a tool they need is missing,
+# which scripts/deps.sh should have installed.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -38,10 +40,18 @@ for bin in "$@"; do
     echo "$out"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
-    p=${p:-0} f=${f:-0}
+    s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
+    p=${p:-0} f=${f:-0} s=${s:-0}
     if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
         echo "!!! $(basename "$bin") exited with status $rc"
         f=1
+    elif [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; then
+        echo "!!! $(basename "$bin") printed no cmocka summary"
+        f=1
+    fi
+    if [ "$s" -gt 0 ]; then
+        echo "!!! $(basename "$bin") skipped $s test(s): counted as failed"
+        f=$((f + s))
     fi
     passed=$((passed + p)) failed=$((failed + f))
 done

@@ -7,8 +7,8 @@
  *
  * The certificates are made for each run with the openssl command line: a
  * self-signed P-256 certificate for 127.0.0.1 that the clients trust
- * explicitly (libcurl's CAINFO), a second key that does not match it, and
- * a file that is not PEM at all. The group's server serves HTTPS only.
+ * explicitly (libcurl's CAINFO), a second key that does not match it with
+ * its own certificate for the same name, and a file that is not PEM at all. The group's server serves HTTPS only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,7 +24,7 @@
 #define TLS_PORT (group_server.tls_port)
 
 static char dir[] = "/tmp/cachette-tls-XXXXXX";
-static char cert_path[64], key_path[64], other_key_path[64], garbage_path[64];
+static char cert_path[64], key_path[64], other_key_path[64], other_cert_path[64], garbage_path[64];
 
 /* Makes the certificate, its key, an unrelated key and a non-PEM file in dir. Returns 0 or -1. */
 static int make_certificates(void)
@@ -34,14 +34,17 @@ static int make_certificates(void)
     snprintf(cert_path, sizeof(cert_path), "%s/cert.pem", dir);
     snprintf(key_path, sizeof(key_path), "%s/key.pem", dir);
     snprintf(other_key_path, sizeof(other_key_path), "%s/other-key.pem", dir);
+    snprintf(other_cert_path, sizeof(other_cert_path), "%s/other-cert.pem", dir);
     snprintf(garbage_path, sizeof(garbage_path), "%s/garbage.pem", dir);
     char cmd[1024], *out;
     snprintf(cmd, sizeof(cmd),
              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 "
              "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -keyout %s -out %s 2>&1 && "
              "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:prime256v1 -out %s 2>&1 && "
+             "openssl req -x509 -new -key %s -nodes -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 -out %s 2>&1 && "
              "echo 'not a certificate' > %s",
-             key_path, cert_path, other_key_path, garbage_path);
+             key_path, cert_path, other_key_path, other_key_path, other_cert_path, garbage_path);
     int status = run_shell(cmd, &out);
     if (status != 0)
         fprintf(stderr, "test_tls: openssl failed (exit %d):\n%s\n", status, out);
@@ -54,6 +57,7 @@ static void remove_certificates(void)
     unlink(cert_path);
     unlink(key_path);
     unlink(other_key_path);
+    unlink(other_cert_path);
     unlink(garbage_path);
     rmdir(dir);
 }
@@ -99,16 +103,15 @@ static void https_serves_the_api_over_http2_and_http1(void **state)
 static void the_certificate_must_be_trusted(void **state)
 {
     (void)state;
-    /* Without the test's CA, libcurl must refuse the self-signed certificate: the handshake is real TLS. */
-    CURL *easy = http_easy_new();
-    char url[64];
-    snprintf(url, sizeof(url), "https://127.0.0.1:%u/health", TLS_PORT);
-    curl_easy_setopt(easy, CURLOPT_URL, url);
-    curl_easy_setopt(easy, CURLOPT_CAINFO, other_key_path); /* a PEM file holding no certificate of ours */
-    CURLcode code = curl_easy_perform(easy);
-    curl_easy_cleanup(easy);
-    assert_true(code == CURLE_PEER_FAILED_VERIFICATION || code == CURLE_SSL_CACERT_BADFILE ||
-                code == CURLE_SSL_CONNECT_ERROR);
+    /*
+     * Trusting another certificate for the same name, libcurl must refuse the
+     * server's in the handshake: the connection is real TLS, verified.
+     */
+    struct http_res res;
+    struct http_req req = {.path = "/health", .tls_ca = other_cert_path};
+    assert_int_equal(http_do(NULL, TLS_PORT, &req, &res), -1);
+    assert_int_equal(res.curl_code, CURLE_PEER_FAILED_VERIFICATION);
+    http_res_free(&res);
 }
 
 static void plain_http_on_the_https_port_gets_no_response(void **state)

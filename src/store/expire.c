@@ -8,7 +8,9 @@
  * max_buckets buckets per call, taking each shard's write lock for at most
  * SWEEP_BATCH buckets at a time, so neither the caller nor the readers of a
  * shard ever wait long, however many keys the store holds. Unlinked entries
- * are retired (ebr.c): readers still on them finish first.
+ * are retired (ebr.c): readers still on them finish first. The sweep also
+ * frees the bucket arrays a shard retired when it grew, once no reader can
+ * be on them.
  */
 #include <stdlib.h>
 
@@ -53,6 +55,7 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         size_t swept;
 
         shard_wrlock(&sh->lock);
+        do_free_retired_tables(s, sh);
         size_t mask = shard_table(sh)->mask;
         if (n > mask + 1 - s->sweep_bucket)
             n = mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */

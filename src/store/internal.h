@@ -207,6 +207,13 @@ static inline struct table *shard_table(struct shard *sh)
 }
 
 int table_init(struct store *s, struct shard *sh);
+/*
+ * Frees the shard's retired bucket arrays that no reader can still be walking
+ * (the last one a shard retired would otherwise stay until it grows again or
+ * the store is destroyed). Called when a table grows and by the expiry sweep.
+ */
+void do_free_retired_tables(struct store *s, struct shard *sh);
+
 /* Frees the table, every entry in it and the retired tables (store_destroy). */
 void table_free(struct shard *sh);
 /* Finds key under the write (or read) lock; *link_out (if not NULL) gets the slot that points at it. */

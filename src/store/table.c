@@ -122,8 +122,7 @@ struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, siz
     return e;
 }
 
-/* Frees the retired tables no reader can still be walking. */
-static void do_free_retired_tables(struct store *s, struct shard *sh)
+void do_free_retired_tables(struct store *s, struct shard *sh)
 {
     struct table **link = &sh->retired_tables;
     while (*link != NULL) {

@@ -17,7 +17,8 @@
  * counter. An overwrite by a thread whose last write freed as much touches it
  * not at all. Credits only overstate what the entries hold, so the bound
  * still holds, tighter by at most credit_max per thread; the statistics
- * subtract them, and a thread's credit returns to the budget when it exits. Bucket
+ * subtract them, and a thread's credit returns to the budget when it exits
+ * and after each eviction (whose bytes must lower the total at once). Bucket
  * arrays are counted when they grow, under a shard lock where nothing can be
  * evicted, so the writer whose insert grew one evicts back under the bound
  * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
@@ -89,6 +90,17 @@ void memory_release(struct store *s, size_t bytes)
     atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
 }
 
+/* Hands this thread's whole credit back to the shared counter. */
+static void return_credit(struct store *s)
+{
+    struct ebr_thread *t = ebr_this_thread(s);
+    size_t credit = t == NULL ? 0 : atomic_load_explicit(&t->credit, memory_order_relaxed);
+    if (credit == 0)
+        return;
+    atomic_store_explicit(&t->credit, 0, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&s->used, credit, memory_order_relaxed);
+}
+
 /* Takes bytes from this thread's credit if it holds that much; returns whether it did. */
 static int take_credit(struct store *s, size_t bytes)
 {
@@ -133,6 +145,7 @@ static int evict_to_budget(struct store *s, struct shard *home)
         if (victim != NULL) {
             stat_add(was_expired ? &stat_slot(s)->expired : &stat_slot(s)->evicted, 1);
             entry_retire(s, victim);
+            return_credit(s); /* what eviction frees must show in the total at once, or it evicts too much */
             empty_in_a_row = 0;
             continue;
         }

@@ -911,6 +911,25 @@ static void test_scan_every_key(void **state)
     }
 }
 
+static void test_a_full_store_evicts_one_entry_per_write_of_the_same_size(void **state)
+{
+    /* 1 MiB bound: a thread's byte credit (max_memory / 1024) holds about ten of these entries. */
+    struct store *s = open_store(state, 1 << 20, 2, STORE_EVICT_SIEVE);
+    int i = 0;
+    while (stats_of(s).evicted == 0) {
+        put_numbered(s, "fill:", i, i + 1, 0);
+        assert_true(++i < 100000);
+    }
+    put_numbered(s, "fill:", i, i + 2000, 0); /* past any table growth the bound still allows */
+    i += 2000;
+    /* Each further write must free exactly what it needs: one entry, not a credit's worth at a time. */
+    for (int n = 0; n < 200; n++, i++) {
+        uint64_t before = stats_of(s).evicted;
+        put_numbered(s, "fill:", i, i + 1, 0);
+        assert_int_equal(stats_of(s).evicted - before, 1);
+    }
+}
+
 static void test_scan_while_growing(void **state)
 {
     struct store *s = open_store(state, 0, 1, STORE_EVICT_SIEVE);
@@ -1430,6 +1449,7 @@ int main(void)
         T(test_ttl_expiry),
         T(test_expire_step),
         T(test_scan_every_key),
+        T(test_a_full_store_evicts_one_entry_per_write_of_the_same_size),
         T(test_scan_while_growing),
         T(test_flush),
         T(test_stats_counters),

@@ -18,8 +18,13 @@
 
 #define SWEEP_BATCH 64
 
-/* Unlinks and retires the expired entries of buckets [first, first+n); returns how many. */
-static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, size_t n, int64_t now)
+/*
+ * Unlinks the expired entries of buckets [first, first+n) and chains them on
+ * *dead through entry.newer (free once off the policy's queue), for the
+ * caller to retire after unlocking; returns how many.
+ */
+static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, size_t n, int64_t now,
+                               struct entry **dead)
 {
     struct table *t = shard_table(sh);
     size_t reclaimed = 0;
@@ -34,7 +39,8 @@ static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, 
             /* e keeps its chain pointer for any reader standing on it. */
             atomic_store_explicit(link, atomic_load_explicit(&e->chain, memory_order_acquire), memory_order_release);
             do_policy_remove(s, sh, e);
-            entry_retire(s, e);
+            e->newer = *dead;
+            *dead = e;
             reclaimed++;
         }
     }
@@ -53,19 +59,25 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         struct shard *sh = &s->shards[s->sweep_shard];
         size_t n = max_buckets < SWEEP_BATCH ? max_buckets : SWEEP_BATCH;
         size_t swept;
+        struct entry *dead = NULL;
 
         shard_wrlock(&sh->lock);
         do_free_retired_tables(s, sh);
         size_t mask = shard_table(sh)->mask;
         if (n > mask + 1 - s->sweep_bucket)
             n = mask + 1 - s->sweep_bucket; /* charge only the buckets this shard has left */
-        swept = do_sweep_buckets(s, sh, s->sweep_bucket, n, now);
+        swept = do_sweep_buckets(s, sh, s->sweep_bucket, n, now, &dead);
         s->sweep_bucket += n;
         if (s->sweep_bucket > mask) {
             s->sweep_bucket = 0;
             s->sweep_shard = (s->sweep_shard + 1) & (s->nshards - 1);
         }
         shard_unlock(&sh->lock);
+        while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
+            struct entry *next = dead->newer;
+            entry_retire(s, dead);
+            dead = next;
+        }
 
         stat_add(&stat_slot(s)->expired, swept);
         reclaimed += swept;

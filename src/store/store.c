@@ -447,14 +447,14 @@ size_t store_flush(struct store *s)
         }
         do_policy_reset(s, sh, 0);
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
+        shard_unlock(&sh->lock);
 
-        while (dead != NULL) {
+        while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
             struct entry *next = dead->newer;
             live += !entry_is_expired(dead, now);
             entry_retire(s, dead);
             dead = next;
         }
-        shard_unlock(&sh->lock);
     }
     return live;
 }

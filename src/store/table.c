@@ -106,7 +106,14 @@ struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, siz
     uint64_t before = atomic_load_explicit(&sh->resizes, memory_order_acquire);
     if ((before & 1) == 0) {
         struct table *t = shard_table(sh);
-        size_t steps = 0, limit = atomic_load_explicit(&sh->count, memory_order_relaxed) + 64;
+        /*
+         * The walk limit comes from the table, which readers share read-only,
+         * not from sh->count, whose line every write dirties. Tables grow
+         * before their entries outnumber their buckets, so no honest chain is
+         * that long; one that is (growth refused under noeviction) only sends
+         * the lookup to the locked path.
+         */
+        size_t steps = 0, limit = t->mask + 1 + 64;
         for (struct entry *e = load_chain(&t->slots[hash & t->mask]); e != NULL && ++steps < limit;
              e = load_chain(&e->chain)) {
             if (entry_key_equals(e, key, key_len))

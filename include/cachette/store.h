@@ -8,7 +8,8 @@
  *
  * Errors are negative `enum store_error` values; 0 means success. Results come
  * back through out-parameters. Nothing returned points into the store: values
- * are copied out while the entry's lock is held.
+ * are copied out of the entry while it cannot be freed (gets take no lock:
+ * entries are immutable and reclaimed by epochs, see docs/DESIGN.md).
  */
 #ifndef CACHETTE_STORE_H
 #define CACHETTE_STORE_H
@@ -114,8 +115,9 @@ int store_set(struct store *store, const void *key, size_t key_len, const struct
               const struct store_set_opts *opts, struct store_meta *meta);
 
 /*
- * Called once by store_get, with the entry's shard lock held, for the buffer the
- * value is copied into. It must not call into the store. Returning NULL makes
+ * Called once by store_get, while the entry cannot be freed (in the store
+ * benchmark's locked-read builds, with the shard's read lock held), for the
+ * buffer the value is copied into. It must not call into the store. Returning NULL makes
  * store_get fail with STORE_ENOMEM.
  */
 typedef void *(*store_alloc_fn)(void *ctx, size_t size);
@@ -134,7 +136,8 @@ struct store_item {
  * Copies the live entry under key into memory from alloc(alloc_ctx, …) and
  * marks it recently used. With alloc NULL nothing is copied: item gets the
  * kind, length and meta only, data and content_type are NULL. Returns 0,
- * STORE_ENOTFOUND (absent or expired) or STORE_ENOMEM. Takes only a read lock.
+ * STORE_ENOTFOUND (absent or expired) or STORE_ENOMEM. Takes no lock (the
+ * read lock only to retry a miss that raced a table's growth).
  */
 int store_get(struct store *store, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
               struct store_item *item);

@@ -259,7 +259,7 @@ int memory_may_grow(const struct store *s, size_t bytes);
 void do_policy_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);
 /* Takes e out of the eviction queues. */
 void do_policy_remove(struct store *s, struct shard *sh, struct entry *e);
-/* Records a hit; called under the read lock, so atomics only. */
+/* Records a hit; called by lock-free gets, so atomics only. */
 void policy_hit(const struct store *s, struct entry *e);
 /* Chooses the entry to evict (still linked), or NULL if the shard is empty. */
 struct entry *do_policy_victim(struct store *s, struct shard *sh, int64_t now);

@@ -4,7 +4,7 @@
  * Three FIFO queues: a small one S (about 10% of the shard's bytes) that
  * new entries enter, a main one M, and a ghost G remembering the keys
  * recently evicted from S. A hit only bumps the entry's 2-bit frequency
- * (an atomic update under the read lock, skipped once it saturates at 3, so
+ * (an atomic update by a lock-free get, skipped once it saturates at 3, so
  * hot keys cost readers no writes at all); nothing is relinked on a hit.
  *
  * Eviction: while S holds more than a tenth of the bytes, its tail goes: to

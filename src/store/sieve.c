@@ -3,7 +3,7 @@
  *
  * The shard's entries sit in one FIFO queue, newest at the head. A hit only
  * sets the entry's visited bit: no relinking, so gets stay read-only and take
- * only the read lock. To evict, a hand walks from its last position towards
+ * no lock. To evict, a hand walks from its last position towards
  * the head, clearing visited bits, and picks the first entry whose bit is
  * clear; at the head it wraps to the tail. Expired entries the hand meets are
  * picked whatever their bit. Survivors stay where they are, so new entries

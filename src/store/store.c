@@ -7,8 +7,9 @@
  * (which may evict, taking other locks one at a time: evict.c), then take the
  * shard's write lock only to check the condition and swap pointers, and free
  * the replaced entry after unlocking (then evict again if the insert grew the
- * table past max_memory: memory_trim). A get takes the read lock, copies the
- * value out into the caller's memory and sets the SIEVE visited bit.
+ * table past max_memory: memory_trim). A get takes no lock: it finds the
+ * entry lock-free inside an EBR section (table.c, ebr.c), copies the value
+ * out into the caller's memory and records the hit for the eviction policy.
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
  * always lives in the same shard, so the version of a key changes on every

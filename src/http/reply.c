@@ -182,6 +182,18 @@ static void error_ostream_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t 
         h2o_ostream_send_next(self, req, NULL, 0, state);
 }
 
+static void format_body_too_large(char *buf, size_t size, size_t max_body_bytes)
+{
+    snprintf(buf, size, "request body is larger than max-body-bytes (%zu)", max_body_bytes);
+}
+
+void reply_body_too_large(h2o_req_t *req, size_t max_body_bytes)
+{
+    char message[96];
+    format_body_too_large(message, sizeof(message), max_body_bytes);
+    reply_error(req, 413, message);
+}
+
 static void error_filter_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
 {
     struct error_filter *filter = (struct error_filter *)self;
@@ -190,8 +202,7 @@ static void error_filter_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t
         memcmp(req->res.headers.entries[ct].value.base, "text/plain", 10) == 0) {
         char message[128];
         if (req->res.status == 413)
-            snprintf(message, sizeof(message), "request body is larger than max-body-bytes (%zu)",
-                     filter->max_body_bytes);
+            format_body_too_large(message, sizeof(message), filter->max_body_bytes);
         else if (req->res.status == 417)
             snprintf(message, sizeof(message), "expectation failed: only \"Expect: 100-continue\" is supported");
         else

@@ -33,6 +33,9 @@ void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status 
 /* Sends {"message": text} with the status. */
 void reply_message(h2o_req_t *req, int status, const char *text);
 
+/* Sends 413 {"error":"request body is larger than max-body-bytes (N)"}, as the error filter does for h2o's own. */
+void reply_body_too_large(h2o_req_t *req, size_t max_body_bytes);
+
 /* Sends 405 with an Allow header listing the methods the resource takes. */
 void reply_method_not_allowed(h2o_req_t *req, const char *allow);
 

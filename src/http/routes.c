@@ -102,10 +102,7 @@ static int check_body_size(struct http_server *srv, h2o_req_t *req)
 {
     if (req->entity.base == NULL || req->entity.len <= srv->settings.max_body_bytes)
         return 0;
-    char message[96];
-    snprintf(message, sizeof(message), "request body is larger than max-body-bytes (%zu)",
-             srv->settings.max_body_bytes);
-    reply_error(req, 413, message);
+    reply_body_too_large(req, srv->settings.max_body_bytes);
     return -1;
 }
 

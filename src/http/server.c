@@ -222,6 +222,19 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     (void)messages; /* the wake-up itself is the message: the loop re-reads `stopping` */
 }
 
+/* Stops and closes a worker's listening sockets (freed by its loop's next run). */
+static void close_listeners(struct worker *w)
+{
+    for (int kind = 0; kind < LISTEN_KINDS; kind++) {
+        struct listener *l = &w->listeners[kind];
+        if (l->sock != NULL) {
+            h2o_socket_read_stop(l->sock);
+            h2o_socket_close(l->sock);
+            l->sock = NULL;
+        }
+    }
+}
+
 static void drain(struct worker *w)
 {
     int64_t deadline = monotonic_ms() + w->server->settings.drain_timeout_ms;
@@ -232,16 +245,11 @@ static void drain(struct worker *w)
      * served (with Connection: close); only a connection completing its
      * handshake in the instant between the last accept and the close is reset.
      */
-    for (int kind = 0; kind < LISTEN_KINDS; kind++) {
-        struct listener *l = &w->listeners[kind];
-        if (l->sock != NULL) {
-            while (accept_waiting(l, 64) == 64)
+    for (int kind = 0; kind < LISTEN_KINDS; kind++)
+        if (w->listeners[kind].sock != NULL)
+            while (accept_waiting(&w->listeners[kind], 64) == 64)
                 ;
-            h2o_socket_read_stop(l->sock);
-            h2o_socket_close(l->sock);
-            l->sock = NULL;
-        }
-    }
+    close_listeners(w);
     h2o_context_request_shutdown(&w->ctx);
     while (w->open > 0 && monotonic_ms() < deadline)
         h2o_evloop_run(w->ctx.loop, 50);
@@ -389,6 +397,10 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     for (unsigned i = 0; i < settings->threads; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             log_msg(LOG_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);
+            for (unsigned k = i; k < settings->threads; k++) { /* set up but never run */
+                close_listeners(&srv->workers[k]);
+                dispose_worker(&srv->workers[k]);
+            }
             srv->settings.threads = i; /* stop and join only the ones that run */
             http_server_stop(srv);
             http_server_join(srv);

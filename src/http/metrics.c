@@ -73,6 +73,8 @@ size_t metrics_render(char *buf, const struct metrics *workers, size_t count, si
     } simple[] = {
         {"cachette_entries", "gauge", "Entries held, expired ones not yet reclaimed included.", (double)st->entries},
         {"cachette_memory_used_bytes", "gauge", "Bytes of entries and hash tables.", (double)st->bytes_used},
+        {"cachette_memory_pending_free_bytes", "gauge", "Bytes of removed entries that readers may still hold.",
+         (double)st->bytes_pending_free},
         {"cachette_memory_max_bytes", "gauge", "The memory bound (0: none).", (double)st->max_memory},
         {"cachette_hits_total", "counter", "Reads that found a live entry.", (double)st->hits},
         {"cachette_misses_total", "counter", "Reads that found no live entry.", (double)st->misses},

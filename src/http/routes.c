@@ -41,14 +41,15 @@ static void handle_stats(struct http_server *srv, h2o_req_t *req)
     gauges(srv, &g);
     for (unsigned i = 0; i < srv->settings.threads; i++)
         requests += atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed);
-    int len = snprintf(body, 1024,
-                       "{\"entries\":%zu,\"bytes_used\":%zu,\"max_memory\":%zu,\"hits\":%" PRIu64
-                       ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
-                       ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64
-                       ",\"requests\":%" PRIu64 ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
-                       g.store.entries, g.store.bytes_used, g.store.max_memory, g.store.hits, g.store.misses,
-                       g.store.sets, g.store.deletes, g.store.expired, g.store.evicted, g.connections,
-                       g.connections_total, requests, g.uptime_seconds, g.threads, srv->settings.version);
+    int len =
+        snprintf(body, 1024,
+                 "{\"entries\":%zu,\"bytes_used\":%zu,\"bytes_pending_free\":%zu,\"max_memory\":%zu,\"hits\":%" PRIu64
+                 ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
+                 ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
+                 ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
+                 g.store.entries, g.store.bytes_used, g.store.bytes_pending_free, g.store.max_memory, g.store.hits,
+                 g.store.misses, g.store.sets, g.store.deletes, g.store.expired, g.store.evicted, g.connections,
+                 g.connections_total, requests, g.uptime_seconds, g.threads, srv->settings.version);
     reply_json(req, 200, body, (size_t)len);
 }
 

@@ -14,8 +14,9 @@
  * Each thread's record is found through a pthread key of the store and kept
  * on a push-only registry. When a thread exits, its key destructor hands its
  * limbo to the store's orphan list and marks the record reusable. Limbo is
- * reclaimed by its owner every LIMBO_BATCH retirements, orphans by whoever
- * reclaims next, everything left by store_destroy.
+ * reclaimed by its owner every LIMBO_BATCH retirements, or sooner once it
+ * holds LIMBO_BYTES (large values must not wait for 63 more), orphans by
+ * whoever reclaims next, everything left by store_destroy.
  *
  * Memory accounting: an entry's bytes return to the budget when it is
  * retired, so eviction makes progress at once; the memory itself follows a
@@ -27,6 +28,7 @@
 #include "internal.h"
 
 #define LIMBO_BATCH 64
+#define LIMBO_BYTES (256u * 1024)
 
 /* The limbo list links through entry.newer and keeps the tag in entry.older. */
 static uint64_t tag_of(const struct entry *e)
@@ -46,6 +48,8 @@ static void on_thread_exit(void *arg)
         ebr->orphans = e;
     }
     t->limbo_count = 0;
+    atomic_fetch_add_explicit(&ebr->orphan_bytes, atomic_exchange_explicit(&t->limbo_bytes, 0, memory_order_relaxed),
+                              memory_order_relaxed);
     /* The thread's credit goes back to the budget; the record's next thread starts with none. */
     atomic_fetch_sub_explicit(&t->store->used, atomic_exchange_explicit(&t->credit, 0, memory_order_relaxed),
                               memory_order_relaxed);
@@ -59,6 +63,7 @@ int ebr_init(struct store *s)
     atomic_init(&ebr->epoch, 1);
     atomic_init(&ebr->threads, NULL);
     ebr->orphans = NULL;
+    atomic_init(&ebr->orphan_bytes, 0);
     if (pthread_key_create(&ebr->key, on_thread_exit) != 0)
         return STORE_ENOMEM;
     pthread_mutex_init(&ebr->lock, NULL);
@@ -95,6 +100,15 @@ size_t ebr_credits(const struct store *s)
     for (struct ebr_thread *t = atomic_load_explicit(&s->ebr.threads, memory_order_acquire); t != NULL;
          t = atomic_load_explicit(&t->next, memory_order_acquire))
         sum += atomic_load_explicit(&t->credit, memory_order_relaxed);
+    return sum;
+}
+
+size_t ebr_pending_bytes(const struct store *s)
+{
+    size_t sum = atomic_load_explicit(&s->ebr.orphan_bytes, memory_order_relaxed);
+    for (struct ebr_thread *t = atomic_load_explicit(&s->ebr.threads, memory_order_acquire); t != NULL;
+         t = atomic_load_explicit(&t->next, memory_order_acquire))
+        sum += atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed);
     return sum;
 }
 
@@ -173,23 +187,43 @@ int ebr_is_safe(struct store *s, uint64_t tag)
     return try_advance(&s->ebr) >= tag + 2;
 }
 
-/* Frees the part of a newest-first limbo list old enough to free; returns what remains. */
-static struct entry *reclaim_list(struct entry *head, uint64_t epoch, size_t *kept)
+/* Frees the thread's limbo entries old enough to free (the list is newest first, so in tag order). */
+static void reclaim_limbo(struct ebr_thread *t, uint64_t epoch)
 {
-    struct entry **link = &head;
-    *kept = 0;
+    struct entry **link = &t->limbo;
+    size_t kept = 0, kept_bytes = 0;
     while (*link != NULL && tag_of(*link) + 2 > epoch) {
+        kept_bytes += entry_footprint(*link);
         link = &(*link)->newer;
-        ++*kept;
+        kept++;
     }
     free_list(*link);
     *link = NULL;
-    return head;
+    t->limbo_count = kept;
+    atomic_store_explicit(&t->limbo_bytes, kept_bytes, memory_order_relaxed);
+}
+
+/* Frees the orphans old enough to free; the caller holds ebr->lock. */
+static void reclaim_orphans(struct ebr *ebr, uint64_t epoch)
+{
+    /* Orphans come from several threads' lists: not in tag order, so each is judged alone. */
+    struct entry **link = &ebr->orphans;
+    while (*link != NULL) {
+        struct entry *e = *link;
+        if (tag_of(e) + 2 <= epoch) {
+            *link = e->newer;
+            atomic_fetch_sub_explicit(&ebr->orphan_bytes, entry_footprint(e), memory_order_relaxed);
+            free(e);
+        } else {
+            link = &e->newer;
+        }
+    }
 }
 
 void entry_retire(struct store *s, struct entry *e)
 {
-    memory_release(s, entry_footprint(e));
+    size_t bytes = entry_footprint(e);
+    memory_release(s, bytes);
     uint64_t tag = ebr_retire_epoch(s);
     e->older = (struct entry *)(uintptr_t)tag;
     struct ebr_thread *t = ebr_this_thread(s);
@@ -199,27 +233,20 @@ void entry_retire(struct store *s, struct entry *e)
         pthread_mutex_lock(&ebr->lock);
         e->newer = ebr->orphans;
         ebr->orphans = e;
+        atomic_fetch_add_explicit(&ebr->orphan_bytes, bytes, memory_order_relaxed);
         pthread_mutex_unlock(&ebr->lock);
         return;
     }
     e->newer = t->limbo;
     t->limbo = e;
-    if (++t->limbo_count < LIMBO_BATCH)
+    size_t limbo_bytes = atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed) + bytes;
+    atomic_store_explicit(&t->limbo_bytes, limbo_bytes, memory_order_relaxed);
+    if (++t->limbo_count < LIMBO_BATCH && limbo_bytes < LIMBO_BYTES)
         return;
     uint64_t epoch = try_advance(ebr);
-    t->limbo = reclaim_list(t->limbo, epoch, &t->limbo_count);
+    reclaim_limbo(t, epoch);
     if (pthread_mutex_trylock(&ebr->lock) == 0) {
-        /* Orphans come from several threads' lists: not in tag order, so each is judged alone. */
-        struct entry **link = &ebr->orphans;
-        while (*link != NULL) {
-            struct entry *e = *link;
-            if (tag_of(e) + 2 <= epoch) {
-                *link = e->newer;
-                free(e);
-            } else {
-                link = &e->newer;
-            }
-        }
+        reclaim_orphans(ebr, epoch);
         pthread_mutex_unlock(&ebr->lock);
     }
 }

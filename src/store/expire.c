@@ -36,16 +36,12 @@ static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, 
                 link = &e->chain;
                 continue;
             }
-            /* e keeps its chain pointer for any reader standing on it. */
-            atomic_store_explicit(link, atomic_load_explicit(&e->chain, memory_order_acquire), memory_order_release);
-            do_policy_remove(s, sh, e);
+            do_table_unlink(s, sh, link, e); /* link now points past e */
             e->newer = *dead;
             *dead = e;
             reclaimed++;
         }
     }
-    size_t count = atomic_load_explicit(&sh->count, memory_order_relaxed);
-    atomic_store_explicit(&sh->count, count - reclaimed, memory_order_relaxed);
     return reclaimed;
 }
 

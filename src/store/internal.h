@@ -127,6 +127,7 @@ struct ebr_thread {
     atomic_uint_fast64_t epoch;   /* the epoch it reads in; 0 outside a read */
     struct entry *limbo;          /* entries it retired, newest first; its own thread only */
     size_t limbo_count;
+    atomic_size_t limbo_bytes;    /* their footprint; written by its thread, read by the statistics */
     _Atomic(struct ebr_thread *) next; /* the registry; records are never freed before the store */
     atomic_int in_use;            /* 0 once its thread has exited: reusable */
     struct store *store;
@@ -139,6 +140,7 @@ struct ebr {
     _Atomic(struct ebr_thread *) threads;
     pthread_mutex_t lock;         /* registration and orphans */
     struct entry *orphans;        /* limbo of exited threads, guarded by lock */
+    atomic_size_t orphan_bytes;   /* their footprint; written under lock */
 };
 
 /* The most credit a thread keeps (evict.c), however large the store. */
@@ -228,6 +230,8 @@ void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *)
                       struct entry *e);
 /* Unlinks e from its bucket and from the queue. */
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
+/* The same, when the caller already has the slot that points at e (from do_table_find). */
+void do_table_unlink(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *e);
 
 /* ---- epoch-based reclamation (ebr.c) ---- */
 
@@ -289,6 +293,8 @@ struct ebr_thread *ebr_this_thread(struct store *s);
 
 /* Bytes held as credit by every thread (for the statistics; a snapshot). */
 size_t ebr_credits(const struct store *s);
+/* Bytes of retired entries not yet freed, in every limbo and the orphans (a snapshot). */
+size_t ebr_pending_bytes(const struct store *s);
 
 /* The calling thread's statistics slot. */
 static inline struct stat_slot *stat_slot(struct store *s)

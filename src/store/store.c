@@ -332,15 +332,16 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
     int64_t now = store_now_ms(s);
     int rc = 0;
 
+    _Atomic(struct entry *) *link;
     shard_wrlock(&sh->lock);
-    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    struct entry *e = do_table_find(sh, hash, key, key_len, &link);
     bool live = e != NULL && !entry_is_expired(e, now);
     if (e == NULL)
         rc = STORE_ENOTFOUND;
     else if (live && if_version != 0 && e->version != if_version)
         rc = STORE_EVERSION;
     else
-        do_table_remove(s, sh, e);
+        do_table_unlink(s, sh, link, e);
     shard_unlock(&sh->lock);
 
     if (rc != 0)
@@ -483,5 +484,6 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->entries = store_count(s);
     size_t used = atomic_load_explicit(&s->used, memory_order_relaxed), credits = ebr_credits(s);
     out->bytes_used = used > credits ? used - credits : 0; /* the two are read at different instants */
+    out->bytes_pending_free = ebr_pending_bytes(s);
     out->max_memory = s->max_memory;
 }

@@ -206,6 +206,11 @@ void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
     _Atomic(struct entry *) *link = &t->slots[store_hash(s, entry_key(e), e->key_len) & t->mask];
     while (load_chain(link) != e)
         link = &load_chain(link)->chain;
+    do_table_unlink(s, sh, link, e);
+}
+
+void do_table_unlink(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *e)
+{
     /* e keeps its own chain pointer: a reader standing on it still reaches the rest of the bucket. */
     store_chain(link, load_chain(&e->chain));
     do_policy_remove(s, sh, e);

@@ -751,8 +751,9 @@ static void health_is_ok(void **state)
 static void stats_has_every_field_and_its_counters_move(void **state)
 {
     (void)state;
-    static const char *const counters[] = {"entries", "bytes_used", "max_memory", "hits",        "misses",   "sets",
-                                           "deletes", "expired",    "evicted",    "connections", "requests", "threads"};
+    static const char *const counters[] = {
+        "entries", "bytes_used", "bytes_pending_free", "max_memory", "hits",   "misses", "sets", "deletes",
+        "expired", "evicted",    "connections",        "requests",   "threads"};
     struct http_res res;
     json_t *before = get_stats(PORT);
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
@@ -932,7 +933,8 @@ static void full_store_evicts_with(const char *policy)
     char path[64], *value = repeat('s', 4000), *body = malloc(4100);
     assert_non_null(body);
     snprintf(body, 4100, "{\"value\":\"%s\"}", value);
-    assert_int_equal(server_start_args(&s, "--max-memory", "128kb", "--max-value-bytes", "8kb", "--eviction", policy, NULL), 0);
+    assert_int_equal(
+        server_start_args(&s, "--max-memory", "128kb", "--max-value-bytes", "8kb", "--eviction", policy, NULL), 0);
 
     for (int i = 0; i < 60; i++) {
         snprintf(path, sizeof(path), "/cache/sieve-%d", i);

@@ -192,6 +192,7 @@ static void metrics_parse_as_prometheus_text_and_the_counters_move(void **state)
     } expected[] = {
         {"cachette_entries", "gauge"},
         {"cachette_memory_used_bytes", "gauge"},
+        {"cachette_memory_pending_free_bytes", "gauge"},
         {"cachette_memory_max_bytes", "gauge"},
         {"cachette_hits_total", "counter"},
         {"cachette_misses_total", "counter"},
@@ -1126,7 +1127,6 @@ static void batches_over_max_batch_are_413(void **state)
 }
 
 /* ---- HTTP/2: many streams on one connection ---------------------------------------------------------------- */
-
 
 static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void **state)
 {

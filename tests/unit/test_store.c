@@ -1128,6 +1128,39 @@ static void test_memory_bound(void **state)
     free(item.data);
 }
 
+/*
+ * A removed entry's bytes leave bytes_used at once and show in
+ * bytes_pending_free until the entry is freed; a thread replacing large values
+ * frees them after a few writes, not after 64 of them.
+ */
+static void test_removed_memory_is_freed_soon(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    enum { LARGE = 64 * KIB, WRITES = 200 };
+    static char value[LARGE];
+
+    assert_int_equal(set_json(s, "gone", "\"x\"", 0, NULL), STORE_OK);
+    struct store_stats before = stats_of(s);
+    assert_int_equal(store_delete(s, "gone", 4, 0), STORE_OK);
+    struct store_stats after = stats_of(s);
+    assert_true(before.bytes_used > after.bytes_used);
+    assert_int_equal(after.bytes_pending_free - before.bytes_pending_free, before.bytes_used - after.bytes_used);
+
+    size_t most_pending = 0;
+    for (int i = 0; i < WRITES; i++) {
+        fill_value(value, LARGE, i);
+        assert_int_equal(set_kind(s, "large", STORE_KIND_STRING, value, LARGE, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+        size_t pending = stats_of(s).bytes_pending_free;
+        most_pending = pending > most_pending ? pending : most_pending;
+    }
+    /* No reader holds anything, so the epoch moves whenever this thread reclaims: at most
+     * 256 KiB waits, and the values retired in the last two epochs (one or two more). */
+    printf("  most bytes pending while replacing %d values of %d KiB: %zu KiB\n", WRITES, LARGE / KIB,
+           most_pending / KIB);
+    assert_true(most_pending >= LARGE);
+    assert_true(most_pending <= 256 * KIB + 2 * (LARGE + KIB));
+}
+
 static void test_value_bigger_than_memory(void **state)
 {
     const size_t max = 64 * KIB;
@@ -1463,6 +1496,7 @@ int main(void)
         T(test_stats_counters),
         T(test_stores_independent),
         T(test_memory_bound),
+        T(test_removed_memory_is_freed_soon),
         T(test_value_bigger_than_memory),
         T(test_evict_none),
         T(test_evict_none_tables_stay_bounded),

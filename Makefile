@@ -71,7 +71,7 @@ $(STORE_LIB): $(call obj,$(STORE_SRC))
 $(SERVER): $(call obj,src/main.c $(CORE_SRC) $(HTTP_SRC)) $(STORE_LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS)
 
-$(B)/tests/%: $(B)/obj/tests/unit/%.o $(call obj,$(CORE_SRC) $(HTTP_SRC)) $(STORE_LIB)
+$(B)/tests/%: $(B)/obj/tests/unit/%.o $(call obj,$(CORE_SRC) $(HTTP_SRC) tests/support/procfs.c) $(STORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(TEST_LIBS)
 

@@ -6,11 +6,11 @@
  * stays bounded.
  *
  * glibc keeps freed memory on its own free lists rather than returning it:
- * after a mass expiry, or after large request and response buffers (a
- * 256 KiB value through 64 connections leaves ~30 MB behind), RSS stays far
- * above what the store holds. So every TRIM_CHECK_MS the sweeper compares
- * the process's RSS with the store's bytes; past bytes x 1.25 + TRIM_SLACK
- * it hands free memory back (malloc_trim). A trim walks the free lists with
+ * after a mass expiry whose freed entries lie between live ones (or large
+ * request and response buffers freed the same way), RSS stays far above what
+ * the store holds. So every TRIM_CHECK_MS the sweeper compares the process's
+ * RSS with the store's bytes; past bytes x 1.25 + TRIM_SLACK it hands free
+ * memory back (malloc_trim). A trim walks the free lists with
  * each arena locked (~10 ms for 500k scattered free chunks), so one that
  * gives back less than half the excess (fragmentation, or buffers still in
  * use) doubles the wait before the next, up to TRIM_BACKOFF_MAX_MS: short
@@ -78,7 +78,8 @@ static void trim_if_bloated(struct sweeper *sw)
         return;
     struct store_stats st;
     store_stats(sw->store, &st);
-    size_t expected = st.bytes_used + st.bytes_used / 4 + TRIM_SLACK, before = resident_bytes();
+    size_t held = st.bytes_used + st.bytes_pending_free; /* pending: not free yet, so no trim can return it */
+    size_t expected = held + held / 4 + TRIM_SLACK, before = resident_bytes();
     if (before > expected) {
         malloc_trim(0);
         size_t after = resident_bytes();

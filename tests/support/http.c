@@ -91,7 +91,11 @@ CURL *http_easy_new(void)
     return easy;
 }
 
-void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct http_res *res)
+/*
+ * Builds the handle for req (callbacks write into res) without performing
+ * it; after the transfer, http_finish.
+ */
+static void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct http_res *res)
 {
     char url[4096];
     struct request_state *st = calloc(1, sizeof(*st));
@@ -148,7 +152,7 @@ void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct 
         curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
 }
 
-void http_finish(CURL *easy, CURLcode code, struct http_res *res)
+static void http_finish(CURL *easy, CURLcode code, struct http_res *res)
 {
     struct request_state *st = res->priv;
     json_error_t err;

@@ -54,13 +54,6 @@ int http_do(CURL *easy, unsigned port, const struct http_req *req, struct http_r
 /* Sets up an easy handle the way http_do does (timeouts, no proxy, loopback only). */
 CURL *http_easy_new(void);
 
-/*
- * Builds the handle for req (callbacks write into res) without performing
- * it, for curl_multi; after the transfer, call http_finish.
- */
-void http_prepare(CURL *easy, unsigned port, const struct http_req *req, struct http_res *res);
-void http_finish(CURL *easy, CURLcode code, struct http_res *res);
-
 /* Prepares easy for req and adds it to multi, waiting to multiplex onto an existing connection. */
 void http_multi_add(CURLM *multi, unsigned port, CURL *easy, const struct http_req *req, struct http_res *res);
 

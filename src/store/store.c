@@ -273,7 +273,6 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
 {
     uint64_t hash = store_hash(s, key, key_len);
     struct shard *sh = shard_for(s, hash);
-    int64_t now = store_now_ms(s);
     int rc = 0;
 
     /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
@@ -285,6 +284,8 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
     if (reader == NULL)
         shard_rdlock(&sh->lock);
     struct entry *e = reader ? table_lookup(sh, hash, key, key_len) : do_table_find(sh, hash, key, key_len, NULL);
+    /* Only an entry that can expire needs the clock (a call that costs as much as the hash). */
+    int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
     if (e == NULL || entry_is_expired(e, now)) {
         rc = STORE_ENOTFOUND;
     } else {

@@ -20,6 +20,15 @@ static int fail(char *err, size_t err_size, const char *msg)
     return -1;
 }
 
+/* A TTL in whole seconds, from 1 to the longest the command layer allows; 0 or -1. */
+static int ttl_from_seconds(int64_t seconds, int64_t *ttl_ms)
+{
+    if (seconds <= 0 || seconds > CMD_MAX_TTL_MS / 1000)
+        return -1;
+    *ttl_ms = seconds * 1000;
+    return 0;
+}
+
 static int ttl_from_json(json_t *ttl, int64_t *ttl_ms)
 {
     *ttl_ms = 0;
@@ -27,11 +36,7 @@ static int ttl_from_json(json_t *ttl, int64_t *ttl_ms)
         return 0;
     if (!json_is_integer(ttl))
         return -1;
-    json_int_t seconds = json_integer_value(ttl);
-    if (seconds <= 0 || seconds > CMD_MAX_TTL_MS / 1000)
-        return -1;
-    *ttl_ms = (int64_t)seconds * 1000;
-    return 0;
+    return ttl_from_seconds((int64_t)json_integer_value(ttl), ttl_ms);
 }
 
 int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
@@ -44,10 +49,7 @@ int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
             return -1;
         seconds = seconds * 10 + (text[i] - '0');
     }
-    if (seconds <= 0 || seconds > CMD_MAX_TTL_MS / 1000)
-        return -1;
-    *ttl_ms = seconds * 1000;
-    return 0;
+    return ttl_from_seconds(seconds, ttl_ms);
 }
 
 /* Loads a JSON object; returns it, or NULL with err set. */

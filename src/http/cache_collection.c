@@ -183,38 +183,41 @@ static void mget(struct http_server *srv, h2o_req_t *req)
         body_free(&body);
         return;
     }
+    enum { MISSING, TEXT, BINARY }; /* where each key goes: the output pass that writes it */
     struct store_item *items = h2o_mem_alloc_pool(&req->pool, (body.count ? body.count : 1) * sizeof(*items));
-    char *found = h2o_mem_alloc_pool(&req->pool, body.count + 1);
+    char *where = h2o_mem_alloc_pool(&req->pool, body.count + 1);
     size_t cap = 64, binary = 0;
     for (size_t i = 0; i < body.count; i++) {
         const struct body_item *it = &body.items[i];
-        found[i] = cmd_get(srv->cmd, it->key, it->key_len, request_pool_alloc, &req->pool, &items[i]) == CMD_OK;
+        where[i] = MISSING;
         cap += JSONW_STRING_MAX(it->key_len) + 2;
-        if (found[i]) {
-            int text = json_item_is_text(&items[i]);
-            cap += text ? json_item_max(&items[i]) : BASE64_LEN(items[i].len) + 2;
-            binary += !text;
+        if (cmd_get(srv->cmd, it->key, it->key_len, request_pool_alloc, &req->pool, &items[i]) == CMD_OK) {
+            where[i] = json_item_is_text(&items[i]) ? TEXT : BINARY;
+            cap += where[i] == TEXT ? json_item_max(&items[i]) : BASE64_LEN(items[i].len) + 2;
+            binary += where[i] == BINARY;
         }
     }
 
     char *out = h2o_mem_alloc_pool(&req->pool, cap), *p = out;
-    for (int pass = 0; pass < 3; pass++) {
-        static const char *const heads[] = {"{\"entries\":{", "},\"entries_base64\":{", "},\"missing\":["};
-        if (pass == 1 && binary == 0)
+    static const struct {
+        int where;
+        const char *head;
+    } passes[] = {{TEXT, "{\"entries\":{"}, {BINARY, "},\"entries_base64\":{"}, {MISSING, "},\"missing\":["}};
+    for (size_t pass = 0; pass < sizeof(passes) / sizeof(passes[0]); pass++) {
+        if (passes[pass].where == BINARY && binary == 0)
             continue;
         size_t n = 0;
-        p = stpcpy(p, heads[pass]);
+        p = stpcpy(p, passes[pass].head);
         for (size_t i = 0; i < body.count; i++) {
-            int text = found[i] && json_item_is_text(&items[i]);
-            if ((pass == 0 && !(found[i] && text)) || (pass == 1 && !(found[i] && !text)) || (pass == 2 && found[i]))
+            if (where[i] != passes[pass].where)
                 continue;
             if (n++ > 0)
                 *p++ = ',';
             p = json_write_string(p, body.items[i].key, body.items[i].key_len);
-            if (pass == 0) {
+            if (where[i] == TEXT) {
                 *p++ = ':';
                 p = json_write_item(p, &items[i]);
-            } else if (pass == 1) {
+            } else if (where[i] == BINARY) {
                 *p++ = ':';
                 *p++ = '"';
                 p = base64_encode(p, (const unsigned char *)items[i].data, items[i].len);

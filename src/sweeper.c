@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "monotonic.h"
 
 #define SWEEP_INTERVAL_MS 100
 #define SWEEP_BUCKETS 4096
@@ -50,13 +51,6 @@ struct sweeper {
     int64_t next_trim_check_ms; /* CLOCK_MONOTONIC */
     int64_t trim_wait_ms;
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* This process's resident bytes, or 0 if /proc cannot tell. */
 static size_t resident_bytes(void)

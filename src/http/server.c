@@ -37,13 +37,7 @@
 #include "http/reply.h"
 #include "http/tls.h"
 #include "log.h"
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "monotonic.h"
 
 /* ---- accepting and counting connections -------------------------------- */
 

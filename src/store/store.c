@@ -24,6 +24,7 @@
 #include <time.h>
 
 #include "internal.h"
+#include "monotonic.h"
 
 #define DEFAULT_SHARD_BITS 8
 #define MAX_SHARD_BITS 16
@@ -54,12 +55,10 @@ const char *store_strerror(int err)
     return "unknown error";
 }
 
-static int64_t monotonic_ms(void *ctx)
+static int64_t default_clock(void *ctx)
 {
     (void)ctx;
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return monotonic_ms();
 }
 
 int64_t store_now_ms(const struct store *s)
@@ -113,12 +112,12 @@ struct store *store_create(const struct store_config *cfg)
     else
         s->credit_max = cfg->max_memory / 1024;
     s->eviction = cfg->eviction;
-    s->clock = cfg->clock ? cfg->clock : monotonic_ms;
+    s->clock = cfg->clock ? cfg->clock : default_clock;
     s->clock_ctx = cfg->clock ? cfg->clock_ctx : NULL;
     atomic_init(&s->used, 0);
     if (getrandom(s->hash_key, sizeof(s->hash_key), 0) != sizeof(s->hash_key)) {
         /* Unkeyed hashing is still correct, only open to flooding. */
-        s->hash_key[0] = (uint64_t)monotonic_ms(NULL) ^ (uintptr_t)s;
+        s->hash_key[0] = (uint64_t)monotonic_ms() ^ (uintptr_t)s;
         s->hash_key[1] = (uint64_t)time(NULL);
     }
     pthread_mutex_init(&s->sweep_lock, NULL);

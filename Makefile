@@ -34,7 +34,9 @@ CC ?= gcc
 
 # Link-time optimisation inlines the store's small accessors (entry.c, table.c)
 # into the get path across modules: 5-7% on bench/store, which builds the same way.
-LTO := -flto
+# Fat objects keep machine code beside the LTO bytecode, so build/libcachette.a
+# still links into programs built without LTO, or with clang.
+LTO := -flto -ffat-lto-objects
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc $(LTO)
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(LTO) $(SAN_FLAGS)
@@ -54,6 +56,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*.c))
 STRESS_TESTS := $(patsubst tests/stress/%.c,$(B)/tests/%,$(wildcard tests/stress/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/*.c))
 SOAK_TESTS := $(patsubst tests/soak/%.c,$(B)/tests/%,$(wildcard tests/soak/*.c))
+EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
@@ -77,6 +80,12 @@ $(SERVER): $(call obj,src/main.c $(CORE_SRC) $(HTTP_SRC)) $(STORE_LIB)
 $(B)/tests/%: $(B)/obj/tests/unit/%.o $(call obj,$(CORE_SRC) $(HTTP_SRC) tests/support/procfs.c) $(STORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(SERVER_LIBS) $(TEST_LIBS)
+
+# Built the way an embedding program would link the library: no LTO, no plugin.
+$(EMBED_TEST): tests/embed/test_embed.c $(STORE_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -Iinclude $(SAN_FLAGS) -fno-lto -fno-use-linker-plugin \
+		-o $@ $^ -pthread -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/stress/%.o $(STORE_LIB)
 	@mkdir -p $(dir $@)
@@ -121,9 +130,9 @@ valgrind: deps
 	$(MAKE) --no-print-directory check-valgrind
 	@tests/run.sh --total build/results.txt
 
-check-variant: $(SERVER) $(UNIT_TESTS) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
+check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
 	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 tests/run.sh --variant $(B) --results build/results.txt \
-		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS)) \
+		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS) $(EMBED_TEST)) \
 		$(if $(findstring integration,$(SUITES)),$(INTEGRATION_TESTS)) \
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
 		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))

@@ -183,7 +183,7 @@ size_t store_count(const struct store *store);
 struct store_stats {
     size_t entries;           /* as store_count */
     size_t bytes_used;        /* entries and hash tables, as the allocator sized them */
-    size_t bytes_pending_free; /* removed, not yet freed: readers may still hold them (not in bytes_used) */
+    size_t bytes_pending_free; /* removed entries not yet freed: readers may still hold them (not in bytes_used) */
     size_t max_memory;        /* 0 = unbounded */
     uint64_t hits, misses;    /* store_get outcomes */
     uint64_t sets, deletes;   /* successful store_set/store_incr, store_delete */

@@ -191,16 +191,20 @@ int ebr_is_safe(struct store *s, uint64_t tag)
 static void reclaim_limbo(struct ebr_thread *t, uint64_t epoch)
 {
     struct entry **link = &t->limbo;
-    size_t kept = 0, kept_bytes = 0;
+    size_t kept = 0, freed_bytes = 0;
     while (*link != NULL && tag_of(*link) + 2 > epoch) {
-        kept_bytes += entry_footprint(*link);
         link = &(*link)->newer;
         kept++;
     }
-    free_list(*link);
+    for (struct entry *e = *link, *next; e != NULL; e = next) {
+        next = e->newer;
+        freed_bytes += entry_footprint(e);
+        free(e);
+    }
     *link = NULL;
     t->limbo_count = kept;
-    atomic_store_explicit(&t->limbo_bytes, kept_bytes, memory_order_relaxed);
+    atomic_store_explicit(&t->limbo_bytes, atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed) - freed_bytes,
+                          memory_order_relaxed);
 }
 
 /* Frees the orphans old enough to free; the caller holds ebr->lock. */
@@ -243,7 +247,14 @@ void entry_retire(struct store *s, struct entry *e)
     atomic_store_explicit(&t->limbo_bytes, limbo_bytes, memory_order_relaxed);
     if (++t->limbo_count < LIMBO_BATCH && limbo_bytes < LIMBO_BYTES)
         return;
+    /*
+     * What was just retired carries the current epoch, so it needs two
+     * advances: try for the second at once (it succeeds when no reader is
+     * mid-get), or a large value would wait for this thread's next removal.
+     */
     uint64_t epoch = try_advance(ebr);
+    if (epoch < tag + 2)
+        epoch = try_advance(ebr);
     reclaim_limbo(t, epoch);
     if (pthread_mutex_trylock(&ebr->lock) == 0) {
         reclaim_orphans(ebr, epoch);

@@ -1159,6 +1159,14 @@ static void test_removed_memory_is_freed_soon(void **state)
            most_pending / KIB);
     assert_true(most_pending >= LARGE);
     assert_true(most_pending <= 256 * KIB + 2 * (LARGE + KIB));
+
+    /* A value of 256 KiB or more is freed by its own removal, with no reader in the way. */
+    static char huge[256 * KIB];
+    fill_value(huge, sizeof(huge), 7);
+    assert_int_equal(set_kind(s, "huge", STORE_KIND_STRING, huge, sizeof(huge), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_OK);
+    assert_int_equal(store_delete(s, "huge", 4, 0), STORE_OK);
+    assert_int_equal(stats_of(s).bytes_pending_free, 0);
 }
 
 static void test_value_bigger_than_memory(void **state)

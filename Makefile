@@ -39,7 +39,8 @@ CC ?= gcc
 LTO := -flto -ffat-lto-objects
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc $(LTO)
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
-LDFLAGS := -pthread $(LTO) $(SAN_FLAGS)
+# LTO compiles again at link time: the same optimisation and warnings apply there.
+LDFLAGS := -pthread -O2 -Wall -Wextra -Werror $(LTO) $(SAN_FLAGS)
 SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz
 TEST_LIBS := -lcmocka -lcurl
 

@@ -312,7 +312,7 @@ static void test_json_write_string(void **state)
 static void test_sizes(void **state)
 {
     (void)state;
-    size_t n;
+    size_t n = 0; /* cmocka asserts may return, as far as the compiler knows */
     assert_int_equal(config_parse_size("512mb", &n), 0);
     assert_int_equal(n, 512u << 20);
     assert_int_equal(config_parse_size("512MB", &n), 0);
@@ -334,7 +334,7 @@ static void test_sizes(void **state)
 static void test_durations(void **state)
 {
     (void)state;
-    int64_t ms;
+    int64_t ms = 0;
     assert_int_equal(config_parse_duration_ms("30", &ms), 0);
     assert_int_equal(ms, 30000);
     assert_int_equal(config_parse_duration_ms("250ms", &ms), 0);

@@ -55,76 +55,6 @@ static int compare_int64(const void *a, const void *b)
 }
 
 /*
- * One member of /stats, asked on a raw connection of its own and without
- * cmocka assertions: the value, or -1 when no 200 came back (a server at
- * --max-connections answers 503).
- */
-static json_int_t try_stat(unsigned port, const char *name)
-{
-    static const char req[] = "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
-    json_int_t value = -1;
-    char *buf = NULL;
-    size_t len = 0;
-    struct raw_res r;
-    int fd = raw_try_connect(port);
-    if (fd == -1)
-        return -1;
-    if (raw_send(fd, req, sizeof(req) - 1) == 0) {
-        raw_read(fd, NULL, 3000, &buf, &len);
-        if (raw_parse(buf, len, &r, 1, 0) == 1 && r.status == 200) {
-            json_t *stats = json_loadb(r.body, r.body_len, 0, NULL);
-            json_t *member = json_object_get(stats, name);
-            if (json_is_integer(member))
-                value = json_integer_value(member);
-            json_decref(stats);
-        }
-    }
-    free(buf);
-    close(fd);
-    return value;
-}
-
-/*
- * Polls /stats until the server counts at most want open connections (its
- * own request included), for up to timeout_ms.
- */
-static void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms)
-{
-    int64_t deadline = now_ms() + timeout_ms;
-    json_int_t open;
-    while ((open = try_stat(port, "connections")) == -1 || open > want) {
-        if (now_ms() >= deadline)
-            fail_msg("the server counts %lld open connections after %d ms, expected at most %lld", (long long)open,
-                     timeout_ms, (long long)want);
-        sleep_ms(20);
-    }
-}
-
-/* Sends a keep-alive GET /health on fd; returns 0 when a 200 came back. */
-static int ping_on(int fd)
-{
-    static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
-    char *buf = NULL;
-    size_t len = 0;
-    struct raw_res r;
-    int ok = raw_send(fd, ping, sizeof(ping) - 1) == 0;
-    if (ok) {
-        raw_read(fd, "{\"status\":\"ok\"}", 3000, &buf, &len);
-        ok = raw_parse(buf, len, &r, 1, 0) == 1 && r.status == 200;
-    }
-    free(buf);
-    return ok ? 0 : -1;
-}
-
-/* Closes fd with a TCP reset instead of a FIN (SO_LINGER with a zero timeout). */
-static void close_with_reset(int fd)
-{
-    struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
-    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
-    close(fd);
-}
-
-/*
  * Raises this process's soft limit on open files to at least need (to the
  * hard limit), before the server is started: it inherits the limit and needs
  * as many descriptors as the test opens.
@@ -345,7 +275,7 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
     atomic_init(&t->closed, 0);
     ensure_fd_limit(SLOW_CONNS + 256);
     assert_int_equal(server_start_args(&s, "--request-timeout", "3s", "--max-connections", "1000", NULL), 0);
-    json_int_t baseline = try_stat(s.port, "connections");
+    json_int_t baseline = raw_stat(s.port, "connections");
     assert_true(baseline >= 1);
     CURL *kept = http_easy_new();
     struct http_req put = {.method = "PUT", .path = "/cache/normal", .body = "{\"value\":0}", .headers = json_ct};
@@ -387,7 +317,7 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
         http_res_free(&res);
         sleep_ms(1);
     }
-    json_int_t open_during = try_stat(s.port, "connections");
+    json_int_t open_during = raw_stat(s.port, "connections");
     int closed_during = atomic_load(&t->closed);
     pthread_join(trickler, NULL);
     curl_easy_cleanup(kept);
@@ -442,7 +372,7 @@ static void an_idle_keep_alive_connection_is_closed_after_the_request_timeout(vo
     size_t len = 0;
     assert_int_equal(server_start_args(&s, "--request-timeout", "1s", NULL), 0);
     int fd = raw_connect(s.port);
-    assert_int_equal(ping_on(fd), 0);
+    assert_int_equal(raw_ping(fd), 0);
     int64_t served = now_ms();
 
     /* Half the timeout on it is open and silent: keep-alive works. */
@@ -507,12 +437,12 @@ static void connections_over_the_limit_are_refused_and_capacity_returns_when_oth
     int held[LIMIT], extra[EXTRA];
     ensure_fd_limit(LIMIT + EXTRA + 256);
     assert_int_equal(server_start_args(&s, "--max-connections", "50", NULL), 0);
-    json_int_t baseline = try_stat(s.port, "connections");
+    json_int_t baseline = raw_stat(s.port, "connections");
     assert_true(baseline >= 1);
 
     for (int i = 0; i < LIMIT; i++) {
         held[i] = raw_connect(s.port);
-        if (ping_on(held[i]) != 0)
+        if (raw_ping(held[i]) != 0)
             fail_msg("connection %d of %d was not served", i + 1, LIMIT);
     }
 
@@ -546,13 +476,13 @@ static void connections_over_the_limit_are_refused_and_capacity_returns_when_oth
 
     /* The fifty are unaffected; once they leave, fifty others fit again, all at the same time. */
     for (int i = 0; i < LIMIT; i++)
-        assert_int_equal(ping_on(held[i]), 0);
+        assert_int_equal(raw_ping(held[i]), 0);
     for (int i = 0; i < LIMIT; i++)
         close(held[i]);
     expect_connections_drop_to(s.port, baseline, 5000);
     for (int i = 0; i < LIMIT; i++) {
         held[i] = raw_connect(s.port);
-        if (ping_on(held[i]) != 0)
+        if (raw_ping(held[i]) != 0)
             fail_msg("after the first fifty left, new connection %d of %d was not served", i + 1, LIMIT);
     }
     for (int i = 0; i < LIMIT; i++)
@@ -652,7 +582,7 @@ static void a_body_over_the_limit_gets_413_without_being_buffered(void **state)
     struct server s;
     struct http_res res;
     assert_int_equal(server_start_args(&s, "--max-body-bytes", "64kb", NULL), 0);
-    json_int_t baseline = try_stat(s.port, "connections");
+    json_int_t baseline = raw_stat(s.port, "connections");
     assert_true(baseline >= 1);
 
     /* Warm up the buffers a body under the limit needs, then measure from there. */
@@ -836,13 +766,13 @@ static void disconnect_at(unsigned port, enum disconnect_stage stage)
         if (stage == MID_HEAD)
             close(fd);
         else
-            close_with_reset(fd);
+            raw_close_with_reset(fd);
         break;
     case MID_BODY_LENGTH:
         fd = raw_connect(port);
         assert_int_equal(raw_send(fd, length, sizeof(length) - 1), 0);
         assert_int_equal(raw_send(fd, body, sizeof(body)), 0);
-        close_with_reset(fd);
+        raw_close_with_reset(fd);
         break;
     case MID_BODY_CHUNKED:
         fd = raw_connect(port);
@@ -860,7 +790,7 @@ static void disconnect_at(unsigned port, enum disconnect_stage stage)
         assert_int_equal(raw_send(fd, get_big, sizeof(get_big) - 1), 0);
         raw_read(fd, "gggggggg", 3000, &buf, &len);
         assert_non_null(memmem(buf, len, "gggggggg", 8));
-        close_with_reset(fd);
+        raw_close_with_reset(fd);
         break;
     }
     case H2_MID_BODY: {
@@ -877,7 +807,7 @@ static void disconnect_at(unsigned port, enum disconnect_stage stage)
         fd = h2_request(port, "GET", "/cache/big?raw", 1);
         raw_read(fd, "gggggggg", 3000, &buf, &len);
         assert_non_null(memmem(buf, len, "gggggggg", 8));
-        close_with_reset(fd);
+        raw_close_with_reset(fd);
         break;
     case DISCONNECT_STAGES:
         fail();
@@ -906,7 +836,7 @@ static void abrupt_disconnects_at_every_stage_leak_no_descriptors(void **state)
     struct server s;
     struct http_res res;
     assert_int_equal(server_start(&s, NULL), 0);
-    json_int_t baseline = try_stat(s.port, "connections");
+    json_int_t baseline = raw_stat(s.port, "connections");
     assert_true(baseline >= 1);
     char *big = malloc(BIG_VALUE_BYTES);
     assert_non_null(big);

@@ -1241,11 +1241,10 @@ static void start_case(const struct tally *t, struct slot *s, unsigned long inde
 
 static void finish_case(struct tally *t, struct slot *s, int closed_by_server)
 {
-    if (!closed_by_server && s->c.ending == END_RESET) {
-        struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
-        setsockopt(s->fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
-    }
-    close(s->fd);
+    if (!closed_by_server && s->c.ending == END_RESET)
+        raw_close_with_reset(s->fd);
+    else
+        close(s->fd);
     s->fd = -1;
     check_response(t, s);
     t->cases++;
@@ -1359,21 +1358,6 @@ static void run_batch(struct tally *t, unsigned long first, unsigned long end)
 
 /* ---- checks between batches ------------------------------------------------------ */
 
-static void expect_connections_drop_to(json_int_t want)
-{
-    json_int_t open = -1;
-    int64_t deadline = now_ms() + HANG_MS;
-    while (now_ms() < deadline) {
-        json_t *stats = get_stats(PORT);
-        open = json_int_member(stats, "connections");
-        json_decref(stats);
-        if (open <= want)
-            return;
-        sleep_ms(20);
-    }
-    fail_msg("the server still counts %lld open connections after the batch", (long long)open);
-}
-
 /* The server is alive, healthy, stores and returns a value verbatim, and holds no connection of the batch. */
 static void expect_server_answers(const struct tally *t, unsigned long first, unsigned long end)
 {
@@ -1404,7 +1388,7 @@ static void expect_server_answers(const struct tally *t, unsigned long first, un
         fail_msg("after cases %lu-%lu: GET %s returned %s, expected %s", first, end - 1, path, res.body, entry);
     http_res_free(&res);
 
-    expect_connections_drop_to(1); /* the /stats connection itself */
+    expect_connections_drop_to(PORT, 1, HANG_MS); /* the /stats connection itself */
 }
 
 /* ---- the test ------------------------------------------------------------------------- */

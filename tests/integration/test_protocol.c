@@ -35,20 +35,6 @@ static json_int_t stat_of(const char *name)
     return v;
 }
 
-/* Polls /stats (each poll on a connection of its own) until "connections" is at most want, for up to 5 s. */
-static void expect_connections_drop_to(json_int_t want)
-{
-    json_int_t open = -1;
-    int64_t deadline = now_ms() + 5000;
-    while (now_ms() < deadline) {
-        open = stat_of("connections");
-        if (open <= want)
-            return;
-        sleep_ms(20);
-    }
-    fail_msg("the server still counts %lld open connections, expected at most %lld", (long long)open, (long long)want);
-}
-
 static void expect_health(CURL *easy, long http_version)
 {
     struct http_res res;
@@ -578,11 +564,11 @@ static void clients_vanishing_mid_body_leave_the_server_healthy(void **state)
         const char *bytes = i % 2 ? chunked : head;
         assert_int_equal(raw_send(fd, bytes, strlen(bytes)), 0);
         if (i % 3 == 0) {
-            struct linger abort_close = {.l_onoff = 1, .l_linger = 0}; /* close with RST */
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
-        } else if (i % 3 == 1) {
-            shutdown(fd, SHUT_WR); /* half-close: the body ends early */
+            raw_close_with_reset(fd);
+            continue;
         }
+        if (i % 3 == 1)
+            shutdown(fd, SHUT_WR); /* half-close: the body ends early */
         close(fd);
     }
     /* An HTTP/2 connection that leaves right after its preface. */
@@ -591,7 +577,7 @@ static void clients_vanishing_mid_body_leave_the_server_healthy(void **state)
     assert_int_equal(raw_send(fd, preface, sizeof(preface) - 1), 0);
     close(fd);
 
-    expect_connections_drop_to(baseline);
+    expect_connections_drop_to(PORT, baseline, 5000);
     expect_health(NULL, 0);
     struct http_res res;
     http_call(PORT, "GET", "/cache/vanished", NULL, &res);

@@ -163,11 +163,10 @@ static void clients_abandoning_the_handshake_leave_the_server_serving(void **sta
             assert_int_equal(raw_send(fd, hello_start, sizeof(hello_start)), 0);
         else if (i % 3 == 1)
             assert_int_equal(raw_send(fd, garbage, sizeof(garbage)), 0);
-        if (i % 2 == 0) {
-            struct linger abort_close = {.l_onoff = 1, .l_linger = 0}; /* close with RST */
-            setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
-        }
-        close(fd);
+        if (i % 2 == 0)
+            raw_close_with_reset(fd);
+        else
+            close(fd);
     }
     int64_t deadline = now_ms() + 5000;
     json_int_t open;

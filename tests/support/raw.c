@@ -67,6 +67,13 @@ int raw_send(int fd, const void *buf, size_t len)
     return 0;
 }
 
+void raw_close_with_reset(int fd)
+{
+    struct linger abort_close = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+    close(fd);
+}
+
 int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
 {
     int64_t deadline = now_ms() + timeout_ms;
@@ -202,4 +209,66 @@ json_t *expect_raw_json(const struct raw_res *r, int status)
         fail_msg("status %d: the body is not a JSON object: %.*s", status, (int)r->body_len, r->body);
     }
     return v;
+}
+
+/*
+ * One member of /stats, asked on a raw connection of its own and without
+ * cmocka assertions: the value, or -1 when no 200 came back (a server at
+ * --max-connections answers 503).
+ */
+json_int_t raw_stat(unsigned port, const char *name)
+{
+    static const char req[] = "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    json_int_t value = -1;
+    char *buf = NULL;
+    size_t len = 0;
+    struct raw_res r;
+    int fd = raw_try_connect(port);
+    if (fd == -1)
+        return -1;
+    if (raw_send(fd, req, sizeof(req) - 1) == 0) {
+        raw_read(fd, NULL, 3000, &buf, &len);
+        if (raw_parse(buf, len, &r, 1, 0) == 1 && r.status == 200) {
+            json_t *stats = json_loadb(r.body, r.body_len, 0, NULL);
+            json_t *member = json_object_get(stats, name);
+            if (json_is_integer(member))
+                value = json_integer_value(member);
+            json_decref(stats);
+        }
+    }
+    free(buf);
+    close(fd);
+    return value;
+}
+
+/*
+ * Polls /stats until the server counts at most want open connections (its
+ * own request included), for up to timeout_ms.
+ */
+void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    json_int_t open;
+    while ((open = raw_stat(port, "connections")) == -1 || open > want) {
+        if (now_ms() >= deadline)
+            fail_msg("the server counts %lld open connections after %d ms, expected at most %lld", (long long)open,
+                     timeout_ms, (long long)want);
+        sleep_ms(20);
+    }
+}
+
+/* Sends a keep-alive GET /health on fd; returns 0 when a 200 came back. */
+int raw_ping(int fd)
+{
+    static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    char *buf = NULL;
+    size_t len = 0;
+    struct raw_res r;
+    int ok = raw_send(fd, ping, sizeof(ping) - 1) == 0;
+    if (ok) {
+        raw_read(fd, "{\"status\":\"ok\"}", 3000, &buf, &len);
+        ok = raw_parse(buf, len, &r, 1, 0) == 1 && r.status == 200;
+    }
+    free(buf);
+    return ok ? 0 : -1;
 }

@@ -25,6 +25,22 @@ int raw_try_connect(unsigned port);
 /* Writes all of buf; returns 0 or -1. */
 int raw_send(int fd, const void *buf, size_t len);
 
+/* Closes fd with a TCP reset instead of a FIN (SO_LINGER with a zero timeout). */
+void raw_close_with_reset(int fd);
+
+/* Sends a keep-alive GET /health on fd; returns 0 when a 200 came back. */
+int raw_ping(int fd);
+
+/*
+ * One member of /stats, asked on a raw connection of its own and without
+ * cmocka assertions: the value, or -1 when no 200 came back (a server at
+ * --max-connections answers 503).
+ */
+json_int_t raw_stat(unsigned port, const char *name);
+
+/* Polls /stats until the server counts at most want open connections (its own request included), for up to timeout_ms. */
+void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms);
+
 /*
  * Reads into a growing buffer until the peer closes, until the bytes read so
  * far contain stop (if not NULL), or until timeout_ms passes in all.

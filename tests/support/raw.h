@@ -38,7 +38,7 @@ int raw_ping(int fd);
  */
 json_int_t raw_stat(unsigned port, const char *name);
 
-/* Polls /stats until the server counts at most want open connections (its own request included), for up to timeout_ms. */
+/* Polls /stats until the server counts at most want open connections (its own request included), for timeout_ms. */
 void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms);
 
 /*

@@ -224,13 +224,11 @@ static void reclaim_orphans(struct ebr *ebr, uint64_t epoch)
     }
 }
 
-void entry_retire(struct store *s, struct entry *e)
+/* Puts e, whose bytes the caller has returned to the budget, on this thread's limbo (or the orphans). */
+static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_t bytes)
 {
-    size_t bytes = entry_footprint(e);
-    memory_release(s, bytes);
     uint64_t tag = ebr_retire_epoch(s);
     e->older = (struct entry *)(uintptr_t)tag;
-    struct ebr_thread *t = ebr_this_thread(s);
     struct ebr *ebr = &s->ebr;
     if (t == NULL) {
         /* No record for this thread: the orphan list takes it. */
@@ -260,4 +258,19 @@ void entry_retire(struct store *s, struct entry *e)
         reclaim_orphans(ebr, epoch);
         pthread_mutex_unlock(&ebr->lock);
     }
+}
+
+void entry_retire(struct store *s, struct entry *e)
+{
+    struct ebr_thread *t = ebr_this_thread(s);
+    size_t bytes = entry_footprint(e);
+    memory_release_by(s, t, bytes);
+    retire(s, t, e, bytes);
+}
+
+void entry_retire_evicted(struct store *s, struct entry *e)
+{
+    size_t bytes = entry_footprint(e);
+    atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
+    retire(s, ebr_this_thread(s), e, bytes);
 }

@@ -17,8 +17,11 @@
  * counter. An overwrite by a thread whose last write freed as much touches it
  * not at all. Credits only overstate what the entries hold, so the bound
  * still holds, tighter by at most credit_max per thread; the statistics
- * subtract them, and a thread's credit returns to the budget when it exits
- * and after each eviction (whose bytes must lower the total at once). Bucket
+ * subtract them. A reservation larger than the credit uses up the credit and
+ * counts only the rest; a thread's remaining credit returns to the budget
+ * when it exits and before it evicts, and the bytes of the entries it evicts
+ * go straight to the total, never into credit, so eviction stops as soon as
+ * there is room. Bucket
  * arrays are counted when they grow, under a shard lock where nothing can be
  * evicted, so the writer whose insert grew one evicts back under the bound
  * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
@@ -77,9 +80,8 @@ void do_policy_reset(struct store *s, struct shard *sh, int release)
 
 /* ---- the memory bound ------------------------------------------------------ */
 
-void memory_release(struct store *s, size_t bytes)
+void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes)
 {
-    struct ebr_thread *t = ebr_this_thread(s);
     if (t != NULL) {
         size_t credit = atomic_load_explicit(&t->credit, memory_order_relaxed);
         if (credit + bytes <= s->credit_max) {
@@ -88,6 +90,11 @@ void memory_release(struct store *s, size_t bytes)
         }
     }
     atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
+}
+
+void memory_release(struct store *s, size_t bytes)
+{
+    memory_release_by(s, ebr_this_thread(s), bytes);
 }
 
 /* Hands this thread's whole credit back to the shared counter. */
@@ -101,17 +108,16 @@ static void return_credit(struct store *s)
     atomic_fetch_sub_explicit(&s->used, credit, memory_order_relaxed);
 }
 
-/* Takes bytes from this thread's credit if it holds that much; returns whether it did. */
-static int take_credit(struct store *s, size_t bytes)
+/* Takes up to bytes from this thread's credit; returns how many it took. */
+static size_t take_credit(struct store *s, size_t bytes)
 {
     struct ebr_thread *t = ebr_this_thread(s);
     if (t == NULL)
         return 0;
     size_t credit = atomic_load_explicit(&t->credit, memory_order_relaxed);
-    if (credit < bytes)
-        return 0;
-    atomic_store_explicit(&t->credit, credit - bytes, memory_order_relaxed);
-    return 1;
+    size_t taken = credit < bytes ? credit : bytes;
+    atomic_store_explicit(&t->credit, credit - taken, memory_order_relaxed);
+    return taken;
 }
 
 /* Picks and unlinks the policy's victim in one shard, or returns NULL if the shard is empty. */
@@ -136,6 +142,7 @@ static int evict_to_budget(struct store *s, struct shard *home)
     size_t idx = (size_t)(home - s->shards);
     size_t empty_in_a_row = 0;
     int64_t now = store_now_ms(s);
+    return_credit(s); /* counted in the total but holding no entry: it must not cost an entry */
     while (over_budget(s)) {
         struct shard *sh = &s->shards[idx];
         int was_expired = 0;
@@ -144,8 +151,7 @@ static int evict_to_budget(struct store *s, struct shard *home)
         shard_unlock(&sh->lock);
         if (victim != NULL) {
             stat_add(was_expired ? &stat_slot(s)->expired : &stat_slot(s)->evicted, 1);
-            entry_retire(s, victim);
-            return_credit(s); /* what eviction frees must show in the total at once, or it evicts too much */
+            entry_retire_evicted(s, victim);
             empty_in_a_row = 0;
             continue;
         }
@@ -158,16 +164,13 @@ static int evict_to_budget(struct store *s, struct shard *home)
 
 int memory_reserve(struct store *s, struct shard *home, size_t bytes)
 {
-    if (take_credit(s, bytes))
-        return 0; /* already counted: the total does not move */
-    if (s->max_memory == 0) {
-        atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
-        return 0;
-    }
-    if (bytes > s->max_memory)
+    if (s->max_memory != 0 && bytes > s->max_memory)
         return STORE_EFULL;
-    atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed);
-    if (!over_budget(s))
+    size_t uncounted = bytes - take_credit(s, bytes); /* credit is already in the total */
+    if (uncounted == 0)
+        return 0;
+    atomic_fetch_add_explicit(&s->used, uncounted, memory_order_relaxed);
+    if (s->max_memory == 0 || !over_budget(s))
         return 0;
     if (s->eviction == STORE_EVICT_NONE || evict_to_budget(s, home) != 0) {
         memory_release(s, bytes);

@@ -250,7 +250,9 @@ int ebr_is_safe(struct store *s, uint64_t tag);
 
 /* Counts bytes about to be allocated; evicts to make room. 0 or STORE_EFULL. */
 int memory_reserve(struct store *s, struct shard *home, size_t bytes);
-/* Returns bytes freed. */
+/* Returns bytes freed: into thread t's credit (t may be NULL) while it has room, else to the total. */
+void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes);
+/* The same for the calling thread. */
 void memory_release(struct store *s, size_t bytes);
 /* With no lock held: evicts until back under max_memory, if a table's growth took it over. */
 void memory_trim(struct store *s, struct shard *home);
@@ -287,6 +289,8 @@ void do_s3fifo_reset(struct store *s, struct shard *sh, int release);
  * memory once no reader can still reach it (ebr.c).
  */
 void entry_retire(struct store *s, struct entry *e);
+/* The same for an evicted entry: its bytes go straight to the total, not into the thread's credit (evict.c). */
+void entry_retire_evicted(struct store *s, struct entry *e);
 
 /* The calling thread's record, registered on first use; NULL if out of memory. */
 struct ebr_thread *ebr_this_thread(struct store *s);

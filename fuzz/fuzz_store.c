@@ -168,7 +168,7 @@ static size_t walk_queue(struct fuzz *f, const struct queue *q, size_t limit, in
         CHECK(id >= 0 && f->found[id] == e); /* queued entries are the linked ones */
         if (in_main >= 0)
             CHECK(!!(atomic_load(&e->flags) & ENTRY_IN_MAIN) == in_main);
-        *bytes += entry_footprint(e);
+        *bytes += entry_footprint(f->store, e);
     }
     CHECK(q->newest == prev);
     return n;
@@ -197,7 +197,7 @@ static void walk(struct fuzz *f)
                 f->found[id] = e;
                 uint64_t hash = store_hash(s, entry_key(e), e->key_len);
                 CHECK(shard_for(s, hash) == sh && (hash & t->mask) == b);
-                entry_bytes += entry_footprint(e);
+                entry_bytes += entry_footprint(s, e);
             }
         }
         used += entry_bytes;

@@ -5,13 +5,14 @@
  * quickly while the work per step, and so the time any shard lock is held,
  * stays bounded.
  *
- * glibc keeps freed memory on its own free lists rather than returning it:
- * after a mass expiry whose freed entries lie between live ones (or large
- * request and response buffers freed the same way), RSS stays far above what
- * the store holds. So every TRIM_CHECK_MS the sweeper compares the process's
- * RSS with the store's bytes; past bytes x 1.25 + TRIM_SLACK it hands free
- * memory back (malloc_trim). A trim walks the free lists with
- * each arena locked (~10 ms for 500k scattered free chunks), so one that
+ * Allocators keep freed memory to reuse rather than returning it: after a
+ * mass expiry whose freed entries lie between live ones (or large request
+ * and response buffers freed the same way), RSS stays far above what the
+ * store holds. So every TRIM_CHECK_MS the sweeper compares the process's RSS
+ * with the store's bytes; past bytes x 1.25 + TRIM_SLACK it hands free memory
+ * back: the store's slabs (store_trim) and glibc's heap (malloc_trim). A trim
+ * walks the free lists with each arena locked (~10 ms for 500k scattered
+ * free chunks), so one that
  * gives back less than half the excess (fragmentation, or buffers still in
  * use) doubles the wait before the next, up to TRIM_BACKOFF_MAX_MS: short
  * enough that memory freed once a burst is over still comes back within
@@ -75,13 +76,14 @@ static void trim_if_bloated(struct sweeper *sw)
     size_t held = st.bytes_used + st.bytes_pending_free; /* pending: not free yet, so no trim can return it */
     size_t expected = held + held / 4 + TRIM_SLACK, before = resident_bytes();
     if (before > expected) {
+        store_trim(sw->store);
         malloc_trim(0);
         size_t after = resident_bytes();
         int helped = after < before && before - after >= (before - expected) / 2;
         sw->trim_wait_ms = helped ? TRIM_CHECK_MS : sw->trim_wait_ms * 2;
         if (sw->trim_wait_ms > TRIM_BACKOFF_MAX_MS)
             sw->trim_wait_ms = TRIM_BACKOFF_MAX_MS;
-        log_msg(LOG_DEBUG, "malloc_trim: RSS %zu -> %zu bytes (store %zu); next check in %lld ms", before, after,
+        log_msg(LOG_DEBUG, "trim: RSS %zu -> %zu bytes (store %zu); next check in %lld ms", before, after,
                 st.bytes_used, (long long)sw->trim_wait_ms);
     } else {
         sw->trim_wait_ms = TRIM_CHECK_MS;

@@ -202,4 +202,13 @@ void store_stats(const struct store *store, struct store_stats *out);
  */
 size_t store_expire_step(struct store *store, size_t max_buckets);
 
+/*
+ * Hands back to the system the memory of freed entries that lies between
+ * live ones (what a mass expiry or deletion leaves behind); the store keeps
+ * working as before. Takes each size class's allocator lock in turn, so
+ * writers of one size wait at most one walk of that class's pages. Meant for
+ * the same background thread, when RSS has outgrown bytes_used.
+ */
+void store_trim(struct store *store);
+
 #endif

@@ -53,6 +53,7 @@ static void on_thread_exit(void *arg)
     /* The thread's credit goes back to the budget; the record's next thread starts with none. */
     atomic_fetch_sub_explicit(&t->store->used, atomic_exchange_explicit(&t->credit, 0, memory_order_relaxed),
                               memory_order_relaxed);
+    slab_cache_flush(&t->store->slab, &t->cache);
     atomic_store_explicit(&t->in_use, 0, memory_order_release);
     pthread_mutex_unlock(&ebr->lock);
 }
@@ -70,11 +71,11 @@ int ebr_init(struct store *s)
     return 0;
 }
 
-static void free_list(struct entry *e)
+static void free_list(struct store *s, struct entry *e)
 {
     while (e != NULL) {
         struct entry *next = e->newer;
-        free(e);
+        entry_free(s, NULL, e);
         e = next;
     }
 }
@@ -86,11 +87,12 @@ void ebr_destroy(struct store *s)
     struct ebr_thread *t = atomic_load_explicit(&ebr->threads, memory_order_acquire);
     while (t != NULL) {
         struct ebr_thread *next = atomic_load_explicit(&t->next, memory_order_relaxed);
-        free_list(t->limbo);
+        free_list(s, t->limbo);
+        slab_cache_flush(&s->slab, &t->cache);
         free(t);
         t = next;
     }
-    free_list(ebr->orphans);
+    free_list(s, ebr->orphans);
     pthread_mutex_destroy(&ebr->lock);
 }
 
@@ -188,7 +190,7 @@ int ebr_is_safe(struct store *s, uint64_t tag)
 }
 
 /* Frees the thread's limbo entries old enough to free (the list is newest first, so in tag order). */
-static void reclaim_limbo(struct ebr_thread *t, uint64_t epoch)
+static void reclaim_limbo(struct store *s, struct ebr_thread *t, uint64_t epoch)
 {
     struct entry **link = &t->limbo;
     size_t kept = 0, freed_bytes = 0;
@@ -198,8 +200,8 @@ static void reclaim_limbo(struct ebr_thread *t, uint64_t epoch)
     }
     for (struct entry *e = *link, *next; e != NULL; e = next) {
         next = e->newer;
-        freed_bytes += entry_footprint(e);
-        free(e);
+        freed_bytes += entry_footprint(s, e);
+        entry_free(s, t, e);
     }
     *link = NULL;
     t->limbo_count = kept;
@@ -208,16 +210,17 @@ static void reclaim_limbo(struct ebr_thread *t, uint64_t epoch)
 }
 
 /* Frees the orphans old enough to free; the caller holds ebr->lock. */
-static void reclaim_orphans(struct ebr *ebr, uint64_t epoch)
+static void reclaim_orphans(struct store *s, uint64_t epoch)
 {
+    struct ebr *ebr = &s->ebr;
     /* Orphans come from several threads' lists: not in tag order, so each is judged alone. */
     struct entry **link = &ebr->orphans;
     while (*link != NULL) {
         struct entry *e = *link;
         if (tag_of(e) + 2 <= epoch) {
             *link = e->newer;
-            atomic_fetch_sub_explicit(&ebr->orphan_bytes, entry_footprint(e), memory_order_relaxed);
-            free(e);
+            atomic_fetch_sub_explicit(&ebr->orphan_bytes, entry_footprint(s, e), memory_order_relaxed);
+            entry_free(s, NULL, e);
         } else {
             link = &e->newer;
         }
@@ -253,9 +256,9 @@ static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_
     uint64_t epoch = try_advance(ebr);
     if (epoch < tag + 2)
         epoch = try_advance(ebr);
-    reclaim_limbo(t, epoch);
+    reclaim_limbo(s, t, epoch);
     if (pthread_mutex_trylock(&ebr->lock) == 0) {
-        reclaim_orphans(ebr, epoch);
+        reclaim_orphans(s, epoch);
         pthread_mutex_unlock(&ebr->lock);
     }
 }
@@ -263,14 +266,14 @@ static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_
 void entry_retire(struct store *s, struct entry *e)
 {
     struct ebr_thread *t = ebr_this_thread(s);
-    size_t bytes = entry_footprint(e);
+    size_t bytes = entry_footprint(s, e);
     memory_release_by(s, t, bytes);
     retire(s, t, e, bytes);
 }
 
 void entry_retire_evicted(struct store *s, struct entry *e)
 {
-    size_t bytes = entry_footprint(e);
+    size_t bytes = entry_footprint(s, e);
     atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
     retire(s, ebr_this_thread(s), e, bytes);
 }

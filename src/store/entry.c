@@ -10,11 +10,13 @@
  * Counters always carry the slot, 0 meaning no expiry, so an increment can keep
  * an existing expiry without knowing it before the entry is allocated.
  *
- * Byte accounting uses malloc_usable_size() plus the allocator's per-chunk
- * word: that is what the entry really costs in glibc's heap, so --max-memory
- * bounds real memory and not an estimate of it.
+ * Entries up to SLAB_MAX_SLOT bytes live in the store's slabs (slab.c),
+ * larger ones in malloc's heap. Byte accounting counts what the allocator
+ * really gives: the slot's class size, or malloc_usable_size() plus glibc's
+ * per-chunk word, so --max-memory bounds real memory and not an estimate.
  */
 #include <malloc.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -88,7 +90,25 @@ void entry_set_expires_at(struct entry *e, int64_t at)
     memcpy(e->data, &at, sizeof(at));
 }
 
-size_t entry_footprint(const struct entry *e)
+struct entry *entry_alloc(struct store *s, size_t size)
 {
+    if (size > SLAB_MAX_SLOT)
+        return malloc(size);
+    struct ebr_thread *t = ebr_this_thread(s);
+    return slab_alloc(&s->slab, t != NULL ? &t->cache : NULL, size);
+}
+
+void entry_free(struct store *s, struct ebr_thread *t, struct entry *e)
+{
+    if (slab_owns(&s->slab, e))
+        slab_free(&s->slab, t != NULL ? &t->cache : NULL, e);
+    else
+        free(e);
+}
+
+size_t entry_footprint(const struct store *s, const struct entry *e)
+{
+    if (slab_owns(&s->slab, e))
+        return slab_slot_size(&s->slab, e);
     return malloc_usable_size((void *)e) + sizeof(size_t);
 }

@@ -54,7 +54,7 @@ void do_policy_insert(struct store *s, struct shard *sh, struct entry *e, uint64
 void do_policy_remove(struct store *s, struct shard *sh, struct entry *e)
 {
     if (s->eviction == STORE_EVICT_S3FIFO)
-        do_s3fifo_remove(sh, e);
+        do_s3fifo_remove(s, sh, e);
     else
         do_sieve_remove(sh, e);
 }

@@ -45,7 +45,7 @@
  * One allocation per entry: this header, then the optional expiry, the key,
  * for STORE_KIND_BYTES one length byte and the content type, then the value
  * (no terminator: 16-byte key + 32-byte value + header is exactly 88 bytes,
- * one 96-byte glibc chunk). 40 bytes of header on LP64.
+ * one 88-byte slab slot). 40 bytes of header on LP64.
  */
 struct entry {
     _Atomic(struct entry *) chain; /* next entry in the same hash bucket */
@@ -122,6 +122,50 @@ struct stat_slot {
     atomic_uint_fast64_t hits, misses, sets, deletes, expired, evicted;
 } __attribute__((aligned(64)));
 
+/*
+ * The entry allocator (slab.c): SLAB_RESERVE bytes of address space in pages
+ * of 2^SLAB_PAGE_SHIFT bytes, each holding slots of one size class.
+ */
+#define SLAB_RESERVE ((size_t)32 << 30)
+#define SLAB_PAGE_SHIFT 16
+#define SLAB_MIN_SLOT 48u   /* an entry's header and a 1-byte key fit */
+#define SLAB_MAX_SLOT 8192u /* larger entries use malloc */
+#define SLAB_CLASSES 107u
+#define SLAB_BITMAP_WORDS ((((size_t)1 << SLAB_PAGE_SHIFT) / SLAB_MIN_SLOT + 63) / 64)
+#define SLAB_NO_PAGE UINT32_MAX
+
+/* A page's metadata, kept apart from its memory. */
+struct slab_page {
+    uint32_t prev, next;  /* its class's pages with a free slot; `next` also links the free pages */
+    uint16_t used;        /* slots handed out */
+    uint8_t class_index;
+    uint8_t in_partial;   /* on its class's list */
+    uint8_t trimmed;      /* slab_trim() has handed back its free slots' memory since the last allocation */
+    uint64_t free_bits[SLAB_BITMAP_WORDS]; /* 1 = slot free */
+};
+
+/* A thread's free slots, per class, linked through their first word (slab.c). */
+#define SLAB_CACHE_BYTES 4096u
+struct slab_cache {
+    void *head[SLAB_CLASSES];
+    uint8_t count[SLAB_CLASSES];
+};
+
+struct slab_class {
+    pthread_mutex_t lock;
+    uint32_t partial;     /* first page with a free slot */
+} __attribute__((aligned(64)));
+
+struct slab {
+    unsigned char *base;
+    struct slab_page *pages; /* one per page of the reservation, touched only once used */
+    pthread_mutex_t lock;    /* the three fields below */
+    uint32_t top;            /* pages handed out at least once */
+    uint32_t committed;      /* pages made accessible */
+    uint32_t free_pages;     /* released pages, linked through `next` */
+    struct slab_class classes[SLAB_CLASSES];
+};
+
 /* Epoch-based reclamation (ebr.c): one record per thread that reads or retires. */
 struct ebr_thread {
     atomic_uint_fast64_t epoch;   /* the epoch it reads in; 0 outside a read */
@@ -132,6 +176,7 @@ struct ebr_thread {
     atomic_int in_use;            /* 0 once its thread has exited: reusable */
     struct store *store;
     atomic_size_t credit;         /* bytes counted in store.used that no entry holds (evict.c); written by its thread */
+    struct slab_cache cache;      /* free entry slots; its own thread only */
 } __attribute__((aligned(64)));
 
 struct ebr {
@@ -160,8 +205,26 @@ struct store {
     pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
     struct ebr ebr;
+    struct slab slab;
     struct stat_slot stats[STAT_SLOTS];
 };
+
+/* ---- the entry allocator (slab.c) ---- */
+
+int slab_init(struct slab *sl);
+void slab_destroy(struct slab *sl);
+/*
+ * A slot of at least size (<= SLAB_MAX_SLOT) bytes, or NULL when the
+ * reservation is used up. `cache` is the calling thread's, or NULL.
+ */
+void *slab_alloc(struct slab *sl, struct slab_cache *cache, size_t size);
+void slab_free(struct slab *sl, struct slab_cache *cache, void *p);
+/* Returns every slot in the cache to the pages. */
+void slab_cache_flush(struct slab *sl, struct slab_cache *cache);
+int slab_owns(const struct slab *sl, const void *p);
+size_t slab_slot_size(const struct slab *sl, const void *p);
+/* Hands back to the system the memory of free slots in pages still in use. */
+void slab_trim(struct slab *sl);
 
 /* ---- entry layout (entry.c) ---- */
 
@@ -177,8 +240,12 @@ const char *entry_content_type(const struct entry *e, size_t *len);
 /* Absolute expiry in store milliseconds, or 0 when it never expires. */
 int64_t entry_expires_at(const struct entry *e);
 void entry_set_expires_at(struct entry *e, int64_t at);
+/* Memory for an entry of size bytes (entry_alloc_size), from the slabs or, if larger, malloc; NULL if none. */
+struct entry *entry_alloc(struct store *s, size_t size);
+/* t: the calling thread's record, whose slot cache takes e, or NULL. */
+void entry_free(struct store *s, struct ebr_thread *t, struct entry *e);
 /* The bytes this entry costs, as the allocator sized it. */
-size_t entry_footprint(const struct entry *e);
+size_t entry_footprint(const struct store *s, const struct entry *e);
 
 static inline int entry_is_expired(const struct entry *e, int64_t now)
 {
@@ -217,7 +284,7 @@ int table_init(struct store *s, struct shard *sh);
 void do_free_retired_tables(struct store *s, struct shard *sh);
 
 /* Frees the table, every entry in it and the retired tables (store_destroy). */
-void table_free(struct shard *sh);
+void table_free(struct store *s, struct shard *sh);
 /* Finds key under the write (or read) lock; *link_out (if not NULL) gets the slot that points at it. */
 struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
                             _Atomic(struct entry *) **link_out);
@@ -280,7 +347,7 @@ struct entry *do_sieve_victim(struct shard *sh, int64_t now);
 void sieve_hit(struct entry *e);
 
 void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);
-void do_s3fifo_remove(struct shard *sh, struct entry *e);
+void do_s3fifo_remove(struct store *s, struct shard *sh, struct entry *e);
 struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now);
 void s3fifo_hit(struct entry *e);
 void do_s3fifo_reset(struct store *s, struct shard *sh, int release);

@@ -110,28 +110,28 @@ static void do_ghost_add(struct store *s, struct shard *sh, const struct entry *
 
 /* ---- the queues ---------------------------------------------------------- */
 
-static void do_push_small(struct shard *sh, struct entry *e)
+static void do_push_small(struct store *s, struct shard *sh, struct entry *e)
 {
     atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_IN_MAIN, memory_order_relaxed);
     queue_push(&sh->small, e);
-    sh->small_bytes += entry_footprint(e);
+    sh->small_bytes += entry_footprint(s, e);
 }
 
-static void do_push_main(struct shard *sh, struct entry *e)
+static void do_push_main(struct store *s, struct shard *sh, struct entry *e)
 {
     atomic_fetch_or_explicit(&e->flags, ENTRY_IN_MAIN, memory_order_relaxed);
     queue_push(&sh->main, e);
-    sh->main_bytes += entry_footprint(e);
+    sh->main_bytes += entry_footprint(s, e);
 }
 
-void do_s3fifo_remove(struct shard *sh, struct entry *e)
+void do_s3fifo_remove(struct store *s, struct shard *sh, struct entry *e)
 {
     if (in_main(e)) {
         queue_unlink(&sh->main, e);
-        sh->main_bytes -= entry_footprint(e);
+        sh->main_bytes -= entry_footprint(s, e);
     } else {
         queue_unlink(&sh->small, e);
-        sh->small_bytes -= entry_footprint(e);
+        sh->small_bytes -= entry_footprint(s, e);
     }
 }
 
@@ -143,15 +143,15 @@ void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64
         unsigned freq = freq_of(replaced);
         set_freq(e, freq < 3 ? freq + 1 : 3);
         if (in_main(replaced))
-            do_push_main(sh, e);
+            do_push_main(s, sh, e);
         else
-            do_push_small(sh, e);
+            do_push_small(s, sh, e);
         return;
     }
     if (do_ghost_take(sh, hash))
-        do_push_main(sh, e);
+        do_push_main(s, sh, e);
     else
-        do_push_small(sh, e);
+        do_push_small(s, sh, e);
 }
 
 struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now)
@@ -165,8 +165,8 @@ struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now)
             if (entry_is_expired(small, now))
                 return small;
             if (freq_of(small) > 0) {
-                do_s3fifo_remove(sh, small);
-                do_push_main(sh, small);
+                do_s3fifo_remove(s, sh, small);
+                do_push_main(s, sh, small);
                 continue;
             }
             do_ghost_add(s, sh, small);

@@ -123,10 +123,15 @@ struct store *store_create(const struct store_config *cfg)
     pthread_mutex_init(&s->sweep_lock, NULL);
     if (ebr_init(s) != 0)
         goto fail;
+    if (slab_init(&s->slab) != 0) {
+        ebr_destroy(s);
+        goto fail;
+    }
 
     s->shards = aligned_alloc(64, s->nshards * sizeof(*s->shards));
     if (s->shards == NULL) {
         ebr_destroy(s);
+        slab_destroy(&s->slab);
         goto fail;
     }
     memset(s->shards, 0, s->nshards * sizeof(*s->shards));
@@ -152,11 +157,12 @@ void store_destroy(struct store *s)
         return;
     for (size_t i = 0; i < s->nshards; i++) {
         do_policy_reset(s, &s->shards[i], 1);
-        table_free(&s->shards[i]);
+        table_free(s, &s->shards[i]);
         shard_lock_destroy(&s->shards[i].lock);
     }
     free(s->shards);
-    ebr_destroy(s);
+    ebr_destroy(s); /* frees the limbo: before the slabs go */
+    slab_destroy(&s->slab);
     pthread_mutex_destroy(&s->sweep_lock);
     free(s);
 }
@@ -192,10 +198,10 @@ static int reserve_entry(struct store *s, struct entry *e, const void *key, size
 {
     *hash = store_hash(s, key, key_len);
     *sh = shard_for(s, *hash);
-    *bytes = entry_footprint(e);
+    *bytes = entry_footprint(s, e);
     int rc = memory_reserve(s, *sh, *bytes);
     if (rc != 0)
-        free(e);
+        entry_free(s, NULL, e);
     return rc;
 }
 
@@ -209,7 +215,7 @@ static int finish_write(struct store *s, struct shard *sh, int rc, struct entry 
                         struct entry *old, bool old_was_live)
 {
     if (rc != 0) {
-        free(e);
+        entry_free(s, NULL, e);
         memory_release(s, bytes);
         return rc;
     }
@@ -236,7 +242,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         return STORE_EINVAL;
 
     int has_expiry = opts->ttl_ms > 0;
-    struct entry *e = malloc(entry_alloc_size(key_len, value->kind, ct_len, value->len, has_expiry));
+    struct entry *e = entry_alloc(s, entry_alloc_size(key_len, value->kind, ct_len, value->len, has_expiry));
     if (e == NULL)
         return STORE_ENOMEM;
     entry_init(e, key, key_len, value->kind, value->content_type, ct_len, has_expiry, now + opts->ttl_ms);
@@ -385,7 +391,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
         return STORE_EINVAL;
 
     /* Counters always carry an expiry slot, so the entry can be sized before the lock. */
-    struct entry *e = malloc(entry_alloc_size(key_len, STORE_KIND_JSON, 0, INT64_TEXT_MAX, 1));
+    struct entry *e = entry_alloc(s, entry_alloc_size(key_len, STORE_KIND_JSON, 0, INT64_TEXT_MAX, 1));
     if (e == NULL)
         return STORE_ENOMEM;
     entry_init(e, key, key_len, STORE_KIND_JSON, NULL, 0, 1, 0);
@@ -486,4 +492,9 @@ void store_stats(const struct store *s, struct store_stats *out)
     out->bytes_used = used > credits ? used - credits : 0; /* the two are read at different instants */
     out->bytes_pending_free = ebr_pending_bytes(s);
     out->max_memory = s->max_memory;
+}
+
+void store_trim(struct store *s)
+{
+    slab_trim(&s->slab);
 }

@@ -56,14 +56,14 @@ int table_init(struct store *s, struct shard *sh)
     return 0;
 }
 
-void table_free(struct shard *sh)
+void table_free(struct store *s, struct shard *sh)
 {
     struct table *t = shard_table(sh);
     for (size_t i = 0; i <= t->mask; i++) {
         struct entry *e = load_chain(&t->slots[i]);
         while (e != NULL) {
             struct entry *next = load_chain(&e->chain);
-            free(e);
+            entry_free(s, NULL, e);
             e = next;
         }
     }

@@ -153,7 +153,7 @@ static void model_store(struct model *m, enum store_kind kind, const void *data,
 
 static size_t block_footprint(const void *p)
 {
-    return malloc_usable_size((void *)p) + sizeof(size_t); /* as table.c and entry.c count */
+    return malloc_usable_size((void *)p) + sizeof(size_t); /* as table.c and s3fifo.c count */
 }
 
 /* Walks one eviction queue oldest to newest; returns its length and adds its bytes. */
@@ -354,7 +354,8 @@ static void op_set(struct fuzz *f, struct cursor *c)
 
     int was_live = live(m, f->now), was_present = m->state == PRESENT;
     size_t ct_len = v.kind == STORE_KIND_BYTES ? v.content_type_len : 0;
-    size_t footprint = entry_alloc_size(f->key_len[id], v.kind, ct_len, v.len, opts.ttl_ms > 0) + sizeof(size_t);
+    size_t size = entry_alloc_size(f->key_len[id], v.kind, ct_len, v.len, opts.ttl_ms > 0);
+    size_t footprint = size <= SLAB_MAX_SLOT ? slab_slot_size_for(size) : size + sizeof(size_t);
     struct store_stats before;
     store_stats(f->store, &before);
     struct counters c0 = counters(f->store);

@@ -223,6 +223,8 @@ void slab_free(struct slab *sl, struct slab_cache *cache, void *p);
 void slab_cache_flush(struct slab *sl, struct slab_cache *cache);
 int slab_owns(const struct slab *sl, const void *p);
 size_t slab_slot_size(const struct slab *sl, const void *p);
+/* The slot a request of size (<= SLAB_MAX_SLOT) bytes gets. */
+size_t slab_slot_size_for(size_t size);
 /* Hands back to the system the memory of free slots in pages still in use. */
 void slab_trim(struct slab *sl);
 

@@ -345,6 +345,11 @@ int slab_owns(const struct slab *sl, const void *p)
     return (uintptr_t)p - (uintptr_t)sl->base < SLAB_RESERVE;
 }
 
+size_t slab_slot_size_for(size_t size)
+{
+    return class_size(class_of(size));
+}
+
 size_t slab_slot_size(const struct slab *sl, const void *p)
 {
     return class_size(class_of_slot(sl, p));

@@ -161,9 +161,9 @@ static size_t walk_queue(struct fuzz *f, const struct queue *q, size_t limit, in
 {
     size_t n = 0;
     const struct entry *prev = NULL;
-    for (const struct entry *e = q->oldest; e != NULL; prev = e, e = e->newer) {
+    for (const struct entry *e = q->oldest; e != NULL; prev = e, e = entry_at(f->store, e->newer)) {
         CHECK(++n <= limit);
-        CHECK(e->older == prev);
+        CHECK(entry_at(f->store, e->older) == prev);
         int id = id_of(f, entry_key(e), e->key_len);
         CHECK(id >= 0 && f->found[id] == e); /* queued entries are the linked ones */
         if (in_main >= 0)
@@ -213,7 +213,7 @@ static void walk(struct fuzz *f)
             CHECK(walk_queue(f, &sh->main, n, -1, &queued_bytes) == n);
             CHECK(sh->small.oldest == NULL);
             int hand_ok = sh->hand == NULL;
-            for (const struct entry *e = sh->main.oldest; e != NULL && !hand_ok; e = e->newer)
+            for (const struct entry *e = sh->main.oldest; e != NULL && !hand_ok; e = entry_at(s, e->newer))
                 hand_ok = e == sh->hand;
             CHECK(hand_ok);
         }

@@ -30,10 +30,15 @@
 #define LIMBO_BATCH 64
 #define LIMBO_BYTES (256u * 1024)
 
-/* The limbo list links through entry.newer and keeps the tag in entry.older. */
-static uint64_t tag_of(const struct entry *e)
+/*
+ * The limbo lists link through entry.newer (a reference) and keep the low 32
+ * bits of the tag in entry.older. An entry stays in limbo a few epochs, so
+ * `epoch - tag` in 32 bits is its age; one left 2^32 epochs (its thread
+ * stopped retiring) may look younger than it is, and only waits longer.
+ */
+static int old_enough(const struct entry *e, uint64_t epoch)
 {
-    return (uint64_t)(uintptr_t)e->older;
+    return (uint32_t)((uint32_t)epoch - e->older) >= 2;
 }
 
 static void on_thread_exit(void *arg)
@@ -43,8 +48,8 @@ static void on_thread_exit(void *arg)
     pthread_mutex_lock(&ebr->lock);
     while (t->limbo != NULL) {
         struct entry *e = t->limbo;
-        t->limbo = e->newer;
-        e->newer = ebr->orphans;
+        t->limbo = entry_at(t->store, e->newer);
+        e->newer = entry_ref(t->store, ebr->orphans);
         ebr->orphans = e;
     }
     t->limbo_count = 0;
@@ -74,7 +79,7 @@ int ebr_init(struct store *s)
 static void free_list(struct store *s, struct entry *e)
 {
     while (e != NULL) {
-        struct entry *next = e->newer;
+        struct entry *next = entry_at(s, e->newer);
         entry_free(s, NULL, e);
         e = next;
     }
@@ -192,18 +197,23 @@ int ebr_is_safe(struct store *s, uint64_t tag)
 /* Frees the thread's limbo entries old enough to free (the list is newest first, so in tag order). */
 static void reclaim_limbo(struct store *s, struct ebr_thread *t, uint64_t epoch)
 {
-    struct entry **link = &t->limbo;
+    struct entry *e = t->limbo, *last_kept = NULL;
     size_t kept = 0, freed_bytes = 0;
-    while (*link != NULL && tag_of(*link) + 2 > epoch) {
-        link = &(*link)->newer;
+    while (e != NULL && !old_enough(e, epoch)) {
+        last_kept = e;
+        e = entry_at(s, e->newer);
         kept++;
     }
-    for (struct entry *e = *link, *next; e != NULL; e = next) {
-        next = e->newer;
+    if (last_kept != NULL)
+        last_kept->newer = 0;
+    else
+        t->limbo = NULL;
+    while (e != NULL) {
+        struct entry *next = entry_at(s, e->newer);
         freed_bytes += entry_footprint(s, e);
         entry_free(s, t, e);
+        e = next;
     }
-    *link = NULL;
     t->limbo_count = kept;
     atomic_store_explicit(&t->limbo_bytes, atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed) - freed_bytes,
                           memory_order_relaxed);
@@ -214,16 +224,20 @@ static void reclaim_orphans(struct store *s, uint64_t epoch)
 {
     struct ebr *ebr = &s->ebr;
     /* Orphans come from several threads' lists: not in tag order, so each is judged alone. */
-    struct entry **link = &ebr->orphans;
-    while (*link != NULL) {
-        struct entry *e = *link;
-        if (tag_of(e) + 2 <= epoch) {
-            *link = e->newer;
+    struct entry *e = ebr->orphans, *prev = NULL;
+    while (e != NULL) {
+        struct entry *next = entry_at(s, e->newer);
+        if (old_enough(e, epoch)) {
+            if (prev != NULL)
+                prev->newer = e->newer;
+            else
+                ebr->orphans = next;
             atomic_fetch_sub_explicit(&ebr->orphan_bytes, entry_footprint(s, e), memory_order_relaxed);
             entry_free(s, NULL, e);
         } else {
-            link = &e->newer;
+            prev = e;
         }
+        e = next;
     }
 }
 
@@ -231,18 +245,18 @@ static void reclaim_orphans(struct store *s, uint64_t epoch)
 static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_t bytes)
 {
     uint64_t tag = ebr_retire_epoch(s);
-    e->older = (struct entry *)(uintptr_t)tag;
+    e->older = (uint32_t)tag;
     struct ebr *ebr = &s->ebr;
     if (t == NULL) {
         /* No record for this thread: the orphan list takes it. */
         pthread_mutex_lock(&ebr->lock);
-        e->newer = ebr->orphans;
+        e->newer = entry_ref(s, ebr->orphans);
         ebr->orphans = e;
         atomic_fetch_add_explicit(&ebr->orphan_bytes, bytes, memory_order_relaxed);
         pthread_mutex_unlock(&ebr->lock);
         return;
     }
-    e->newer = t->limbo;
+    e->newer = entry_ref(s, t->limbo);
     t->limbo = e;
     size_t limbo_bytes = atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed) + bytes;
     atomic_store_explicit(&t->limbo_bytes, limbo_bytes, memory_order_relaxed);

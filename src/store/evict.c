@@ -48,7 +48,7 @@ void do_policy_insert(struct store *s, struct shard *sh, struct entry *e, uint64
         return;
     }
     /* SIEVE, and noeviction, which keeps SIEVE's queue but never evicts. */
-    queue_push(&sh->main, e);
+    queue_push(s, &sh->main, e);
 }
 
 void do_policy_remove(struct store *s, struct shard *sh, struct entry *e)
@@ -56,7 +56,7 @@ void do_policy_remove(struct store *s, struct shard *sh, struct entry *e)
     if (s->eviction == STORE_EVICT_S3FIFO)
         do_s3fifo_remove(s, sh, e);
     else
-        do_sieve_remove(sh, e);
+        do_sieve_remove(s, sh, e);
 }
 
 void policy_hit(const struct store *s, struct entry *e)
@@ -69,7 +69,7 @@ void policy_hit(const struct store *s, struct entry *e)
 
 struct entry *do_policy_victim(struct store *s, struct shard *sh, int64_t now)
 {
-    return s->eviction == STORE_EVICT_S3FIFO ? do_s3fifo_victim(s, sh, now) : do_sieve_victim(sh, now);
+    return s->eviction == STORE_EVICT_S3FIFO ? do_s3fifo_victim(s, sh, now) : do_sieve_victim(s, sh, now);
 }
 
 void do_policy_reset(struct store *s, struct shard *sh, int release)

@@ -37,7 +37,7 @@ static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, 
                 continue;
             }
             do_table_unlink(s, sh, link, e); /* link now points past e */
-            e->newer = *dead;
+            e->newer = entry_ref(s, *dead);
             *dead = e;
             reclaimed++;
         }
@@ -70,7 +70,7 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         }
         shard_unlock(&sh->lock);
         while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
-            struct entry *next = dead->newer;
+            struct entry *next = entry_at(s, dead->newer);
             entry_retire(s, dead);
             dead = next;
         }

@@ -40,16 +40,20 @@
 #define ENTRY_IN_MAIN 0x04u    /* S3-FIFO: in the main queue, not the small one */
 #define ENTRY_FREQ_SHIFT 3     /* S3-FIFO: 2-bit access count, saturating at 3 */
 #define ENTRY_FREQ_MASK (3u << ENTRY_FREQ_SHIFT)
+#define ENTRY_EXTERNAL 0x20u   /* larger than a slab slot: data holds a pointer to the rest, malloc'd */
 
 /*
- * One allocation per entry: this header, then the optional expiry, the key,
- * for STORE_KIND_BYTES one length byte and the content type, then the value
- * (no terminator: 16-byte key + 32-byte value + header is exactly 88 bytes,
- * one 88-byte slab slot). 40 bytes of header on LP64.
+ * One block per entry: this header, then the optional expiry, the key, for
+ * STORE_KIND_BYTES one length byte and the content type, then the value (no
+ * terminator: 16-byte key + 32-byte value + header is exactly 80 bytes, one
+ * 80-byte slab slot). 32 bytes of header on LP64.
+ *
+ * Entries sit in the store's slab reservation (slab.c), so the eviction
+ * queue links are 32-bit references (entry_ref/entry_at), not pointers.
  */
 struct entry {
     _Atomic(struct entry *) chain; /* next entry in the same hash bucket */
-    struct entry *newer, *older;  /* eviction queue, newest at the head */
+    uint32_t newer, older;        /* eviction queue, newest at the head (references) */
     uint64_t version;
     uint32_t value_len;
     uint16_t key_len;
@@ -126,7 +130,7 @@ struct stat_slot {
  * The entry allocator (slab.c): SLAB_RESERVE bytes of address space in pages
  * of 2^SLAB_PAGE_SHIFT bytes, each holding slots of one size class.
  */
-#define SLAB_RESERVE ((size_t)32 << 30)
+#define SLAB_RESERVE ((size_t)32 << 30) /* 2^32 references of 8 bytes */
 #define SLAB_PAGE_SHIFT 16
 #define SLAB_MIN_SLOT 48u   /* an entry's header and a 1-byte key fit */
 #define SLAB_MAX_SLOT 8192u /* larger entries use malloc */
@@ -209,6 +213,20 @@ struct store {
     struct stat_slot stats[STAT_SLOTS];
 };
 
+/*
+ * An entry's 32-bit reference: its offset in the slab reservation in 8-byte
+ * units (SLAB_RESERVE is 2^35 bytes). 0 is no entry: page 0 is never used.
+ */
+static inline uint32_t entry_ref(const struct store *s, const struct entry *e)
+{
+    return e == NULL ? 0 : (uint32_t)(((uintptr_t)e - (uintptr_t)s->slab.base) >> 3);
+}
+
+static inline struct entry *entry_at(const struct store *s, uint32_t ref)
+{
+    return ref == 0 ? NULL : (struct entry *)(s->slab.base + ((size_t)ref << 3));
+}
+
 /* ---- the entry allocator (slab.c) ---- */
 
 int slab_init(struct slab *sl);
@@ -232,9 +250,12 @@ void slab_trim(struct slab *sl);
 
 /* Bytes to allocate for an entry of these sizes. */
 size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, size_t value_capacity, int has_expiry);
-/* Sets every layout field and copies the key and content type; not the value. */
-void entry_init(struct entry *e, const void *key, size_t key_len, enum store_kind kind, const char *ct, size_t ct_len,
-                int has_expiry, int64_t expires_at);
+/*
+ * A new entry with room for value_capacity bytes of value: every header field
+ * set, key and content type copied, value_len 0. NULL when out of memory.
+ */
+struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum store_kind kind, const char *ct,
+                        size_t ct_len, size_t value_capacity, int has_expiry, int64_t expires_at);
 const char *entry_key(const struct entry *e);
 unsigned char *entry_value(struct entry *e);
 /* STORE_KIND_BYTES: the content type and its length; other kinds: NULL, 0. */
@@ -242,8 +263,6 @@ const char *entry_content_type(const struct entry *e, size_t *len);
 /* Absolute expiry in store milliseconds, or 0 when it never expires. */
 int64_t entry_expires_at(const struct entry *e);
 void entry_set_expires_at(struct entry *e, int64_t at);
-/* Memory for an entry of size bytes (entry_alloc_size), from the slabs or, if larger, malloc; NULL if none. */
-struct entry *entry_alloc(struct store *s, size_t size);
 /* t: the calling thread's record, whose slot cache takes e, or NULL. */
 void entry_free(struct store *s, struct ebr_thread *t, struct entry *e);
 /* The bytes this entry costs, as the allocator sized it. */
@@ -341,11 +360,11 @@ struct entry *do_policy_victim(struct store *s, struct shard *sh, int64_t now);
 /* Forgets every entry (flush) and frees the policy's own memory if `release`. */
 void do_policy_reset(struct store *s, struct shard *sh, int release);
 
-void queue_push(struct queue *q, struct entry *e);
-void queue_unlink(struct queue *q, struct entry *e);
+void queue_push(const struct store *s, struct queue *q, struct entry *e);
+void queue_unlink(const struct store *s, struct queue *q, struct entry *e);
 
-void do_sieve_remove(struct shard *sh, struct entry *e);
-struct entry *do_sieve_victim(struct shard *sh, int64_t now);
+void do_sieve_remove(const struct store *s, struct shard *sh, struct entry *e);
+struct entry *do_sieve_victim(const struct store *s, struct shard *sh, int64_t now);
 void sieve_hit(struct entry *e);
 
 void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);

@@ -113,24 +113,24 @@ static void do_ghost_add(struct store *s, struct shard *sh, const struct entry *
 static void do_push_small(struct store *s, struct shard *sh, struct entry *e)
 {
     atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_IN_MAIN, memory_order_relaxed);
-    queue_push(&sh->small, e);
+    queue_push(s, &sh->small, e);
     sh->small_bytes += entry_footprint(s, e);
 }
 
 static void do_push_main(struct store *s, struct shard *sh, struct entry *e)
 {
     atomic_fetch_or_explicit(&e->flags, ENTRY_IN_MAIN, memory_order_relaxed);
-    queue_push(&sh->main, e);
+    queue_push(s, &sh->main, e);
     sh->main_bytes += entry_footprint(s, e);
 }
 
 void do_s3fifo_remove(struct store *s, struct shard *sh, struct entry *e)
 {
     if (in_main(e)) {
-        queue_unlink(&sh->main, e);
+        queue_unlink(s, &sh->main, e);
         sh->main_bytes -= entry_footprint(s, e);
     } else {
-        queue_unlink(&sh->small, e);
+        queue_unlink(s, &sh->small, e);
         sh->small_bytes -= entry_footprint(s, e);
     }
 }
@@ -178,8 +178,8 @@ struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now)
         if (freq == 0)
             return main;
         set_freq(main, freq - 1);
-        queue_unlink(&sh->main, main);
-        queue_push(&sh->main, main);
+        queue_unlink(s, &sh->main, main);
+        queue_push(s, &sh->main, main);
     }
 }
 

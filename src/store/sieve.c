@@ -14,35 +14,36 @@
  */
 #include "internal.h"
 
-void queue_push(struct queue *q, struct entry *e)
+void queue_push(const struct store *s, struct queue *q, struct entry *e)
 {
-    e->newer = NULL;
-    e->older = q->newest;
+    e->newer = 0;
+    e->older = entry_ref(s, q->newest);
     if (q->newest != NULL)
-        q->newest->newer = e;
+        q->newest->newer = entry_ref(s, e);
     else
         q->oldest = e;
     q->newest = e;
 }
 
-void queue_unlink(struct queue *q, struct entry *e)
+void queue_unlink(const struct store *s, struct queue *q, struct entry *e)
 {
-    if (e->newer != NULL)
-        e->newer->older = e->older;
+    struct entry *newer = entry_at(s, e->newer), *older = entry_at(s, e->older);
+    if (newer != NULL)
+        newer->older = e->older;
     else
-        q->newest = e->older;
-    if (e->older != NULL)
-        e->older->newer = e->newer;
+        q->newest = older;
+    if (older != NULL)
+        older->newer = e->newer;
     else
-        q->oldest = e->newer;
-    e->newer = e->older = NULL;
+        q->oldest = newer;
+    e->newer = e->older = 0;
 }
 
-void do_sieve_remove(struct shard *sh, struct entry *e)
+void do_sieve_remove(const struct store *s, struct shard *sh, struct entry *e)
 {
     if (sh->hand == e)
-        sh->hand = e->newer;
-    queue_unlink(&sh->main, e);
+        sh->hand = entry_at(s, e->newer);
+    queue_unlink(s, &sh->main, e);
 }
 
 void sieve_hit(struct entry *e)
@@ -56,16 +57,16 @@ static int test_and_clear_visited(struct entry *e)
     return atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_VISITED, memory_order_relaxed) & ENTRY_VISITED;
 }
 
-struct entry *do_sieve_victim(struct shard *sh, int64_t now)
+struct entry *do_sieve_victim(const struct store *s, struct shard *sh, int64_t now)
 {
     /* Terminates: after one full turn every visited bit is clear. */
     struct entry *e = sh->hand != NULL ? sh->hand : sh->main.oldest;
     while (e != NULL) {
         if (entry_is_expired(e, now) || !test_and_clear_visited(e))
             break;
-        e = e->newer != NULL ? e->newer : sh->main.oldest;
+        e = e->newer != 0 ? entry_at(s, e->newer) : sh->main.oldest;
     }
     if (e != NULL)
-        sh->hand = e->newer;
+        sh->hand = entry_at(s, e->newer);
     return e;
 }

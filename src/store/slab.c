@@ -6,12 +6,13 @@
  * writers that held RSS far above --max-memory, docs/DESIGN.md).
  *
  * The store reserves SLAB_RESERVE bytes of address space at creation and
- * makes it accessible SLAB_COMMIT_PAGES pages at a time as it is first used.
+ * makes it accessible SLAB_COMMIT_PAGES pages at a time as it is first used;
+ * entries are addressed within it by 32-bit references (entry_ref).
  * It is cut into 64 KiB pages; a page holds slots of one class, and its
  * metadata (a side array, so that handing a page's memory back never touches
  * it) has a bitmap of its free slots. Classes step by 8 bytes up to 256, then
  * by a sixteenth of a power of two up to SLAB_MAX_SLOT (at most 6% of
- * rounding); larger entries use malloc (entry.c).
+ * rounding); a larger entry is a slot pointing to a malloc'd body (entry.c).
  *
  * Each class has a mutex and a list of its pages with a free slot; a page
  * whose last slot is freed goes back to the store's free pages with its
@@ -91,7 +92,8 @@ int slab_init(struct slab *sl)
         return STORE_ENOMEM;
     }
     pthread_mutex_init(&sl->lock, NULL);
-    sl->top = sl->committed = 0;
+    sl->top = 1; /* page 0 is never used, so no entry's reference is 0 (entry_ref) */
+    sl->committed = 0;
     sl->free_pages = SLAB_NO_PAGE;
     for (unsigned c = 0; c < SLAB_CLASSES; c++) {
         pthread_mutex_init(&sl->classes[c].lock, NULL);
@@ -121,7 +123,7 @@ static uint32_t page_take(struct slab *sl)
     if (pn != SLAB_NO_PAGE) {
         sl->free_pages = sl->pages[pn].next;
     } else if (sl->top < RESERVE_PAGES) {
-        if (sl->top == sl->committed) {
+        if (sl->top >= sl->committed) {
             if (mprotect(page_start(sl, sl->committed), (size_t)SLAB_COMMIT_PAGES << SLAB_PAGE_SHIFT,
                          PROT_READ | PROT_WRITE) != 0) {
                 pthread_mutex_unlock(&sl->lock);

@@ -3,7 +3,7 @@
  * and statistics, over the sharded tables of table.c.
  *
  * Every write follows one pattern, so that nothing slow happens under a lock:
- * build the new entry (malloc and copy) with no lock held, reserve its bytes
+ * build the new entry (allocate and copy) with no lock held, reserve its bytes
  * (which may evict, taking other locks one at a time: evict.c), then take the
  * shard's write lock only to check the condition and swap pointers, and free
  * the replaced entry after unlocking (then evict again if the insert grew the
@@ -242,10 +242,10 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         return STORE_EINVAL;
 
     int has_expiry = opts->ttl_ms > 0;
-    struct entry *e = entry_alloc(s, entry_alloc_size(key_len, value->kind, ct_len, value->len, has_expiry));
+    struct entry *e = entry_new(s, key, key_len, value->kind, value->content_type, ct_len, value->len, has_expiry,
+                                now + opts->ttl_ms);
     if (e == NULL)
         return STORE_ENOMEM;
-    entry_init(e, key, key_len, value->kind, value->content_type, ct_len, has_expiry, now + opts->ttl_ms);
     if (value->len)
         memcpy(entry_value(e), value->data, value->len);
     e->value_len = (uint32_t)value->len;
@@ -391,10 +391,9 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
         return STORE_EINVAL;
 
     /* Counters always carry an expiry slot, so the entry can be sized before the lock. */
-    struct entry *e = entry_alloc(s, entry_alloc_size(key_len, STORE_KIND_JSON, 0, INT64_TEXT_MAX, 1));
+    struct entry *e = entry_new(s, key, key_len, STORE_KIND_JSON, NULL, 0, INT64_TEXT_MAX, 1, 0);
     if (e == NULL)
         return STORE_ENOMEM;
-    entry_init(e, key, key_len, STORE_KIND_JSON, NULL, 0, 1, 0);
 
     uint64_t hash;
     struct shard *sh;
@@ -449,7 +448,7 @@ size_t store_flush(struct store *s)
             atomic_store_explicit(&t->slots[b], NULL, memory_order_release);
             /* Chain pointers stay as they are for readers still walking them; the queue links carry the list. */
             for (; e != NULL; e = atomic_load_explicit(&e->chain, memory_order_relaxed)) {
-                e->newer = dead;
+                e->newer = entry_ref(s, dead);
                 dead = e;
             }
         }
@@ -458,7 +457,7 @@ size_t store_flush(struct store *s)
         shard_unlock(&sh->lock);
 
         while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
-            struct entry *next = dead->newer;
+            struct entry *next = entry_at(s, dead->newer);
             live += !entry_is_expired(dead, now);
             entry_retire(s, dead);
             dead = next;

@@ -329,6 +329,53 @@ static void test_bytes_with_content_type(void **state)
     free(item.data);
 }
 
+/*
+ * An entry larger than a slab slot keeps its header in the slab and the rest
+ * in malloc's heap: key, content type, expiry and value all come back, and
+ * its bytes are counted and returned like any other entry's.
+ */
+static void test_large_entry_round_trip(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    enum { LARGE = 100 * 1024 };
+    static unsigned char blob[LARGE];
+    for (size_t i = 0; i < sizeof(blob); i++)
+        blob[i] = (unsigned char)(i * 13 + 1);
+    const char *ct = "application/x-large";
+    struct store_value v = {
+        .kind = STORE_KIND_BYTES, .data = blob, .len = LARGE, .content_type = ct, .content_type_len = strlen(ct)};
+    struct store_set_opts opts = {.ttl_ms = 5000};
+    size_t empty = stats_of(s).bytes_used;
+    struct store_meta meta;
+    assert_int_equal(store_set(s, "big", 3, &v, &opts, &meta), STORE_OK);
+    assert_true(stats_of(s).bytes_used - empty >= LARGE);
+
+    struct store_item item;
+    assert_int_equal(get(s, "big", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_BYTES);
+    assert_int_equal(item.len, LARGE);
+    assert_memory_equal(item.data, blob, LARGE);
+    assert_string_equal(item.content_type, ct);
+    assert_int_equal(item.meta.version, meta.version);
+    assert_int_equal(item.meta.ttl_ms, 5000);
+    free(item.data);
+
+    /* Replaced by a small value and back: each write's bytes replace the last's. */
+    assert_int_equal(set_json(s, "big", "1", 0, NULL), STORE_OK);
+    size_t small = stats_of(s).bytes_used;
+    assert_true(small - empty < 1024);
+    int64_t counter = 0;
+    assert_int_equal(store_incr(s, "big", 3, 41, NULL, &counter, NULL), STORE_OK);
+    assert_int_equal(counter, 42);
+    assert_int_equal(store_set(s, "big", 3, &v, NULL, NULL), STORE_OK);
+    assert_int_equal(get(s, "big", &item), STORE_OK);
+    assert_memory_equal(item.data, blob, LARGE);
+    assert_int_equal(item.meta.ttl_ms, -1);
+    free(item.data);
+    assert_int_equal(store_delete(s, "big", 3, 0), STORE_OK);
+    assert_int_equal(stats_of(s).bytes_used, empty);
+}
+
 static void test_empty_value_and_key(void **state)
 {
     struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
@@ -1483,6 +1530,7 @@ int main(void)
         T(test_json_round_trip),
         T(test_string_with_nul),
         T(test_bytes_with_content_type),
+        T(test_large_entry_round_trip),
         T(test_empty_value_and_key),
         T(test_longest_key),
         T(test_invalid_args),

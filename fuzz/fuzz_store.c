@@ -190,7 +190,7 @@ static void walk(struct fuzz *f)
             used += block_footprint(sh->ghost);
         }
         for (size_t b = 0; b <= t->mask; b++) {
-            for (struct entry *e = atomic_load(&t->slots[b]); e != NULL; e = atomic_load(&e->chain)) {
+            for (struct entry *e = link_load(s, &t->slots[b]); e != NULL; e = link_load(s, &e->chain)) {
                 CHECK(++n <= NKEYS);
                 int id = id_of(f, entry_key(e), e->key_len);
                 CHECK(id >= 0 && f->found[id] == NULL); /* only our keys, each once */

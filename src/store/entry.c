@@ -46,7 +46,7 @@ static size_t expiry_size(const struct entry *e)
 size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, size_t value_capacity, int has_expiry)
 {
     size_t ct_bytes = kind == STORE_KIND_BYTES ? 1 + ct_len : 0;
-    return sizeof(struct entry) + (has_expiry ? sizeof(int64_t) : 0) + key_len + ct_bytes + value_capacity;
+    return ENTRY_HEADER_SIZE + (has_expiry ? sizeof(int64_t) : 0) + key_len + ct_bytes + value_capacity;
 }
 
 struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum store_kind kind, const char *ct,
@@ -56,18 +56,18 @@ struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum s
     struct ebr_thread *t = ebr_this_thread(s);
     struct slab_cache *cache = t != NULL ? &t->cache : NULL;
     int external = size > SLAB_MAX_SLOT;
-    struct entry *e = slab_alloc(&s->slab, cache, external ? sizeof(struct entry) + sizeof(void *) : size);
+    struct entry *e = slab_alloc(&s->slab, cache, external ? ENTRY_HEADER_SIZE + sizeof(void *) : size);
     if (e == NULL)
         return NULL;
     if (external) {
-        void *body = malloc(size - sizeof(struct entry));
+        void *body = malloc(size - ENTRY_HEADER_SIZE);
         if (body == NULL) {
             slab_free(&s->slab, cache, e);
             return NULL;
         }
         memcpy(e->data, &body, sizeof(body));
     }
-    atomic_init(&e->chain, NULL);
+    atomic_init(&e->chain, 0);
     e->newer = e->older = 0;
     e->version = 0;
     e->value_len = 0;

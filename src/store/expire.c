@@ -29,9 +29,9 @@ static size_t do_sweep_buckets(struct store *s, struct shard *sh, size_t first, 
     struct table *t = shard_table(sh);
     size_t reclaimed = 0;
     for (size_t b = first; b < first + n && b <= t->mask; b++) {
-        _Atomic(struct entry *) *link = &t->slots[b];
+        entry_link *link = &t->slots[b];
         struct entry *e;
-        while ((e = atomic_load_explicit(link, memory_order_acquire)) != NULL) {
+        while ((e = link_load(s, link)) != NULL) {
             if (!entry_is_expired(e, now)) {
                 link = &e->chain;
                 continue;

@@ -30,6 +30,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "cachette/store.h"
@@ -43,24 +44,32 @@
 #define ENTRY_EXTERNAL 0x20u   /* larger than a slab slot: data holds a pointer to the rest, malloc'd */
 
 /*
+ * A bucket slot or an entry's chain link: the reference (entry_ref) of the
+ * next entry in the bucket, 0 at the end.
+ */
+typedef _Atomic(uint32_t) entry_link;
+
+/*
  * One block per entry: this header, then the optional expiry, the key, for
  * STORE_KIND_BYTES one length byte and the content type, then the value (no
- * terminator: 16-byte key + 32-byte value + header is exactly 80 bytes, one
- * 80-byte slab slot). 32 bytes of header on LP64.
+ * terminator: 16-byte key + 32-byte value + header is 76 bytes, in an 80-byte
+ * slab slot). ENTRY_HEADER_SIZE (28) bytes of header.
  *
- * Entries sit in the store's slab reservation (slab.c), so the eviction
- * queue links are 32-bit references (entry_ref/entry_at), not pointers.
+ * Entries sit in the store's slab reservation (slab.c), so every link to an
+ * entry, in the hash table and the eviction queues, is a 32-bit reference
+ * (entry_ref/entry_at), not a pointer.
  */
 struct entry {
-    _Atomic(struct entry *) chain; /* next entry in the same hash bucket */
-    uint32_t newer, older;        /* eviction queue, newest at the head (references) */
-    uint64_t version;
+    entry_link chain;             /* next entry in the same hash bucket */
+    uint32_t newer, older;        /* eviction queue, newest at the head */
     uint32_t value_len;
+    uint64_t version;
     uint16_t key_len;
     uint8_t kind;                 /* enum store_kind */
     _Atomic uint8_t flags;        /* ENTRY_* bits */
     unsigned char data[];
 };
+#define ENTRY_HEADER_SIZE offsetof(struct entry, data)
 
 /*
  * The shard lock. A rwlock (writer-preferring) in the server; the store
@@ -97,7 +106,7 @@ struct table {
     size_t mask;                  /* buckets - 1 */
     struct table *retired_next;   /* on the shard's list of retired tables */
     uint64_t retired_epoch;
-    _Atomic(struct entry *) slots[];
+    entry_link slots[];
 };
 
 struct shard {
@@ -227,6 +236,18 @@ static inline struct entry *entry_at(const struct store *s, uint32_t ref)
     return ref == 0 ? NULL : (struct entry *)(s->slab.base + ((size_t)ref << 3));
 }
 
+/* The entry a link points at: acquire, so a lock-free reader sees it whole. */
+static inline struct entry *link_load(const struct store *s, entry_link *link)
+{
+    return entry_at(s, atomic_load_explicit(link, memory_order_acquire));
+}
+
+/* Points a link at e (NULL: the end); release, publishing e to lock-free readers. Under the write lock. */
+static inline void link_store(const struct store *s, entry_link *link, struct entry *e)
+{
+    atomic_store_explicit(link, entry_ref(s, e), memory_order_release);
+}
+
 /* ---- the entry allocator (slab.c) ---- */
 
 int slab_init(struct slab *sl);
@@ -307,19 +328,19 @@ void do_free_retired_tables(struct store *s, struct shard *sh);
 /* Frees the table, every entry in it and the retired tables (store_destroy). */
 void table_free(struct store *s, struct shard *sh);
 /* Finds key under the write (or read) lock; *link_out (if not NULL) gets the slot that points at it. */
-struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
-                            _Atomic(struct entry *) **link_out);
+struct entry *do_table_find(const struct store *s, struct shard *sh, uint64_t hash, const void *key, size_t key_len,
+                            entry_link **link_out);
 /* Finds key with no lock, inside an EBR read section: the entry stays valid until ebr_exit. */
-struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, size_t key_len);
+struct entry *table_lookup(const struct store *s, struct shard *sh, uint64_t hash, const void *key, size_t key_len);
 /* Links a new entry (absent from the table) into its bucket; may grow the table. */
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e);
 /* Replaces old, found through link, by e in the table and the queue. */
-void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *old,
+void do_table_replace(struct store *s, struct shard *sh, entry_link *link, struct entry *old,
                       struct entry *e);
 /* Unlinks e from its bucket and from the queue. */
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
 /* The same, when the caller already has the slot that points at e (from do_table_find). */
-void do_table_unlink(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *e);
+void do_table_unlink(struct store *s, struct shard *sh, entry_link *link, struct entry *e);
 
 /* ---- epoch-based reclamation (ebr.c) ---- */
 

@@ -179,7 +179,7 @@ static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t no
 
 /* Links e in place of whatever is under its key; returns the entry it replaced, or NULL. */
 static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
-                             _Atomic(struct entry *) *link)
+                             entry_link *link)
 {
     e->version = sh->next_version++;
     if (old != NULL)
@@ -257,9 +257,9 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     if (rc != 0)
         return rc;
 
-    _Atomic(struct entry *) *link;
+    entry_link *link;
     shard_wrlock(&sh->lock);
-    struct entry *old = do_table_find(sh, hash, key, key_len, &link);
+    struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     if (opts->mode == STORE_SET_IF_ABSENT && live)
         rc = STORE_EEXISTS;
@@ -288,7 +288,8 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
 #endif
     if (reader == NULL)
         shard_rdlock(&sh->lock);
-    struct entry *e = reader ? table_lookup(sh, hash, key, key_len) : do_table_find(sh, hash, key, key_len, NULL);
+    struct entry *e =
+        reader ? table_lookup(s, sh, hash, key, key_len) : do_table_find(s, sh, hash, key, key_len, NULL);
     /* Only an entry that can expire needs the clock (a call that costs as much as the hash). */
     int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
     if (e == NULL || entry_is_expired(e, now)) {
@@ -338,9 +339,9 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
     int64_t now = store_now_ms(s);
     int rc = 0;
 
-    _Atomic(struct entry *) *link;
+    entry_link *link;
     shard_wrlock(&sh->lock);
-    struct entry *e = do_table_find(sh, hash, key, key_len, &link);
+    struct entry *e = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = e != NULL && !entry_is_expired(e, now);
     if (e == NULL)
         rc = STORE_ENOTFOUND;
@@ -402,10 +403,10 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
     if (rc != 0)
         return rc;
 
-    _Atomic(struct entry *) *link;
+    entry_link *link;
     int64_t base = 0, sum = 0;
     shard_wrlock(&sh->lock);
-    struct entry *old = do_table_find(sh, hash, key, key_len, &link);
+    struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
     if (opts->mode == STORE_SET_IF_ABSENT && live)
@@ -444,10 +445,10 @@ size_t store_flush(struct store *s)
         shard_wrlock(&sh->lock);
         struct table *t = shard_table(sh);
         for (size_t b = 0; b <= t->mask; b++) {
-            struct entry *e = atomic_load_explicit(&t->slots[b], memory_order_relaxed);
-            atomic_store_explicit(&t->slots[b], NULL, memory_order_release);
+            struct entry *e = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
+            atomic_store_explicit(&t->slots[b], 0, memory_order_release);
             /* Chain pointers stay as they are for readers still walking them; the queue links carry the list. */
-            for (; e != NULL; e = atomic_load_explicit(&e->chain, memory_order_relaxed)) {
+            for (; e != NULL; e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
                 e->newer = entry_ref(s, dead);
                 dead = e;
             }

@@ -23,16 +23,6 @@
 #define INITIAL_BUCKETS 16
 #define CURSOR_SHARD_SHIFT 48
 
-static inline struct entry *load_chain(_Atomic(struct entry *) *link)
-{
-    return atomic_load_explicit(link, memory_order_acquire);
-}
-
-static inline void store_chain(_Atomic(struct entry *) *link, struct entry *e)
-{
-    atomic_store_explicit(link, e, memory_order_release);
-}
-
 static size_t table_footprint(struct table *t)
 {
     return malloc_usable_size(t) + sizeof(size_t);
@@ -60,9 +50,9 @@ void table_free(struct store *s, struct shard *sh)
 {
     struct table *t = shard_table(sh);
     for (size_t i = 0; i <= t->mask; i++) {
-        struct entry *e = load_chain(&t->slots[i]);
+        struct entry *e = link_load(s, &t->slots[i]);
         while (e != NULL) {
-            struct entry *next = load_chain(&e->chain);
+            struct entry *next = link_load(s, &e->chain);
             entry_free(s, NULL, e);
             e = next;
         }
@@ -75,12 +65,12 @@ void table_free(struct store *s, struct shard *sh)
     }
 }
 
-struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, size_t key_len,
-                            _Atomic(struct entry *) **link_out)
+struct entry *do_table_find(const struct store *s, struct shard *sh, uint64_t hash, const void *key, size_t key_len,
+                            entry_link **link_out)
 {
     struct table *t = shard_table(sh);
-    _Atomic(struct entry *) *link = &t->slots[hash & t->mask];
-    for (struct entry *e = load_chain(link); e != NULL; link = &e->chain, e = load_chain(link)) {
+    entry_link *link = &t->slots[hash & t->mask];
+    for (struct entry *e = link_load(s, link); e != NULL; link = &e->chain, e = link_load(s, link)) {
         if (entry_key_equals(e, key, key_len)) {
             if (link_out != NULL)
                 *link_out = link;
@@ -101,7 +91,7 @@ struct entry *do_table_find(struct shard *sh, uint64_t hash, const void *key, si
  * chains are being rewritten, the lookup is repeated under the read lock. A
  * hit needs no check: the key matched an entry that was live when reached.
  */
-struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, size_t key_len)
+struct entry *table_lookup(const struct store *s, struct shard *sh, uint64_t hash, const void *key, size_t key_len)
 {
     uint64_t before = atomic_load_explicit(&sh->resizes, memory_order_acquire);
     if ((before & 1) == 0) {
@@ -114,8 +104,8 @@ struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, siz
          * the lookup to the locked path.
          */
         size_t steps = 0, limit = t->mask + 1 + 64;
-        for (struct entry *e = load_chain(&t->slots[hash & t->mask]); e != NULL && ++steps < limit;
-             e = load_chain(&e->chain)) {
+        for (struct entry *e = link_load(s, &t->slots[hash & t->mask]); e != NULL && ++steps < limit;
+             e = link_load(s, &e->chain)) {
             if (entry_key_equals(e, key, key_len))
                 return e;
         }
@@ -124,7 +114,7 @@ struct entry *table_lookup(struct shard *sh, uint64_t hash, const void *key, siz
             return NULL;
     }
     shard_rdlock(&sh->lock);
-    struct entry *e = do_table_find(sh, hash, key, key_len, NULL);
+    struct entry *e = do_table_find(s, sh, hash, key, key_len, NULL);
     shard_unlock(&sh->lock);
     return e;
 }
@@ -159,12 +149,12 @@ static void do_grow(struct store *s, struct shard *sh)
     atomic_fetch_add_explicit(&sh->resizes, 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);
     for (size_t i = 0; i <= old->mask; i++) {
-        struct entry *e = load_chain(&old->slots[i]);
+        struct entry *e = link_load(s, &old->slots[i]);
         while (e != NULL) {
-            struct entry *next = load_chain(&e->chain);
-            _Atomic(struct entry *) *slot = &fresh->slots[store_hash(s, entry_key(e), e->key_len) & new_mask];
-            store_chain(&e->chain, load_chain(slot));
-            store_chain(slot, e);
+            struct entry *next = link_load(s, &e->chain);
+            entry_link *slot = &fresh->slots[store_hash(s, entry_key(e), e->key_len) & new_mask];
+            link_store(s, &e->chain, link_load(s, slot));
+            link_store(s, slot, e);
             e = next;
         }
     }
@@ -181,9 +171,9 @@ static void do_grow(struct store *s, struct shard *sh)
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e)
 {
     struct table *t = shard_table(sh);
-    _Atomic(struct entry *) *slot = &t->slots[hash & t->mask];
-    store_chain(&e->chain, load_chain(slot));
-    store_chain(slot, e);
+    entry_link *slot = &t->slots[hash & t->mask];
+    link_store(s, &e->chain, link_load(s, slot));
+    link_store(s, slot, e);
     do_policy_insert(s, sh, e, hash, NULL);
     size_t count = atomic_load_explicit(&sh->count, memory_order_relaxed) + 1;
     atomic_store_explicit(&sh->count, count, memory_order_relaxed);
@@ -191,11 +181,11 @@ void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct en
         do_grow(s, sh);
 }
 
-void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *old,
+void do_table_replace(struct store *s, struct shard *sh, entry_link *link, struct entry *old,
                       struct entry *e)
 {
-    store_chain(&e->chain, load_chain(&old->chain));
-    store_chain(link, e);
+    link_store(s, &e->chain, link_load(s, &old->chain));
+    link_store(s, link, e);
     do_policy_insert(s, sh, e, 0, old);
     do_policy_remove(s, sh, old);
 }
@@ -203,16 +193,16 @@ void do_table_replace(struct store *s, struct shard *sh, _Atomic(struct entry *)
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
 {
     struct table *t = shard_table(sh);
-    _Atomic(struct entry *) *link = &t->slots[store_hash(s, entry_key(e), e->key_len) & t->mask];
-    while (load_chain(link) != e)
-        link = &load_chain(link)->chain;
+    entry_link *link = &t->slots[store_hash(s, entry_key(e), e->key_len) & t->mask];
+    while (link_load(s, link) != e)
+        link = &link_load(s, link)->chain;
     do_table_unlink(s, sh, link, e);
 }
 
-void do_table_unlink(struct store *s, struct shard *sh, _Atomic(struct entry *) *link, struct entry *e)
+void do_table_unlink(struct store *s, struct shard *sh, entry_link *link, struct entry *e)
 {
     /* e keeps its own chain pointer: a reader standing on it still reaches the rest of the bucket. */
-    store_chain(link, load_chain(&e->chain));
+    link_store(s, link, link_load(s, &e->chain));
     do_policy_remove(s, sh, e);
     atomic_store_explicit(&sh->count, atomic_load_explicit(&sh->count, memory_order_relaxed) - 1,
                           memory_order_relaxed);
@@ -243,16 +233,16 @@ static int key_matches(const struct entry *e, const void *prefix, size_t prefix_
 }
 
 /* Visits one bucket unless that would pass `room` keys; returns keys visited or -1 if skipped. */
-static long do_scan_bucket(struct shard *sh, uint64_t bucket, const void *prefix, size_t prefix_len, int64_t now,
+static long do_scan_bucket(const struct store *s, struct shard *sh, uint64_t bucket, const void *prefix, size_t prefix_len, int64_t now,
                            size_t room, int must_fit, store_key_fn fn, void *fn_ctx)
 {
     size_t n = 0;
     struct table *t = shard_table(sh);
-    for (struct entry *e = load_chain(&t->slots[bucket & t->mask]); e != NULL; e = load_chain(&e->chain))
+    for (struct entry *e = link_load(s, &t->slots[bucket & t->mask]); e != NULL; e = link_load(s, &e->chain))
         n += key_matches(e, prefix, prefix_len, now);
     if (must_fit && n > room)
         return -1;
-    for (struct entry *e = load_chain(&t->slots[bucket & t->mask]); e != NULL; e = load_chain(&e->chain))
+    for (struct entry *e = link_load(s, &t->slots[bucket & t->mask]); e != NULL; e = link_load(s, &e->chain))
         if (key_matches(e, prefix, prefix_len, now))
             fn(fn_ctx, entry_key(e), e->key_len);
     return (long)n;
@@ -274,7 +264,7 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
         int shard_done = 0;
         shard_rdlock(&sh->lock);
         do {
-            long n = do_scan_bucket(sh, v, prefix, prefix_len, now, limit - visited, visited > 0, fn, fn_ctx);
+            long n = do_scan_bucket(s, sh, v, prefix, prefix_len, now, limit - visited, visited > 0, fn, fn_ctx);
             if (n < 0) {
                 full = 1; /* resume at this bucket, which may be bucket 0: v == 0 alone means nothing */
                 break;

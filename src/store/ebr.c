@@ -30,15 +30,10 @@
 #define LIMBO_BATCH 64
 #define LIMBO_BYTES (256u * 1024)
 
-/*
- * The limbo lists link through entry.newer (a reference) and keep the low 32
- * bits of the tag in entry.older. An entry stays in limbo a few epochs, so
- * `epoch - tag` in 32 bits is its age; one left 2^32 epochs (its thread
- * stopped retiring) may look younger than it is, and only waits longer.
- */
+/* The limbo lists link through entry.newer (a reference) and keep the low 32 bits of the tag in entry.older. */
 static int old_enough(const struct entry *e, uint64_t epoch)
 {
-    return (uint32_t)((uint32_t)epoch - e->older) >= 2;
+    return ebr_tag_is_old(e->older, epoch);
 }
 
 static void on_thread_exit(void *arg)

@@ -9,8 +9,9 @@
  * with acquire loads inside an epoch-based reclamation section (ebr.c), which
  * keeps every entry and table they can reach from being freed until they are
  * done. This works because an entry is immutable once linked (a write
- * replaces the whole entry), so a reader only ever needs the pointers to be
- * published with release stores, never a lock. Scans take the read lock. No
+ * replaces the whole entry), so a reader only ever needs the links to it
+ * (32-bit references, entry_ref) to be published with release stores, never
+ * a lock. Scans take the read lock. No
  * code path holds two shard locks at once, so there is no lock order to get
  * wrong. Functions named do_*() expect the caller to hold the shard's write
  * lock (or, where they say so, its read lock).
@@ -158,7 +159,7 @@ struct slab_page {
 };
 
 /* A thread's free slots, per class, linked through their first word (slab.c). */
-#define SLAB_CACHE_BYTES 4096u
+#define SLAB_CACHE_BYTES 4096u /* per class, or 2 slots where those are larger */
 struct slab_cache {
     void *head[SLAB_CLASSES];
     uint8_t count[SLAB_CLASSES];
@@ -260,7 +261,6 @@ void *slab_alloc(struct slab *sl, struct slab_cache *cache, size_t size);
 void slab_free(struct slab *sl, struct slab_cache *cache, void *p);
 /* Returns every slot in the cache to the pages. */
 void slab_cache_flush(struct slab *sl, struct slab_cache *cache);
-int slab_owns(const struct slab *sl, const void *p);
 size_t slab_slot_size(const struct slab *sl, const void *p);
 /* The slot a request of size (<= SLAB_MAX_SLOT) bytes gets. */
 size_t slab_slot_size_for(size_t size);
@@ -354,6 +354,18 @@ void ebr_exit(struct ebr_thread *t);
 uint64_t ebr_retire_epoch(struct store *s);
 /* Whether memory retired at epoch `tag` can no longer be reached by any reader. */
 int ebr_is_safe(struct store *s, uint64_t tag);
+
+/*
+ * The same test for an entry, whose header keeps only the low 32 bits of its
+ * tag, against an epoch read before or after the tag was taken: the
+ * difference is signed, so an entry retired after `epoch` was read (an
+ * orphan added meanwhile) is never taken for an old one. An entry left in
+ * limbo 2^31 epochs or more may look young, which only delays its freeing.
+ */
+static inline int ebr_tag_is_old(uint32_t tag, uint64_t epoch)
+{
+    return (int32_t)((uint32_t)epoch - tag) >= 2;
+}
 
 /* ---- memory bound and SIEVE eviction (evict.c) ---- */
 

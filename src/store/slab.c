@@ -18,13 +18,13 @@
  * whose last slot is freed goes back to the store's free pages with its
  * memory handed back (MADV_DONTNEED), unless it is its class's only page
  * with room. So that writers on several cores do not take that mutex (and
- * write the same page's bitmap) on every entry, each thread keeps a few
- * free slots per class (struct slab_cache, in its EBR record, at most
- * SLAB_CACHE_BYTES per class): the entries it reclaims go there, its next
- * writes take them back, and it moves slots to and from the pages half a
- * cache at a time. slab_trim() hands back, in the pages still in use, every
- * system page whose slots are all free: what the expiry sweep leaves between
- * live entries.
+ * write the same page's bitmap) on every entry, each thread keeps a few free
+ * slots per class (struct slab_cache, in its EBR record, at most
+ * SLAB_CACHE_BYTES per class, or two slots): the entries it reclaims go
+ * there, its next writes take them back, and it moves slots to and from the
+ * pages half a cache at a time. slab_trim() hands back, in the pages still
+ * in use, every system page whose slots are all free: what the expiry sweep
+ * leaves between live entries.
  *
  * A slot is freed only after EBR's grace period (ebr.c), exactly as free()
  * was, so lock-free readers never see a slot reused under them. Under ASan a
@@ -39,17 +39,17 @@
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
-#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define POISON(p, n)   ASAN_POISON_MEMORY_REGION(p, n)
 #define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
 #else
-#define POISON(p, n) ((void)(p), (void)(n))
+#define POISON(p, n)   ((void)(p), (void)(n))
 #define UNPOISON(p, n) ((void)(p), (void)(n))
 #endif
 
-#define PAGE_SIZE_BYTES ((size_t)1 << SLAB_PAGE_SHIFT)
-#define RESERVE_PAGES ((uint32_t)(SLAB_RESERVE >> SLAB_PAGE_SHIFT))
+#define PAGE_SIZE_BYTES   ((size_t)1 << SLAB_PAGE_SHIFT)
+#define RESERVE_PAGES     ((uint32_t)(SLAB_RESERVE >> SLAB_PAGE_SHIFT))
 #define SLAB_COMMIT_PAGES 64u /* 4 MiB made accessible at a time */
-#define SMALL_CLASSES 27u     /* 48, 56, ... 256 */
+#define SMALL_CLASSES     27u /* 48, 56, ... 256 */
 
 /* The class of a slot of `size` bytes (1..SLAB_MAX_SLOT). */
 static unsigned class_of(size_t size)
@@ -92,8 +92,8 @@ int slab_init(struct slab *sl)
         return STORE_ENOMEM;
     }
     pthread_mutex_init(&sl->lock, NULL);
-    sl->top = 1; /* page 0 is never used, so no entry's reference is 0 (entry_ref) */
-    sl->committed = 0;
+    /* Page 0 is never used, so no entry's reference is 0 (entry_ref), nor made accessible: a guard. */
+    sl->top = sl->committed = 1;
     sl->free_pages = SLAB_NO_PAGE;
     for (unsigned c = 0; c < SLAB_CLASSES; c++) {
         pthread_mutex_init(&sl->classes[c].lock, NULL);
@@ -123,7 +123,7 @@ static uint32_t page_take(struct slab *sl)
     if (pn != SLAB_NO_PAGE) {
         sl->free_pages = sl->pages[pn].next;
     } else if (sl->top < RESERVE_PAGES) {
-        if (sl->top >= sl->committed) {
+        if (sl->top == sl->committed) {
             if (mprotect(page_start(sl, sl->committed), (size_t)SLAB_COMMIT_PAGES << SLAB_PAGE_SHIFT,
                          PROT_READ | PROT_WRITE) != 0) {
                 pthread_mutex_unlock(&sl->lock);
@@ -226,6 +226,7 @@ static uint32_t do_put_slot(struct slab *sl, struct slab_class *k, void *p)
     struct slab_page *pg = &sl->pages[pn];
     unsigned slot = (unsigned)((offset & (PAGE_SIZE_BYTES - 1)) / class_size(pg->class_index));
     pg->free_bits[slot / 64] |= 1ULL << (slot % 64);
+    pg->trimmed = 0; /* a slot more to hand back */
     if (!pg->in_partial)
         partial_push(sl, k, pn);
     if (--pg->used != 0 || (pg->prev == SLAB_NO_PAGE && pg->next == SLAB_NO_PAGE))
@@ -340,11 +341,6 @@ void slab_cache_flush(struct slab *sl, struct slab_cache *cache)
     for (unsigned c = 0; c < SLAB_CLASSES; c++)
         if (cache->count[c] > 0)
             cache_drain(sl, cache, c, cache->count[c]);
-}
-
-int slab_owns(const struct slab *sl, const void *p)
-{
-    return (uintptr_t)p - (uintptr_t)sl->base < SLAB_RESERVE;
 }
 
 size_t slab_slot_size_for(size_t size)

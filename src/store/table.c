@@ -233,8 +233,8 @@ static int key_matches(const struct entry *e, const void *prefix, size_t prefix_
 }
 
 /* Visits one bucket unless that would pass `room` keys; returns keys visited or -1 if skipped. */
-static long do_scan_bucket(const struct store *s, struct shard *sh, uint64_t bucket, const void *prefix, size_t prefix_len, int64_t now,
-                           size_t room, int must_fit, store_key_fn fn, void *fn_ctx)
+static long do_scan_bucket(const struct store *s, struct shard *sh, uint64_t bucket, const void *prefix,
+                           size_t prefix_len, int64_t now, size_t room, int must_fit, store_key_fn fn, void *fn_ctx)
 {
     size_t n = 0;
     struct table *t = shard_table(sh);

@@ -354,8 +354,17 @@ static void op_set(struct fuzz *f, struct cursor *c)
 
     int was_live = live(m, f->now), was_present = m->state == PRESENT;
     size_t ct_len = v.kind == STORE_KIND_BYTES ? v.content_type_len : 0;
-    size_t size = entry_alloc_size(f->key_len[id], v.kind, ct_len, v.len, opts.ttl_ms > 0);
-    size_t footprint = size <= SLAB_MAX_SLOT ? slab_slot_size_for(size) : size + sizeof(size_t);
+    /*
+     * What the entry will cost: its slot, exactly; past SLAB_MAX_SLOT a stub's
+     * slot and a malloc'd body, known only to within glibc's rounding (slack).
+     */
+    size_t size = entry_alloc_size(f->key_len[id], v.kind, ct_len, v.len, opts.ttl_ms > 0), footprint, slack = 0;
+    if (size <= SLAB_MAX_SLOT) {
+        footprint = slab_slot_size_for(size);
+    } else {
+        footprint = slab_slot_size_for(ENTRY_HEADER_SIZE + sizeof(void *)) + size - ENTRY_HEADER_SIZE + sizeof(size_t);
+        slack = 2 * sizeof(size_t);
+    }
     struct store_stats before;
     store_stats(f->store, &before);
     struct counters c0 = counters(f->store);
@@ -371,7 +380,7 @@ static void op_set(struct fuzz *f, struct cursor *c)
     } else if (rc == STORE_EFULL) {
         CHECK(f->cfg.max_memory != 0);
         if (f->cfg.eviction == STORE_EVICT_NONE)
-            CHECK(before.bytes_used + footprint > f->cfg.max_memory);
+            CHECK(before.bytes_used + footprint + slack > f->cfg.max_memory);
         else
             CHECK(footprint > f->cfg.max_memory || store_count(f->store) == 0);
     } else {

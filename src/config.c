@@ -46,14 +46,21 @@ struct option_def {
 #define KIB 1024ULL
 #define MIB (1024ULL * KIB)
 #define GIB (1024ULL * MIB)
+/*
+ * The store keeps entries of up to 8 KiB in a 32 GiB reservation (its slab
+ * allocator, docs/DESIGN.md); a bound of three quarters of that leaves room
+ * for partly used pages, so the cache evicts before the reservation runs out.
+ */
+#define CONFIG_MAX_MEMORY (24 * GIB)
 
 static const struct option_def options[] = {
     {"port", OPT_UINT, FIELD(port), 0, 65535,
      "TCP port; 0 picks a free one (default 8080); HTTPS only with --tls-cert and no --tls-port"},
     {"bind", OPT_ADDRESS, FIELD(bind), 0, 0, "IPv4 or IPv6 address to listen on (default 127.0.0.1)"},
-    {"threads", OPT_UINT, FIELD(threads), 1, 1024, "worker threads, each with its own event loop (default: online cores)"},
-    {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, 1ULL << 50,
-     "bound on the bytes the cache holds, e.g. 512mb (default: a quarter of RAM)"},
+    {"threads", OPT_UINT, FIELD(threads), 1, 1024,
+     "worker threads, each with its own event loop (default: online cores)"},
+    {"max-memory", OPT_SIZE, FIELD(max_memory), 64 * KIB, CONFIG_MAX_MEMORY,
+     "bound on the bytes the cache holds, e.g. 512mb, at most 24g (default: a quarter of RAM, at most 24g)"},
     {"eviction", OPT_EVICTION, FIELD(eviction), 0, 0,
      "at max-memory: s3fifo or sieve evict, noeviction refuses writes with 507 (default s3fifo)"},
     {"max-key-bytes", OPT_SIZE, FIELD(max_key_bytes), 1, STORE_MAX_KEY_LEN, "longest key (default 1024)"},
@@ -97,6 +104,8 @@ static void set_defaults(struct config *cfg)
     cfg->tls_port = CONFIG_PORT_UNSET;
     cfg->threads = cores > 0 ? (unsigned)cores : 1;
     cfg->max_memory = pages > 0 && page_size > 0 ? (size_t)pages * (size_t)page_size / 4 : 256 * MIB;
+    if (cfg->max_memory > CONFIG_MAX_MEMORY)
+        cfg->max_memory = CONFIG_MAX_MEMORY;
     cfg->max_key_bytes = 1024;
     cfg->max_value_bytes = MIB;
     cfg->max_body_bytes = 0; /* derived in config_load unless set */

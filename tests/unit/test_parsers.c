@@ -370,6 +370,15 @@ static void test_config_load(void **state)
     assert_int_equal(config_load(&cfg, 3, unknown), CONFIG_ERROR);
     char *missing[] = {"cachette", "--port", NULL};
     assert_int_equal(config_load(&cfg, 2, missing), CONFIG_ERROR);
+    /* The store's entry reservation is 32 GiB: --max-memory stops at 24g, and so does the default. */
+    char *largest[] = {"cachette", "--max-memory", "24g", NULL},
+         *too_large[] = {"cachette", "--max-memory", "25g", NULL};
+    assert_int_equal(config_load(&cfg, 3, largest), CONFIG_RUN);
+    assert_int_equal(cfg.max_memory, (size_t)24 << 30);
+    assert_int_equal(config_load(&cfg, 3, too_large), CONFIG_ERROR);
+    char *defaults[] = {"cachette", NULL};
+    assert_int_equal(config_load(&cfg, 1, defaults), CONFIG_RUN);
+    assert_true(cfg.max_memory > 0 && cfg.max_memory <= (size_t)24 << 30);
     setenv("CACHETTE_THREADS", "0", 1);
     char *none[] = {"cachette", NULL};
     assert_int_equal(config_load(&cfg, 1, none), CONFIG_ERROR);

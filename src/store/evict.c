@@ -21,11 +21,12 @@
  * counts only the rest; a thread's remaining credit returns to the budget
  * when it exits and before it evicts, and the bytes of the entries it evicts
  * go straight to the total, never into credit, so eviction stops as soon as
- * there is room. Bucket
- * arrays are counted when they grow, under a shard lock where nothing can be
- * evicted, so the writer whose insert grew one evicts back under the bound
- * once it has unlocked (memory_trim). With STORE_EVICT_NONE a table that
- * would not fit simply does not grow: slower, never over the bound.
+ * there is room. Bucket arrays are counted when they grow, under a shard
+ * lock where nothing can be evicted, so the writer whose insert grew one
+ * evicts back under the bound once it has unlocked (memory_trim), starting
+ * with the next shard so that its own new entry, often alone in its shard,
+ * is not the first to go. With STORE_EVICT_NONE a table that would not fit
+ * simply does not grow: slower, never over the bound.
  *
  * Policies. Which entry goes is decided per shard by SIEVE (sieve.c) or
  * S3-FIFO (s3fifo.c), through the do_policy_* calls below; noeviction keeps
@@ -181,8 +182,12 @@ int memory_reserve(struct store *s, struct shard *home, size_t bytes)
 
 void memory_trim(struct store *s, struct shard *home)
 {
+    /*
+     * The write that grew home's table (or ghost) is in home, often alone
+     * there: start with the next shard, so that it goes last, not first.
+     */
     if (s->max_memory != 0 && s->eviction != STORE_EVICT_NONE && over_budget(s))
-        evict_to_budget(s, home);
+        evict_to_budget(s, &s->shards[(size_t)(home + 1 - s->shards) & (s->nshards - 1)]);
 }
 
 int memory_may_grow(const struct store *s, size_t bytes)

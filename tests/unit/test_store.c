@@ -24,6 +24,8 @@
 #include "cachette/store.h"
 #include "store/hash.h"
 
+#define KIB 1024u
+
 /* ------------------------------------------------------------------------ */
 /* Fixture and helpers                                                       */
 /* ------------------------------------------------------------------------ */
@@ -966,6 +968,37 @@ static void put_same_size(struct store *s, int i)
     assert_int_equal(set_json(s, key, "0", 0, NULL), STORE_OK);
 }
 
+/*
+ * A write's own bucket array or ghost can grow after its bytes were
+ * reserved; the eviction that then brings the store back under the bound
+ * must not take the entry just written. With 256 shards and a few dozen
+ * entries, a new key is often alone in its shard, where eviction used to
+ * start. Fresh stores draw fresh hash keys, so the shards differ each round.
+ */
+static void test_a_write_is_never_evicted_by_its_own_growth(void **state)
+{
+    struct fixture *fx = *state;
+    static char value[4000];
+    memset(value, 's', sizeof(value));
+    for (int round = 0; round < 40; round++) {
+        struct store *s = open_store(state, 128 * KIB, 0, round % 2 ? STORE_EVICT_SIEVE : STORE_EVICT_S3FIFO);
+        for (int i = 0; i < 60; i++) {
+            char key[32];
+            snprintf(key, sizeof(key), "k-%d", i);
+            assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                             STORE_OK);
+            struct store_item item;
+            if (get(s, key, &item) != STORE_OK)
+                fail_msg("round %d: %s evicted by its own write (%" PRIu64 " evicted)", round, key,
+                         stats_of(s).evicted);
+            free(item.data);
+        }
+        assert_true(stats_of(s).evicted > 0);
+        store_destroy(s);
+        fx->store = NULL;
+    }
+}
+
 static void test_a_full_store_evicts_one_entry_per_write_of_the_same_size(void **state)
 {
     /* 1 MiB bound: a thread's byte credit (max_memory / 1024) holds about ten of these entries. */
@@ -1107,8 +1140,6 @@ static void test_stores_independent(void **state)
 /* ------------------------------------------------------------------------ */
 /* Memory bound and eviction                                                 */
 /* ------------------------------------------------------------------------ */
-
-#define KIB 1024u
 
 static void fill_value(char *buf, size_t len, int seed)
 {
@@ -1546,6 +1577,7 @@ int main(void)
         T(test_ttl_expiry),
         T(test_expire_step),
         T(test_scan_every_key),
+        T(test_a_write_is_never_evicted_by_its_own_growth),
         T(test_a_full_store_evicts_one_entry_per_write_of_the_same_size),
         T(test_scan_while_growing),
         T(test_flush),

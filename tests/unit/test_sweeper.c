@@ -25,7 +25,7 @@
 #include "../support/procfs.h"
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZER_BUILD 1 /* its allocator, not glibc's: RSS says nothing about malloc_trim */
+#define SANITIZER_BUILD 1 /* its shadow memory and quarantine: RSS says nothing about the trim */
 #else
 #define SANITIZER_BUILD 0
 #endif
@@ -109,8 +109,8 @@ static void expired_entries_are_reclaimed_without_reads(void **state)
 /*
  * 40 MB of 2 KiB values, one kept after every nine (more where pages are
  * larger than 4 KiB, so that free runs still span whole pages), so that what
- * expiry frees lies between live entries: glibc cannot give it back by
- * shrinking the heap, only malloc_trim returns its pages.
+ * expiry frees lies between live entries: no slab page empties, so none goes
+ * back on its own; only the trim (store_trim) returns the memory between.
  */
 static void trim_returns_the_heap_expiry_left_behind(void **state)
 {

@@ -51,7 +51,7 @@ struct option_def {
  * allocator, docs/DESIGN.md); a bound of three quarters of that leaves room
  * for partly used pages, so the cache evicts before the reservation runs out.
  */
-#define CONFIG_MAX_MEMORY (24 * GIB)
+#define CONFIG_MAX_MEMORY (STORE_ENTRY_RESERVE / 4 * 3)
 
 static const struct option_def options[] = {
     {"port", OPT_UINT, FIELD(port), 0, 65535,

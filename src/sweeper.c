@@ -10,13 +10,13 @@
  * and response buffers freed the same way), RSS stays far above what the
  * store holds. So every TRIM_CHECK_MS the sweeper compares the process's RSS
  * with the store's bytes; past bytes x 1.25 + TRIM_SLACK it hands free memory
- * back: the store's slabs (store_trim) and glibc's heap (malloc_trim). A trim
- * walks the free lists with each arena locked (~10 ms for 500k scattered
- * free chunks), so one that
- * gives back less than half the excess (fragmentation, or buffers still in
- * use) doubles the wait before the next, up to TRIM_BACKOFF_MAX_MS: short
- * enough that memory freed once a burst is over still comes back within
- * seconds.
+ * back: the store's slabs (store_trim, which walks each size class's pages
+ * with a free slot under that class's lock) and glibc's heap (malloc_trim,
+ * which walks the free lists with each arena locked: ~10 ms for 500k
+ * scattered free chunks). A trim that gives back less than half the excess
+ * (fragmentation, or buffers still in use) doubles the wait before the next,
+ * up to TRIM_BACKOFF_MAX_MS: short enough that memory freed once a burst is
+ * over still comes back within seconds.
  *
  * The server starts it with trimming on (src/main.c); bench/store/expiry.c
  * runs the same loop with it off, to measure the store's reclamation alone.

@@ -16,21 +16,23 @@
  * "bound" creates a store with max_memory = MiB and the named eviction
  * policy, then writes ten times max_memory of key and value bytes under
  * distinct keys, so the store must evict all along. Value sizes are drawn
- * log-uniformly from 16 B to 4 KiB with a fixed seed, which mixes glibc's
- * tcache, small-bin and large-bin sizes and so exercises fragmentation. The
+ * log-uniformly from 16 B to 4 KiB with a fixed seed, which spreads entries
+ * over most of the store's size classes and so exercises fragmentation. The
  * base is the RSS of this process with the empty store just created; the goal
  * is peak RSS <= max_memory x 1.15 + base. The sampled peak can miss a spike
  * between samples, so VmHWM (the kernel's own high-water mark, exact for this
  * process) is printed too. At the end malloc_trim(0) shows how much of the
- * RSS is memory glibc holds free rather than memory the store uses.
+ * RSS is memory glibc holds free (bucket arrays, ghosts, entries over 8 KiB:
+ * the rest lives in the store's own slabs) rather than memory the store uses.
  *
  * Each mode runs in its own process (bench/store/memory.sh), so the base and
  * the high-water mark are not polluted by an earlier measurement. Output is
  * "key=value" pairs, one result line per run, for the script to tabulate.
- * With THREADS = 1 (the default) the one writer is the main thread and glibc
- * serves every entry from its main arena; the server's worker threads instead
- * allocate from several arenas and evict each other's entries, which
- * THREADS > 1 reproduces (each writer writes its share of the ten times).
+ * With THREADS = 1 (the default) the one writer is the main thread; the
+ * server's worker threads instead write at once and evict each other's
+ * entries, which THREADS > 1 reproduces (each writer writes its share of the
+ * ten times). When entries were malloc'd, that left memory freed by one
+ * thread idle in another's glibc arena; the store's slabs reuse it.
  */
 #include <inttypes.h>
 #include <malloc.h>

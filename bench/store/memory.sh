@@ -10,7 +10,9 @@
 # store's bound in the max-memory runs, each of which writes ten times that
 # with SIEVE and S3-FIFO, once per writer-thread count in WRITERS, plus one
 # run with the largest count under MALLOC_ARENA_MAX=1 (one glibc arena) to
-# show how much of any excess is per-thread arenas. EVERY: RSS sample period
+# show how much of any excess is per-thread arenas (none since entries live in
+# the store's own slabs: what glibc still holds is tables and ghosts, so the
+# two rows match). EVERY: RSS sample period
 # in writes. REPEAT (3): expiry runs, each a sweeper run then a control run
 # of the same window, for a median of the reader's p99 ratio. The machine is
 # shared: if the 1-minute load average exceeds LOAD_MAX (0.5) the script waits

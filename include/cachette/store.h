@@ -52,7 +52,7 @@ enum store_eviction {
 typedef int64_t (*store_clock_fn)(void *ctx);
 
 struct store_config {
-    size_t max_memory;             /* bytes of entries and tables; 0 = unbounded */
+    size_t max_memory;             /* bytes of entries and tables; 0 = unbounded (see STORE_ENTRY_RESERVE) */
     unsigned shard_bits;           /* 2^shard_bits shards; 0 = default (8), at most 16 */
     bool single_shard;             /* one shard, one lock: the baseline of bench/store */
     enum store_eviction eviction;  /* what to do at max_memory */
@@ -68,7 +68,12 @@ struct store_config {
 /*
  * Creates an empty store. Returns NULL when cfg is out of range or memory is
  * short. cfg may be NULL for the defaults (unbounded, SIEVE, monotonic clock).
+ * The store reserves STORE_ENTRY_RESERVE bytes of address space for its
+ * entries (memory only as they use it): every entry's header and every entry
+ * up to 8 KiB live there, so past it writes fail with STORE_ENOMEM whatever
+ * max_memory says (the server caps --max-memory at three quarters of it).
  */
+#define STORE_ENTRY_RESERVE ((size_t)32 << 30)
 struct store *store_create(const struct store_config *cfg);
 
 /* Frees the store and every entry. No other thread may be using it. */

@@ -1,7 +1,8 @@
 /*
  * Entry layout: one block holds a header, the optional expiry, the key, the
  * content type (opaque byte values only) and the value, so that an entry is
- * freed, counted and moved as one block and eviction never allocates.
+ * freed and counted as one block and eviction never allocates (an entry over
+ * SLAB_MAX_SLOT is two: below).
  *
  *   struct entry | int64 expires_at? | key | ct_len, ct? | value
  *
@@ -10,8 +11,8 @@
  * Counters always carry the slot, 0 meaning no expiry, so an increment can keep
  * an existing expiry without knowing it before the entry is allocated.
  *
- * Every header lives in the store's slabs (slab.c), so that queue links can be
- * 32-bit references. An entry of up to SLAB_MAX_SLOT bytes is one slot; a
+ * Every header lives in the store's slabs (slab.c), so that every link to an
+ * entry (bucket slot, chain, queue) can be a 32-bit reference. An entry of up to SLAB_MAX_SLOT bytes is one slot; a
  * larger one (ENTRY_EXTERNAL) is a slot holding the header and a pointer to
  * the rest, malloc'd. Byte accounting counts what the allocators really give:
  * the slot's class size, plus malloc_usable_size() and glibc's per-chunk word

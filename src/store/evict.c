@@ -33,8 +33,8 @@
  * SIEVE's queue but refuses writes at the bound instead of evicting.
  *
  * The evicting writer holds no lock when it starts: it takes one shard's
- * write lock at a time (its own shard first, then the others in turn), so
- * eviction adds no lock order.
+ * write lock at a time (its own shard first, then the others in turn; after
+ * a table's growth, the next shard first), so eviction adds no lock order.
  */
 #include <stdlib.h>
 

@@ -140,7 +140,7 @@ struct stat_slot {
  * The entry allocator (slab.c): SLAB_RESERVE bytes of address space in pages
  * of 2^SLAB_PAGE_SHIFT bytes, each holding slots of one size class.
  */
-#define SLAB_RESERVE ((size_t)32 << 30) /* 2^32 references of 8 bytes */
+#define SLAB_RESERVE STORE_ENTRY_RESERVE /* 2^32 references of 8 bytes */
 #define SLAB_PAGE_SHIFT 16
 #define SLAB_MIN_SLOT 48u   /* an entry's header and a 1-byte key fit */
 #define SLAB_MAX_SLOT 8192u /* larger entries use malloc */
@@ -154,7 +154,7 @@ struct slab_page {
     uint16_t used;        /* slots handed out */
     uint8_t class_index;
     uint8_t in_partial;   /* on its class's list */
-    uint8_t trimmed;      /* slab_trim() has handed back its free slots' memory since the last allocation */
+    uint8_t trimmed;      /* slab_trim() has handed back its free slots' memory since a slot was last taken or freed */
     uint64_t free_bits[SLAB_BITMAP_WORDS]; /* 1 = slot free */
 };
 

@@ -5,7 +5,7 @@
  * Every write follows one pattern, so that nothing slow happens under a lock:
  * build the new entry (allocate and copy) with no lock held, reserve its bytes
  * (which may evict, taking other locks one at a time: evict.c), then take the
- * shard's write lock only to check the condition and swap pointers, and free
+ * shard's write lock only to check the condition and swap links, and free
  * the replaced entry after unlocking (then evict again if the insert grew the
  * table past max_memory: memory_trim). A get takes no lock: it finds the
  * entry lock-free inside an EBR section (table.c, ebr.c), copies the value
@@ -447,7 +447,7 @@ size_t store_flush(struct store *s)
         for (size_t b = 0; b <= t->mask; b++) {
             struct entry *e = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
             atomic_store_explicit(&t->slots[b], 0, memory_order_release);
-            /* Chain pointers stay as they are for readers still walking them; the queue links carry the list. */
+            /* Chain links stay as they are for readers still walking them; the queue links carry the list. */
             for (; e != NULL; e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
                 e->newer = entry_ref(s, dead);
                 dead = e;

@@ -83,8 +83,8 @@ struct entry *do_table_find(const struct store *s, struct shard *sh, uint64_t ha
 /*
  * The lock-free lookup. Entries are immutable once linked and stay
  * allocated while the caller is in its EBR section, so following chain
- * pointers is safe at any time; unlinking or replacing an entry leaves its own
- * chain pointer intact, so a walk that is on it still reaches the rest of the
+ * links is safe at any time; unlinking or replacing an entry leaves its own
+ * chain link intact, so a walk that is on it still reaches the rest of the
  * bucket. Only growth rewrites chains (entries move to their new buckets), so
  * a miss is trusted only if no rehash ran meanwhile (the `resizes` count,
  * odd while one runs); otherwise, and if a walk runs implausibly long while
@@ -201,7 +201,7 @@ void do_table_remove(struct store *s, struct shard *sh, struct entry *e)
 
 void do_table_unlink(struct store *s, struct shard *sh, entry_link *link, struct entry *e)
 {
-    /* e keeps its own chain pointer: a reader standing on it still reaches the rest of the bucket. */
+    /* e keeps its own chain link: a reader standing on it still reaches the rest of the bucket. */
     link_store(s, link, link_load(s, &e->chain));
     do_policy_remove(s, sh, e);
     atomic_store_explicit(&sh->count, atomic_load_explicit(&sh->count, memory_order_relaxed) - 1,

@@ -143,7 +143,7 @@ struct stat_slot {
 #define SLAB_RESERVE STORE_ENTRY_RESERVE /* 2^32 references of 8 bytes */
 #define SLAB_PAGE_SHIFT 16
 #define SLAB_MIN_SLOT 48u   /* an entry's header and a 1-byte key fit */
-#define SLAB_MAX_SLOT 8192u /* larger entries use malloc */
+#define SLAB_MAX_SLOT 8192u /* a larger entry is a slot pointing to a malloc'd body (entry.c) */
 #define SLAB_CLASSES 107u
 #define SLAB_BITMAP_WORDS ((((size_t)1 << SLAB_PAGE_SHIFT) / SLAB_MIN_SLOT + 63) / 64)
 #define SLAB_NO_PAGE UINT32_MAX

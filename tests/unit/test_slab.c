@@ -37,15 +37,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Slots held by each page of the class of a `size`-byte slot. */
-static size_t slots_per_page(struct slab *sl, size_t size)
-{
-    void *p = slab_alloc(sl, NULL, size);
-    size_t n = ((size_t)1 << SLAB_PAGE_SHIFT) / slab_slot_size(sl, p);
-    slab_free(sl, NULL, p);
-    return n;
-}
-
 static void test_every_size_gets_a_close_fitting_slot(void **state)
 {
     struct slab *sl = *state;
@@ -88,7 +79,7 @@ static void test_slots_are_distinct_and_reused(void **state)
 static void test_empty_pages_go_back_and_serve_other_classes(void **state)
 {
     struct slab *sl = *state;
-    size_t per_page = slots_per_page(sl, 1000), n = 3 * per_page;
+    size_t per_page = ((size_t)1 << SLAB_PAGE_SHIFT) / slab_slot_size_for(1000), n = 3 * per_page;
     void **slots = calloc(n, sizeof(*slots));
     assert_non_null(slots);
     for (size_t i = 0; i < n; i++)

@@ -15,12 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "cachette/store.h"
+#include "monotonic.h"
 #include "sweeper.h"
 #include "../support/procfs.h"
 
@@ -38,13 +38,6 @@ static int64_t test_clock(void *ctx)
 {
     (void)ctx;
     return clock_ms;
-}
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static struct store *open_store(void)

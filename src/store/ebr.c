@@ -96,22 +96,19 @@ void ebr_destroy(struct store *s)
     pthread_mutex_destroy(&ebr->lock);
 }
 
-size_t ebr_credits(const struct store *s)
+void ebr_totals(const struct store *s, struct ebr_totals *out)
 {
-    size_t sum = 0;
+    out->credits = 0;
+    out->pending_bytes = atomic_load_explicit(&s->ebr.orphan_bytes, memory_order_relaxed);
+    for (int k = 0; k < STAT_KINDS; k++)
+        out->stats[k] = atomic_load_explicit(&s->shared_stats.n[k], memory_order_relaxed);
     for (struct ebr_thread *t = atomic_load_explicit(&s->ebr.threads, memory_order_acquire); t != NULL;
-         t = atomic_load_explicit(&t->next, memory_order_acquire))
-        sum += atomic_load_explicit(&t->credit, memory_order_relaxed);
-    return sum;
-}
-
-size_t ebr_pending_bytes(const struct store *s)
-{
-    size_t sum = atomic_load_explicit(&s->ebr.orphan_bytes, memory_order_relaxed);
-    for (struct ebr_thread *t = atomic_load_explicit(&s->ebr.threads, memory_order_acquire); t != NULL;
-         t = atomic_load_explicit(&t->next, memory_order_acquire))
-        sum += atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed);
-    return sum;
+         t = atomic_load_explicit(&t->next, memory_order_acquire)) {
+        out->credits += atomic_load_explicit(&t->credit, memory_order_relaxed);
+        out->pending_bytes += atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed);
+        for (int k = 0; k < STAT_KINDS; k++)
+            out->stats[k] += atomic_load_explicit(&t->stats.n[k], memory_order_relaxed);
+    }
 }
 
 struct ebr_thread *ebr_this_thread(struct store *s)
@@ -142,16 +139,12 @@ struct ebr_thread *ebr_this_thread(struct store *s)
     return t;
 }
 
-struct ebr_thread *ebr_enter(struct store *s)
+void ebr_enter(struct ebr_thread *t)
 {
-    struct ebr_thread *t = ebr_this_thread(s);
-    if (t == NULL)
-        return NULL;
-    atomic_store_explicit(&t->epoch, atomic_load_explicit(&s->ebr.epoch, memory_order_relaxed),
+    atomic_store_explicit(&t->epoch, atomic_load_explicit(&t->store->ebr.epoch, memory_order_relaxed),
                           memory_order_relaxed);
     /* The announcement must be visible before this thread reads any pointer. */
     atomic_thread_fence(memory_order_seq_cst);
-    return t;
 }
 
 void ebr_exit(struct ebr_thread *t)

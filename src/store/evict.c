@@ -151,7 +151,7 @@ static int evict_to_budget(struct store *s, struct shard *home)
         struct entry *victim = do_evict_one(s, sh, now, &was_expired);
         shard_unlock(&sh->lock);
         if (victim != NULL) {
-            stat_add(was_expired ? &stat_slot(s)->expired : &stat_slot(s)->evicted, 1);
+            stat_add(s, was_expired ? STAT_EXPIRED : STAT_EVICTED, 1);
             entry_retire_evicted(s, victim);
             empty_in_a_row = 0;
             continue;

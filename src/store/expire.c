@@ -75,7 +75,7 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
             dead = next;
         }
 
-        stat_add(&stat_slot(s)->expired, swept);
+        stat_add(s, STAT_EXPIRED, swept);
         reclaimed += swept;
         max_buckets -= n;
     }

@@ -126,15 +126,17 @@ struct shard {
 } __attribute__((aligned(64)));
 
 /*
- * Statistics counters, one set per slot. A thread always uses the slot its
- * identity hashes to (stat_slot), so threads on different cores rarely write
- * the same line, and a get writes nothing that other gets read. Reading the
- * statistics sums the slots.
+ * Statistics counters. Each thread counts in its own EBR record, which only
+ * it writes: a load and a store, no locked instruction, and no cache line
+ * that another thread writes. A thread without a record (out of memory)
+ * counts in the store's shared set with atomic adds. Reading the statistics
+ * sums the shared set and every record, including those of exited threads
+ * (a record keeps its counts when a new thread takes it over).
  */
-#define STAT_SLOTS 64
-struct stat_slot {
-    atomic_uint_fast64_t hits, misses, sets, deletes, expired, evicted;
-} __attribute__((aligned(64)));
+enum stat_kind { STAT_HITS, STAT_MISSES, STAT_SETS, STAT_DELETES, STAT_EXPIRED, STAT_EVICTED, STAT_KINDS };
+struct stat_counters {
+    atomic_uint_fast64_t n[STAT_KINDS];
+};
 
 /*
  * The entry allocator (slab.c): SLAB_RESERVE bytes of address space in pages
@@ -191,6 +193,7 @@ struct ebr_thread {
     struct store *store;
     atomic_size_t credit;         /* bytes counted in store.used that no entry holds (evict.c); written by its thread */
     struct slab_cache cache;      /* free entry slots; its own thread only */
+    struct stat_counters stats;   /* written by its thread only */
 } __attribute__((aligned(64)));
 
 struct ebr {
@@ -220,7 +223,7 @@ struct store {
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
     struct ebr ebr;
     struct slab slab;
-    struct stat_slot stats[STAT_SLOTS];
+    struct stat_counters shared_stats; /* threads without an EBR record */
 };
 
 /*
@@ -347,8 +350,8 @@ void do_table_unlink(struct store *s, struct shard *sh, entry_link *link, struct
 int ebr_init(struct store *s);
 /* Frees everything retired (no thread may be using the store). */
 void ebr_destroy(struct store *s);
-/* Enters a read section; NULL if this thread cannot be registered (out of memory): read under the lock then. */
-struct ebr_thread *ebr_enter(struct store *s);
+/* Enters a read section as the calling thread, whose record t is (ebr_this_thread). */
+void ebr_enter(struct ebr_thread *t);
 void ebr_exit(struct ebr_thread *t);
 /* The current epoch, read after whatever was unlinked before the call. */
 uint64_t ebr_retire_epoch(struct store *s);
@@ -416,20 +419,28 @@ void entry_retire_evicted(struct store *s, struct entry *e);
 /* The calling thread's record, registered on first use; NULL if out of memory. */
 struct ebr_thread *ebr_this_thread(struct store *s);
 
-/* Bytes held as credit by every thread (for the statistics; a snapshot). */
-size_t ebr_credits(const struct store *s);
-/* Bytes of retired entries not yet freed, in every limbo and the orphans (a snapshot). */
-size_t ebr_pending_bytes(const struct store *s);
+/* What the statistics sum over every thread's record (a snapshot, in one walk of the registry). */
+struct ebr_totals {
+    size_t credits;       /* bytes held as credit */
+    size_t pending_bytes; /* retired entries not yet freed, in every limbo and the orphans */
+    uint64_t stats[STAT_KINDS]; /* the records' counters and the store's shared ones */
+};
+void ebr_totals(const struct store *s, struct ebr_totals *out);
 
-/* The calling thread's statistics slot. */
-static inline struct stat_slot *stat_slot(struct store *s)
+/* Counts n events of one kind for the calling thread, whose record t is (NULL if it has none). */
+static inline void stat_add_by(struct store *s, struct ebr_thread *t, enum stat_kind kind, uint64_t n)
 {
-    return &s->stats[((uintptr_t)pthread_self() * 0x9e3779b97f4a7c15ULL) >> 58];
+    if (t != NULL) {
+        atomic_uint_fast64_t *counter = &t->stats.n[kind];
+        atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + n, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(&s->shared_stats.n[kind], n, memory_order_relaxed);
+    }
 }
 
-static inline void stat_add(atomic_uint_fast64_t *counter, uint64_t n)
+static inline void stat_add(struct store *s, enum stat_kind kind, uint64_t n)
 {
-    atomic_fetch_add_explicit(counter, n, memory_order_relaxed);
+    stat_add_by(s, ebr_this_thread(s), kind, n);
 }
 
 #endif

@@ -221,11 +221,11 @@ static int finish_write(struct store *s, struct shard *sh, int rc, struct entry 
     }
     if (old != NULL) {
         if (!old_was_live)
-            stat_add(&stat_slot(s)->expired, 1);
+            stat_add(s, STAT_EXPIRED, 1);
         entry_retire(s, old);
     }
     memory_trim(s, sh);
-    stat_add(&stat_slot(s)->sets, 1);
+    stat_add(s, STAT_SETS, 1);
     return 0;
 }
 
@@ -280,16 +280,19 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
     struct shard *sh = shard_for(s, hash);
     int rc = 0;
 
+    struct ebr_thread *self = ebr_this_thread(s); /* NULL if out of memory: read under the lock then */
     /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
 #ifdef STORE_LOCKED_READS
-    struct ebr_thread *reader = NULL; /* bench/store's lock-based baselines */
+    bool lock_free = false; /* bench/store's lock-based baselines */
 #else
-    struct ebr_thread *reader = ebr_enter(s);
+    bool lock_free = self != NULL;
 #endif
-    if (reader == NULL)
+    if (lock_free)
+        ebr_enter(self);
+    else
         shard_rdlock(&sh->lock);
     struct entry *e =
-        reader ? table_lookup(s, sh, hash, key, key_len) : do_table_find(s, sh, hash, key, key_len, NULL);
+        lock_free ? table_lookup(s, sh, hash, key, key_len) : do_table_find(s, sh, hash, key, key_len, NULL);
     /* Only an entry that can expire needs the clock (a call that costs as much as the hash). */
     int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
     if (e == NULL || entry_is_expired(e, now)) {
@@ -320,15 +323,15 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
             policy_hit(s, e);
         }
     }
-    if (reader != NULL)
-        ebr_exit(reader);
+    if (lock_free)
+        ebr_exit(self);
     else
         shard_unlock(&sh->lock);
 
     if (rc == 0)
-        stat_add(&stat_slot(s)->hits, 1);
+        stat_add_by(s, self, STAT_HITS, 1);
     else if (rc == STORE_ENOTFOUND)
-        stat_add(&stat_slot(s)->misses, 1);
+        stat_add_by(s, self, STAT_MISSES, 1);
     return rc;
 }
 
@@ -354,11 +357,11 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
     if (rc != 0)
         return rc;
     if (!live) {
-        stat_add(&stat_slot(s)->expired, 1);
+        stat_add(s, STAT_EXPIRED, 1);
         entry_retire(s, e);
         return STORE_ENOTFOUND;
     }
-    stat_add(&stat_slot(s)->deletes, 1);
+    stat_add(s, STAT_DELETES, 1);
     entry_retire(s, e);
     return 0;
 }
@@ -477,20 +480,19 @@ size_t store_count(const struct store *s)
 
 void store_stats(const struct store *s, struct store_stats *out)
 {
+    struct ebr_totals totals;
     memset(out, 0, sizeof(*out));
-    for (size_t i = 0; i < STAT_SLOTS; i++) {
-        const struct stat_slot *slot = &s->stats[i];
-        out->hits += atomic_load_explicit(&slot->hits, memory_order_relaxed);
-        out->misses += atomic_load_explicit(&slot->misses, memory_order_relaxed);
-        out->sets += atomic_load_explicit(&slot->sets, memory_order_relaxed);
-        out->deletes += atomic_load_explicit(&slot->deletes, memory_order_relaxed);
-        out->expired += atomic_load_explicit(&slot->expired, memory_order_relaxed);
-        out->evicted += atomic_load_explicit(&slot->evicted, memory_order_relaxed);
-    }
+    ebr_totals(s, &totals);
+    out->hits = totals.stats[STAT_HITS];
+    out->misses = totals.stats[STAT_MISSES];
+    out->sets = totals.stats[STAT_SETS];
+    out->deletes = totals.stats[STAT_DELETES];
+    out->expired = totals.stats[STAT_EXPIRED];
+    out->evicted = totals.stats[STAT_EVICTED];
     out->entries = store_count(s);
-    size_t used = atomic_load_explicit(&s->used, memory_order_relaxed), credits = ebr_credits(s);
-    out->bytes_used = used > credits ? used - credits : 0; /* the two are read at different instants */
-    out->bytes_pending_free = ebr_pending_bytes(s);
+    size_t used = atomic_load_explicit(&s->used, memory_order_relaxed);
+    out->bytes_used = used > totals.credits ? used - totals.credits : 0; /* read at different instants */
+    out->bytes_pending_free = totals.pending_bytes;
     out->max_memory = s->max_memory;
 }
 

@@ -1,14 +1,21 @@
 /*
- * Unit tests of the epoch comparison the reclamation lists rely on
- * (ebr_tag_is_old, src/store/internal.h): an entry keeps only the low 32
- * bits of the epoch it was retired in, and must never be judged old enough
- * to free while a reader could still hold it, whichever epoch the reclaimer
- * read and however the counter has wrapped.
+ * Unit tests of the per-thread EBR records (src/store/ebr.c).
+ *
+ * The epoch comparison the reclamation lists rely on (ebr_tag_is_old): an
+ * entry keeps only the low 32 bits of the epoch it was retired in, and must
+ * never be judged old enough to free while a reader could still hold it,
+ * whichever epoch the reclaimer read and however the counter has wrapped.
+ *
+ * The statistics each thread counts in its record: every event is counted
+ * once, after its thread has exited and after a new thread took the record
+ * over.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -42,11 +49,86 @@ static void test_an_entry_retired_after_the_epoch_was_read_is_young(void **state
             assert_false(ebr_tag_is_old((uint32_t)(epochs[i] + ahead), epochs[i]));
 }
 
+#define WAVE_THREADS 3
+#define OPS_PER_THREAD 1000
+
+/* Each thread sets its own keys, then gets each twice (hits) and an absent key once per set (misses). */
+struct counting_thread {
+    pthread_t thread;
+    struct store *store;
+    unsigned id;
+};
+
+static void *count_events(void *arg)
+{
+    struct counting_thread *c = arg;
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = "v", .len = 1};
+    struct store_item item;
+    for (unsigned i = 0; i < OPS_PER_THREAD; i++) {
+        char key[32];
+        int len = snprintf(key, sizeof(key), "t%u:%u", c->id, i);
+        if (store_set(c->store, key, (size_t)len, &v, NULL, NULL) != 0 ||
+            store_get(c->store, key, (size_t)len, NULL, NULL, &item) != 0 ||
+            store_get(c->store, key, (size_t)len, NULL, NULL, &item) != 0 ||
+            store_get(c->store, "absent", 6, NULL, NULL, &item) != STORE_ENOTFOUND)
+            return "an operation failed";
+    }
+    return NULL;
+}
+
+static size_t registered_records(const struct store *s)
+{
+    size_t n = 0;
+    for (struct ebr_thread *t = atomic_load(&s->ebr.threads); t != NULL; t = atomic_load(&t->next))
+        n++;
+    return n;
+}
+
+static void run_wave(struct store *s, unsigned first_id)
+{
+    struct counting_thread threads[WAVE_THREADS];
+    for (unsigned i = 0; i < WAVE_THREADS; i++) {
+        threads[i] = (struct counting_thread){.store = s, .id = first_id + i};
+        assert_int_equal(pthread_create(&threads[i].thread, NULL, count_events, &threads[i]), 0);
+    }
+    for (unsigned i = 0; i < WAVE_THREADS; i++) {
+        void *failure;
+        assert_int_equal(pthread_join(threads[i].thread, &failure), 0);
+        assert_null(failure);
+    }
+}
+
+static void test_statistics_outlive_their_threads(void **state)
+{
+    (void)state;
+    struct store *s = store_create(NULL);
+    assert_non_null(s);
+    struct store_stats st;
+
+    run_wave(s, 0);
+    assert_true(registered_records(s) <= WAVE_THREADS);
+    store_stats(s, &st);
+    assert_int_equal(st.sets, WAVE_THREADS * OPS_PER_THREAD);
+    assert_int_equal(st.hits, 2 * WAVE_THREADS * OPS_PER_THREAD);
+    assert_int_equal(st.misses, WAVE_THREADS * OPS_PER_THREAD);
+
+    /* The second wave takes the first one's records over (their threads have exited) and adds to their counts. */
+    run_wave(s, WAVE_THREADS);
+    assert_true(registered_records(s) <= WAVE_THREADS);
+    store_stats(s, &st);
+    assert_int_equal(st.sets, 2 * WAVE_THREADS * OPS_PER_THREAD);
+    assert_int_equal(st.hits, 4 * WAVE_THREADS * OPS_PER_THREAD);
+    assert_int_equal(st.misses, 2 * WAVE_THREADS * OPS_PER_THREAD);
+    assert_int_equal(st.entries, 2 * WAVE_THREADS * OPS_PER_THREAD);
+    store_destroy(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_entry_is_old_two_epochs_after_its_tag),
         cmocka_unit_test(test_an_entry_retired_after_the_epoch_was_read_is_young),
+        cmocka_unit_test(test_statistics_outlive_their_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

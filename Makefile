@@ -20,6 +20,8 @@
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
 #                   Redis and memcached (bench/peers/run.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/)
+#   make clang      build with clang (no LTO) and run the unit, integration and
+#                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
@@ -35,8 +37,12 @@ CC ?= gcc
 # Link-time optimisation inlines the store's small accessors (entry.c, table.c)
 # into the get path across modules: 5-7% on bench/store, which builds the same way.
 # Fat objects keep machine code beside the LTO bytecode, so build/libcachette.a
-# still links into programs built without LTO, or with clang.
-LTO := -flto -ffat-lto-objects
+# still links into programs built without LTO, or with clang. Clang has no fat
+# objects (its LTO objects are bitcode only), so `make CC=clang` builds without LTO.
+IS_CLANG := $(findstring clang,$(shell $(CC) --version 2>/dev/null))
+LTO := $(if $(IS_CLANG),,-flto -ffat-lto-objects)
+# How a program without LTO links (with GCC, not even the plugin that reads LTO bytecode).
+NO_LTO := -fno-lto $(if $(IS_CLANG),,-fno-use-linker-plugin)
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc $(LTO)
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 # LTO compiles again at link time: the same optimisation and warnings apply there.
@@ -61,7 +67,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz format clean
+.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz clang format clean
 
 all: $(SERVER)
 
@@ -85,7 +91,7 @@ $(B)/tests/%: $(B)/obj/tests/unit/%.o $(call obj,$(CORE_SRC) $(HTTP_SRC) tests/s
 # Built the way an embedding program would link the library: no LTO, no plugin.
 $(EMBED_TEST): tests/embed/test_embed.c $(STORE_LIB)
 	@mkdir -p $(dir $@)
-	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -Iinclude $(SAN_FLAGS) -fno-lto -fno-use-linker-plugin \
+	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -Iinclude $(SAN_FLAGS) $(NO_LTO) \
 		-o $@ $^ -pthread -lcmocka
 
 $(B)/tests/%: $(B)/obj/tests/stress/%.o $(STORE_LIB)
@@ -163,6 +169,12 @@ bench-peers: $(SERVER)
 fuzz:
 	@scripts/deps.sh fuzz
 	fuzz/run.sh $${FUZZ_SECONDS:-60}
+
+clang:
+	@scripts/deps.sh fuzz
+	@rm -f build/results.txt
+	$(MAKE) --no-print-directory check-variant CC=clang B=build/clang SUITES="unit integration stress"
+	@tests/run.sh --total build/results.txt
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

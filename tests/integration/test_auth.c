@@ -57,7 +57,7 @@ static void wrong_tokens_are_401_and_change_nothing(void **state)
 {
     (void)state;
     static const char *const wrong[] = {
-        "Bearer nope", "Bearer " TOKEN "x", "Bearer s3cret-Token_4", "Basic " TOKEN, TOKEN, "Bearer", "Bearer ",
+        "Bearer nope", ("Bearer " TOKEN "x"), "Bearer s3cret-Token_4", ("Basic " TOKEN), TOKEN, "Bearer", "Bearer ",
     };
     struct http_res res;
     for (size_t i = 0; i < sizeof(wrong) / sizeof(wrong[0]); i++) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/decimal.h"
 #include "cmd/utf8.h"
 
 static int fail(char *err, size_t err_size, const char *msg)
@@ -41,15 +42,10 @@ static int ttl_from_json(json_t *ttl, int64_t *ttl_ms)
 
 int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
 {
-    int64_t seconds = 0;
-    if (len == 0 || len > 12)
+    uint64_t seconds;
+    if (decimal_parse(text, len, 12, &seconds) != 0)
         return -1;
-    for (size_t i = 0; i < len; i++) {
-        if (text[i] < '0' || text[i] > '9')
-            return -1;
-        seconds = seconds * 10 + (text[i] - '0');
-    }
-    return ttl_from_seconds(seconds, ttl_ms);
+    return ttl_from_seconds((int64_t)seconds, ttl_ms);
 }
 
 /* Loads a JSON object; returns it, or NULL with err set. */

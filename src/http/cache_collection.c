@@ -12,12 +12,11 @@
  * readers may see some before others, and if memory runs out midway the
  * answer says how many were stored.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "cmd/decimal.h"
 #include "http/internal.h"
 #include "http/jsonw.h"
 #include "http/keypath.h"
@@ -77,13 +76,8 @@ static int list_limit(h2o_req_t *req, size_t *limit)
     *limit = LIST_DEFAULT_LIMIT;
     if (!request_query_param(req, "limit", &text))
         return 0;
-    size_t n = 0;
-    int ok = text.len > 0 && text.len <= 4;
-    for (size_t i = 0; ok && i < text.len; i++) {
-        ok = text.base[i] >= '0' && text.base[i] <= '9';
-        n = n * 10 + (size_t)(text.base[i] - '0');
-    }
-    if (!ok || n < 1 || n > LIST_MAX_LIMIT) {
+    uint64_t n;
+    if (decimal_parse(text.base, text.len, 4, &n) != 0 || n < 1 || n > LIST_MAX_LIMIT) {
         reply_error(req, 400, "limit must be a whole number from 1 to 1000");
         return -1;
     }
@@ -95,20 +89,10 @@ static int list_limit(h2o_req_t *req, size_t *limit)
 static int list_cursor(h2o_req_t *req, uint64_t *cursor)
 {
     h2o_iovec_t text;
-    char digits[24];
     *cursor = 0;
     if (!request_query_param(req, "cursor", &text) || text.len == 0)
         return 0;
-    char *end;
-    int ok = text.len < sizeof(digits) && text.base[0] >= '0' && text.base[0] <= '9';
-    if (ok) {
-        memcpy(digits, text.base, text.len);
-        digits[text.len] = '\0';
-        errno = 0;
-        *cursor = strtoull(digits, &end, 10);
-        ok = errno == 0 && *end == '\0';
-    }
-    if (!ok) {
+    if (decimal_parse(text.base, text.len, 20, cursor) != 0) {
         reply_error(req, 400, "cursor must be a next_cursor value this server returned");
         return -1;
     }

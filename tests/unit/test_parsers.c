@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "cmd/cmd.h"
+#include "cmd/decimal.h"
 #include "cmd/utf8.h"
 #include "config.h"
 #include "http/body.h"
@@ -297,6 +298,25 @@ static void test_ttl_text(void **state)
     assert_int_equal(body_parse_ttl_text("99999999999999", 14, &ms), -1);
 }
 
+static void test_decimal(void **state)
+{
+    (void)state;
+    uint64_t n = 7;
+    assert_int_equal(decimal_parse("0", 1, 4, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(decimal_parse("0042", 4, 4, &n), 0);
+    assert_int_equal(n, 42);
+    assert_int_equal(decimal_parse("18446744073709551615", 20, 20, &n), 0);
+    assert_int_equal(n, UINT64_MAX);
+    n = 7;
+    static const char *const bad[] = {"", "12345", "-1", "+1", " 1", "1 ", "1.5", "0x1", "18446744073709551616",
+                                      "99999999999999999999"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(decimal_parse(bad[i], strlen(bad[i]), i < 8 ? 4 : 20, &n), -1);
+    assert_int_equal(decimal_parse("12\0", 3, 4, &n), -1); /* a NUL is not a digit */
+    assert_int_equal(n, 7);                                /* left alone on failure */
+}
+
 static void test_json_write_string(void **state)
 {
     (void)state;
@@ -394,7 +414,7 @@ int main(void)
         cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_body_batches),   cmocka_unit_test(test_body_incr),
         cmocka_unit_test(test_body_allocation_failure),
-        cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_json_write_string),
+        cmocka_unit_test(test_ttl_text), cmocka_unit_test(test_decimal),       cmocka_unit_test(test_json_write_string),
         cmocka_unit_test(test_sizes),          cmocka_unit_test(test_durations),
         cmocka_unit_test(test_config_load),
     };

@@ -1134,7 +1134,7 @@ static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void *
     enum { N = 100, KINDS = 5 };
     CURLM *multi = curl_multi_init();
     CURL *easy[N], *opener = http_easy_new();
-    struct http_res res[N], opened;
+    struct http_res res[N];
     struct http_req req[N];
     char bodies[N][64], paths[N][64];
     static const char *const raw_ct[] = {"Content-Type: application/octet-stream", NULL};
@@ -1148,21 +1148,7 @@ static void a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request(void *
     }
     json_t *before = get_stats(PORT);
 
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
-    /*
-     * The opener upgrades the connection to HTTP/2 (h2c); every stream after it waits for that
-     * connection (PIPEWAIT) and is multiplexed onto it. Prior knowledge would do as well, but
-     * libcurl 7.88 cannot multiplex onto a prior-knowledge connection (curl issue #10634).
-     */
-    struct http_req open_req = {.path = "/health", .http_version = CURL_HTTP_VERSION_2};
-    http_multi_add(multi, PORT, opener, &open_req, &opened);
-    assert_int_equal(http_multi_run(multi, 1, 20000), 1);
-    curl_multi_remove_handle(multi, opener);
-    assert_int_equal(opened.curl_code, CURLE_OK);
-    assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
-    expect_json(&opened, 200);
-    http_res_free(&opened);
+    http_multi_open_h2(multi, PORT, opener, 20000);
 
     for (int i = 0; i < N; i++) {
         easy[i] = http_easy_new();

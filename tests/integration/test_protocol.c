@@ -392,28 +392,12 @@ static void fifty_concurrent_h2_streams_on_one_connection(void **state)
     enum { N = 50 };
     CURLM *multi = curl_multi_init();
     CURL *easy[N], *opener = http_easy_new();
-    struct http_res res[N], opened;
+    struct http_res res[N];
     struct http_req req[N];
     char bodies[N][96], paths[N][48];
     json_t *before = get_stats(PORT);
 
-    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
-
-    /*
-     * One request opens the connection and upgrades it to HTTP/2 (prior knowledge would do, but
-     * libcurl 7.88 cannot multiplex onto a prior-knowledge connection: curl issue #10634). Every
-     * stream after it waits for that connection (PIPEWAIT) and is multiplexed onto it.
-     */
-    struct http_req open_req = {.path = "/health", .http_version = CURL_HTTP_VERSION_2};
-    http_multi_add(multi, PORT, opener, &open_req, &opened);
-    assert_int_equal(http_multi_run(multi, 1, 15000), 1);
-    curl_multi_remove_handle(multi, opener);
-    assert_int_equal(opened.curl_code, CURLE_OK);
-    assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
-    assert_int_equal(opened.new_connections, 1);
-    expect_json(&opened, 200);
-    http_res_free(&opened);
+    http_multi_open_h2(multi, PORT, opener, 15000);
 
     for (int i = 0; i < N; i++)
         easy[i] = http_easy_new();

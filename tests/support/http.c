@@ -326,3 +326,19 @@ int http_multi_run(CURLM *multi, int n, int64_t timeout_ms)
     }
     return done;
 }
+
+void http_multi_open_h2(CURLM *multi, unsigned port, CURL *opener, int64_t timeout_ms)
+{
+    struct http_req req = {.path = "/health", .http_version = CURL_HTTP_VERSION_2};
+    struct http_res opened;
+    curl_multi_setopt(multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, 1L);
+    http_multi_add(multi, port, opener, &req, &opened);
+    assert_int_equal(http_multi_run(multi, 1, timeout_ms), 1);
+    curl_multi_remove_handle(multi, opener);
+    assert_int_equal(opened.curl_code, CURLE_OK);
+    assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
+    assert_int_equal(opened.new_connections, 1);
+    assert_int_equal(opened.status, 200);
+    http_res_free(&opened);
+}

@@ -60,6 +60,17 @@ void http_multi_add(CURLM *multi, unsigned port, CURL *easy, const struct http_r
 /* Runs multi's n handles (added by http_multi_add) to completion, timeout_ms at most; returns how many finished. */
 int http_multi_run(CURLM *multi, int n, int64_t timeout_ms);
 
+/*
+ * Opens multi's one connection to port as HTTP/2: multi multiplexes every
+ * stream onto a single connection, and a GET /health on `opener` upgrades
+ * it (h2c). Streams added afterwards wait for it (PIPEWAIT) and share it.
+ * (Prior knowledge would do, but libcurl 7.88 cannot multiplex onto a
+ * prior-knowledge connection: curl issue #10634.) Asserts that one new
+ * connection answered 200 over HTTP/2; frees the response and leaves
+ * `opener` out of multi.
+ */
+void http_multi_open_h2(CURLM *multi, unsigned port, CURL *opener, int64_t timeout_ms);
+
 void http_res_free(struct http_res *res);
 
 /*

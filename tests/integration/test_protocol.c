@@ -462,9 +462,13 @@ static void h2_body_over_the_limit_leaves_the_server_serving(void **state)
     struct http_res res;
     struct http_req req = {
         .path = "/cache", .body = body, .headers = json_ct, .http_version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE};
-    /* h2o 2.2.5 resets the stream (RST_STREAM) instead of answering 413 over HTTP/2; either way it is refused. */
-    if (http_do(NULL, PORT, &req, &res) == 0)
-        expect_error(&res, 413, "request body is larger than max-body-bytes (16384)");
+    /*
+     * h2o 2.2.5 refuses it by resetting the stream (RST_STREAM), with no status: over HTTP/2 there
+     * is no 413 (docs/API.md). libcurl 7.88 reports the reset as a receive error.
+     */
+    assert_int_equal(http_do(NULL, PORT, &req, &res), -1);
+    assert_true(res.curl_code == CURLE_RECV_ERROR || res.curl_code == CURLE_HTTP2_STREAM);
+    assert_int_equal(res.status, 0);
     http_res_free(&res);
     free(body);
     expect_health(NULL, CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);

@@ -4,7 +4,8 @@
 #   make run        install missing packages, build, start on the defaults
 #   make test       install missing packages, then every test: unit,
 #                   integration and a 60 s soak (release), the integration
-#                   suites with the server under valgrind, unit and
+#                   suites with the server under valgrind (and the store's
+#                   tests under memcheck), unit and
 #                   integration under ASan+UBSan, and the concurrency stress
 #                   tests under TSan
 #   make soak       the soak test alone for SOAK_SECONDS (1800): 64 connections
@@ -13,7 +14,8 @@
 #   make asan|tsan  build and run one sanitizer suite
 #   make valgrind   the integration suites with the release server under
 #                   valgrind memcheck (tests/valgrind/cachette): a memcheck
-#                   error or a definite leak fails the test that stopped it
+#                   error or a definite leak fails the test that stopped it;
+#                   then the store's unit and stress tests under memcheck
 #   make bench      HTTP benchmark against nginx (bench/http/run.sh)
 #   make bench-store  the store alone: sharded rwlocks against one rwlock and
 #                   one mutex, 1-8 threads (bench/store/run.sh)
@@ -144,9 +146,13 @@ check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATI
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
 		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
 
-check-valgrind: $(SERVER) $(INTEGRATION_TESTS)
+# The store's own tests run under memcheck too: entries live in the store's
+# slabs, which tell memcheck what is free through its client requests.
+MEMCHECK_TESTS := $(addprefix $(B)/tests/,test_slab test_ebr test_store test_store_race)
+check-valgrind: $(SERVER) $(INTEGRATION_TESTS) $(MEMCHECK_TESTS)
 	@CACHETTE_BIN=tests/valgrind/cachette VALGRIND_SERVER=$(SERVER) tests/run.sh --variant valgrind \
 		--results build/results.txt $(INTEGRATION_TESTS)
+	@tests/run.sh --variant memcheck --results build/results.txt $(MEMCHECK_TESTS)
 
 # Run directly rather than through tests/run.sh, so each 5 s row shows as it
 # is taken. The LSan suppressions matter only for an ASan build (B=build/asan

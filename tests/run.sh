@@ -2,6 +2,7 @@
 # Runs cmocka test binaries and keeps score.
 #
 #   tests/run.sh --variant NAME --results FILE BIN...   run each BIN, append totals to FILE
+#                                                       (NAME *memcheck*: under valgrind memcheck)
 #   tests/run.sh --total FILE                           print "N passed, N failed"; fail if any failed
 #
 # A binary that crashes, times out or prints no cmocka summary counts as one
@@ -29,8 +30,12 @@ export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
 timeout_s=${TEST_TIMEOUT:-300}
 # TSan's shadow memory layout breaks under high ASLR entropy on some kernels
 # ("unexpected memory mapping"); run its binaries without randomisation.
+# A "memcheck" variant runs its binaries under valgrind memcheck: any error fails the binary.
 launcher=()
-case "$variant" in *tsan*) setarch "$(uname -m)" -R true 2>/dev/null && launcher=(setarch "$(uname -m)" -R) ;; esac
+case "$variant" in
+*tsan*) setarch "$(uname -m)" -R true 2>/dev/null && launcher=(setarch "$(uname -m)" -R) ;;
+*memcheck*) launcher=(valgrind -q --error-exitcode=99 --num-callers=30 --suppressions="$here/valgrind/valgrind.supp") ;;
+esac
 passed=0 failed=0
 mkdir -p "$(dirname "$results")"
 for bin in "$@"; do

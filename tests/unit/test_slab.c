@@ -2,8 +2,10 @@
  * Unit tests of the entry allocator (src/store/slab.c), driven through its
  * internal interface: size classes, slot reuse, pages going back to the
  * system when empty, the per-thread caches, slab_trim() handing back the
- * memory between live slots (checked page by page with mincore), and
- * threads allocating and freeing each other's slots with exact counts.
+ * memory between live slots (checked page by page with mincore), threads
+ * allocating and freeing each other's slots with exact counts, and free slots
+ * closed to the memory checkers (ASan; memcheck when run under valgrind, as
+ * `make valgrind` does).
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -18,6 +20,12 @@
 #include <cmocka.h>
 
 #include "store/internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#elif __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#endif
 
 static int setup(void **state)
 {
@@ -140,6 +148,55 @@ static size_t resident_pages(struct slab *sl, uint32_t pages)
         n += vec[i] & 1;
     free(vec);
     return n;
+}
+
+/*
+ * Whether the memory checker watching this run lets the program touch
+ * [p, p+n) (n at most 256): ASan's shadow, or memcheck's access bits under
+ * valgrind. -1 when none is watching (a plain build outside valgrind).
+ */
+static int checker_allows(const void *p, size_t n)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    return __asan_region_is_poisoned((void *)p, n) == NULL;
+#elif __has_include(<valgrind/memcheck.h>)
+    unsigned char vbits[256];
+    if (!RUNNING_ON_VALGRIND)
+        return -1;
+    return VALGRIND_GET_VBITS(p, vbits, n) == 1; /* 3: some byte is not addressable */
+#else
+    (void)p, (void)n;
+    return -1;
+#endif
+}
+
+/* A use after free of an entry is caught: its slot is closed once freed, to the cache or to its page. */
+static void test_free_slots_are_closed_to_memory_checkers(void **state)
+{
+    struct slab *sl = *state;
+    struct slab_cache cache;
+    memset(&cache, 0, sizeof(cache));
+    unsigned char *p = slab_alloc(sl, &cache, 100);
+    assert_non_null(p);
+    size_t n = slab_slot_size(sl, p);
+    memset(p, 0xab, n);
+    int watched = checker_allows(p, n) != -1;
+    if (watched)
+        assert_int_equal(checker_allows(p, n), 1);
+
+    slab_free(sl, &cache, p); /* into this thread's cache: its first word links it */
+    if (watched) {
+        assert_int_equal(checker_allows(p, sizeof(void *)), 0);
+        assert_int_equal(checker_allows(p + n - 1, 1), 0);
+    }
+    assert_ptr_equal(slab_alloc(sl, &cache, 100), p); /* the link read back whole */
+    if (watched)
+        assert_int_equal(checker_allows(p, n), 1);
+
+    slab_free(sl, NULL, p); /* straight back to its page */
+    if (watched)
+        assert_int_equal(checker_allows(p, n), 0);
+    slab_cache_flush(sl, &cache);
 }
 
 static void test_trim_hands_back_memory_between_live_slots(void **state)
@@ -309,6 +366,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_keeps_freed_slots_for_the_next_allocation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trim_hands_back_memory_between_live_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_free_each_others_slots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_slots_are_closed_to_memory_checkers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -219,7 +219,9 @@ static void walk(struct fuzz *f)
         }
         CHECK(queued_bytes == entry_bytes);
     }
-    CHECK(used + ebr_credits(s) == atomic_load(&s->used)); /* what no entry holds is this thread's credit */
+    struct ebr_totals totals;
+    ebr_totals(s, &totals);
+    CHECK(used + totals.credits == atomic_load(&s->used)); /* what no entry holds is this thread's credit */
     if (s->max_memory != 0)
         CHECK(used <= s->max_memory);
 }

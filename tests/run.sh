@@ -34,7 +34,9 @@ timeout_s=${TEST_TIMEOUT:-300}
 launcher=()
 case "$variant" in
 *tsan*) setarch "$(uname -m)" -R true 2>/dev/null && launcher=(setarch "$(uname -m)" -R) ;;
-*memcheck*) launcher=(valgrind -q --error-exitcode=99 --num-callers=30 --suppressions="$here/valgrind/valgrind.supp") ;;
+*memcheck*)
+    launcher=(env CACHETTE_MEMCHECK=1 valgrind -q --error-exitcode=99 --num-callers=30
+              --suppressions="$here/valgrind/valgrind.supp") ;;
 esac
 passed=0 failed=0
 mkdir -p "$(dirname "$results")"

@@ -36,6 +36,18 @@
 
 #include "cachette/store.h"
 
+/* 1 in an ASan build: GCC defines __SANITIZE_ADDRESS__, clang answers __has_feature. */
+#if defined(__SANITIZE_ADDRESS__)
+#define STORE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define STORE_ASAN 1
+#endif
+#endif
+#ifndef STORE_ASAN
+#define STORE_ASAN 0
+#endif
+
 /* entry.flags bits */
 #define ENTRY_VISITED 0x01u    /* SIEVE: read since the hand last passed */
 #define ENTRY_HAS_EXPIRY 0x02u /* data starts with an int64 expiry (ms; 0 = none) */

@@ -40,7 +40,7 @@
 
 #include "internal.h"
 
-#if defined(__SANITIZE_ADDRESS__)
+#if STORE_ASAN
 #include <sanitizer/asan_interface.h>
 #define CLOSE(p, n)     ASAN_POISON_MEMORY_REGION(p, n)
 #define OPEN(p, n)      ASAN_UNPOISON_MEMORY_REGION(p, n)
@@ -117,7 +117,7 @@ void slab_destroy(struct slab *sl)
     for (unsigned c = 0; c < SLAB_CLASSES; c++)
         pthread_mutex_destroy(&sl->classes[c].lock);
     pthread_mutex_destroy(&sl->lock);
-#if defined(__SANITIZE_ADDRESS__)
+#if STORE_ASAN
     /* Leave no poisoned shadow behind for whatever is mapped here next. */
     ASAN_UNPOISON_MEMORY_REGION(sl->base, (size_t)sl->committed << SLAB_PAGE_SHIFT);
 #endif

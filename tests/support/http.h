@@ -66,7 +66,7 @@ int http_multi_run(CURLM *multi, int n, int64_t timeout_ms);
  * it (h2c). Streams added afterwards wait for it (PIPEWAIT) and share it.
  * (Prior knowledge would do, but libcurl 7.88 cannot multiplex onto a
  * prior-knowledge connection: curl issue #10634.) Asserts that one new
- * connection answered 200 over HTTP/2; frees the response and leaves
+ * connection answered 200 with JSON over HTTP/2; frees the response and leaves
  * `opener` out of multi.
  */
 void http_multi_open_h2(CURLM *multi, unsigned port, CURL *opener, int64_t timeout_ms);

@@ -414,8 +414,9 @@ int main(void)
         cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_body_batches),   cmocka_unit_test(test_body_incr),
         cmocka_unit_test(test_body_allocation_failure),
-        cmocka_unit_test(test_ttl_text), cmocka_unit_test(test_decimal),       cmocka_unit_test(test_json_write_string),
-        cmocka_unit_test(test_sizes),          cmocka_unit_test(test_durations),
+        cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_json_write_string), cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_durations),
         cmocka_unit_test(test_config_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

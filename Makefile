@@ -35,7 +35,10 @@
 
 B ?= build
 SAN_FLAGS ?=
-CC ?= gcc
+# Make's built-in default (cc) gives way to gcc; CC=clang on the command line still wins.
+ifeq ($(origin CC),default)
+CC := gcc
+endif
 
 # Link-time optimisation inlines the store's small accessors (entry.c, table.c)
 # into the get path across modules: 5-7% on bench/store, which builds the same way.

@@ -339,6 +339,6 @@ void http_multi_open_h2(CURLM *multi, unsigned port, CURL *opener, int64_t timeo
     assert_int_equal(opened.curl_code, CURLE_OK);
     assert_int_equal(opened.http_version, CURL_HTTP_VERSION_2_0);
     assert_int_equal(opened.new_connections, 1);
-    json_decref(expect_json(&opened, 200));
+    expect_json(&opened, 200); /* the JSON belongs to opened */
     http_res_free(&opened);
 }

@@ -9,8 +9,8 @@ struct sweeper;
 /*
  * Starts a thread that reclaims store's expired entries in bounded steps
  * and, with trim, hands free memory back to the system (the store's slabs and
- * glibc's heap) when the process's RSS
- * outgrows what the store holds. Returns NULL if the thread cannot start.
+ * glibc's heap) when the process's RSS outgrows what the store holds.
+ * Returns NULL if the thread cannot start.
  */
 struct sweeper *sweeper_start(struct store *store, int trim);
 

@@ -12,9 +12,9 @@
  * an existing expiry without knowing it before the entry is allocated.
  *
  * Every header lives in the store's slabs (slab.c), so that every link to an
- * entry (bucket slot, chain, queue) can be a 32-bit reference. An entry of up to SLAB_MAX_SLOT bytes is one slot; a
- * larger one (ENTRY_EXTERNAL) is a slot holding the header and a pointer to
- * the rest, malloc'd. Byte accounting counts what the allocators really give:
+ * entry (bucket slot, chain, queue) can be a 32-bit reference. An entry of up
+ * to SLAB_MAX_SLOT bytes is one slot; a larger one (ENTRY_EXTERNAL) is a slot
+ * holding the header and a pointer to the rest, malloc'd. Byte accounting counts what the allocators really give:
  * the slot's class size, plus malloc_usable_size() and glibc's per-chunk word
  * for an external body, so --max-memory bounds real memory, not an estimate.
  */

@@ -11,10 +11,10 @@
  * done. This works because an entry is immutable once linked (a write
  * replaces the whole entry), so a reader only ever needs the links to it
  * (32-bit references, entry_ref) to be published with release stores, never
- * a lock. Scans take the read lock. No
- * code path holds two shard locks at once, so there is no lock order to get
- * wrong. Functions named do_*() expect the caller to hold the shard's write
- * lock (or, where they say so, its read lock).
+ * a lock. Scans take the read lock. No code path holds two shard locks at
+ * once, so there is no lock order to get wrong. Functions named do_*()
+ * expect the caller to hold the shard's write lock (or, where they say so,
+ * its read lock).
  *
  * `entry.chain` and the table slots are atomics: writers store them with
  * release order under the lock, lock-free readers load them with acquire.

@@ -134,12 +134,16 @@ static uint32_t page_take(struct slab *sl)
         sl->free_pages = sl->pages[pn].next;
     } else if (sl->top < RESERVE_PAGES) {
         if (sl->top == sl->committed) {
-            if (mprotect(page_start(sl, sl->committed), (size_t)SLAB_COMMIT_PAGES << SLAB_PAGE_SHIFT,
-                         PROT_READ | PROT_WRITE) != 0) {
+            /* Page 0 is never committed, so the last step is one page short: never past the reservation. */
+            uint32_t pages = RESERVE_PAGES - sl->committed;
+            if (pages > SLAB_COMMIT_PAGES)
+                pages = SLAB_COMMIT_PAGES;
+            size_t bytes = (size_t)pages << SLAB_PAGE_SHIFT;
+            if (mprotect(page_start(sl, sl->committed), bytes, PROT_READ | PROT_WRITE) != 0) {
                 pthread_mutex_unlock(&sl->lock);
                 return SLAB_NO_PAGE;
             }
-            sl->committed += SLAB_COMMIT_PAGES;
+            sl->committed += pages;
         }
         pn = sl->top++;
     }

@@ -360,6 +360,26 @@ static void test_threads_free_each_others_slots(void **state)
     free(h);
 }
 
+/*
+ * Pages are made accessible 64 at a time from page 1, so the reservation's
+ * last step has 63 pages: the slab must use all 63 and change nothing past
+ * the reservation (an mprotect there would fail, or open whatever the
+ * process has mapped next). The slab starts one step before its end, as if
+ * 32 GiB of entries had filled the rest.
+ */
+static void test_the_last_pages_stay_inside_the_reservation(void **state)
+{
+    struct slab *sl = *state;
+    const uint32_t reserve_pages = (uint32_t)(SLAB_RESERVE >> SLAB_PAGE_SHIFT);
+    sl->top = sl->committed = reserve_pages - 63;
+    size_t per_page = ((size_t)1 << SLAB_PAGE_SHIFT) / slab_slot_size_for(SLAB_MAX_SLOT), n = 0;
+    while (slab_alloc(sl, NULL, SLAB_MAX_SLOT) != NULL)
+        n++;
+    assert_int_equal(n, 63 * per_page);
+    assert_int_equal(sl->top, reserve_pages);
+    assert_int_equal(sl->committed, reserve_pages);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +390,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_trim_hands_back_memory_between_live_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threads_free_each_others_slots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_slots_are_closed_to_memory_checkers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_the_last_pages_stay_inside_the_reservation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

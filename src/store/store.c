@@ -301,7 +301,7 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
         size_t ct_len;
         const char *ct = entry_content_type(e, &ct_len);
         size_t ct_bytes = ct ? ct_len + 1 : 0;
-        char *buf = alloc ? alloc(alloc_ctx, e->value_len + 1 + ct_bytes) : NULL;
+        char *buf = alloc ? alloc(alloc_ctx, (size_t)e->value_len + 1 + ct_bytes) : NULL;
         if (alloc != NULL && buf == NULL) {
             rc = STORE_ENOMEM;
         } else {

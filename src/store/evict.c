@@ -190,8 +190,17 @@ void memory_trim(struct store *s, struct shard *home)
         evict_to_budget(s, &s->shards[(size_t)(home + 1 - s->shards) & (s->nshards - 1)]);
 }
 
-int memory_may_grow(const struct store *s, size_t bytes)
+int memory_grow(struct store *s, size_t bytes)
 {
-    return s->max_memory == 0 || s->eviction != STORE_EVICT_NONE ||
-           atomic_load_explicit(&s->used, memory_order_relaxed) + bytes <= s->max_memory;
+    /*
+     * Counted before the check, as memory_reserve does: a check first and a
+     * count after the rehash would let writers in other shards fill the
+     * room meanwhile, and under noeviction nothing would bring the total
+     * back under the bound.
+     */
+    size_t used = atomic_fetch_add_explicit(&s->used, bytes, memory_order_relaxed) + bytes;
+    if (s->max_memory == 0 || s->eviction != STORE_EVICT_NONE || used <= s->max_memory)
+        return 1;
+    atomic_fetch_sub_explicit(&s->used, bytes, memory_order_relaxed);
+    return 0;
 }

@@ -392,8 +392,8 @@ void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes);
 void memory_release(struct store *s, size_t bytes);
 /* With no lock held: evicts until back under max_memory, if a table's growth took it over. */
 void memory_trim(struct store *s, struct shard *home);
-/* Whether a table may grow by bytes more (no, at the bound with STORE_EVICT_NONE). */
-int memory_may_grow(const struct store *s, size_t bytes);
+/* Counts bytes more for a growing table; 0, counting nothing, if they would pass the bound under STORE_EVICT_NONE. */
+int memory_grow(struct store *s, size_t bytes);
 
 /* ---- eviction policies (evict.c dispatches to sieve.c and s3fifo.c) ---- */
 

@@ -141,7 +141,7 @@ static void do_grow(struct store *s, struct shard *sh)
     struct table *fresh = table_alloc(new_mask + 1);
     if (fresh == NULL)
         return;
-    if (!memory_may_grow(s, table_footprint(fresh) - table_footprint(old))) {
+    if (!memory_grow(s, table_footprint(fresh) - table_footprint(old))) {
         free(fresh);
         return;
     }
@@ -161,8 +161,6 @@ static void do_grow(struct store *s, struct shard *sh)
     atomic_store_explicit(&sh->table, fresh, memory_order_release);
     atomic_fetch_add_explicit(&sh->resizes, 1, memory_order_release);
 
-    atomic_fetch_add_explicit(&s->used, table_footprint(fresh), memory_order_relaxed);
-    memory_release(s, table_footprint(old));
     old->retired_epoch = ebr_retire_epoch(s);
     old->retired_next = sh->retired_tables;
     sh->retired_tables = old;

@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "cachette/store.h"
+#include "store/internal.h" /* shard_for, to give each writer a shard */
 
 #define THREADS 8
 
@@ -37,7 +38,8 @@
 /* ------------------------------------------------------------------------ */
 
 static atomic_int failures;
-static atomic_int writers_done; /* test_flush_race */
+static atomic_int writers_done;    /* test_flush_race */
+static atomic_int flushes_emptied; /* test_flush_race: flushes that removed entries */
 
 /* Records a violation seen on a worker thread; the first few are printed. */
 #define CHECK(cond, ...)                                                                                               \
@@ -141,6 +143,7 @@ static int setup(void **state)
     atomic_store(&failures, 0);
     atomic_store(&fake_now, 1000000);
     atomic_store(&writers_done, 0);
+    atomic_store(&flushes_emptied, 0);
     return 0;
 }
 
@@ -630,6 +633,64 @@ static void test_memory_bound_s3fifo(void **state)
     check_memory_bound(state, STORE_EVICT_S3FIFO);
 }
 
+/*
+ * Without eviction a write past the bound is refused, and so is a table's
+ * growth: the total must never end above max_memory, even when one shard
+ * rehashes (under its own lock) while the other fills what room is left or
+ * grows too. Each round fills a fresh two-shard store with new keys until
+ * every writer was refused a few times, half the writers on each shard (so
+ * that neither waits on the other's lock); the bound moves each round so
+ * that growths land at different distances from it.
+ */
+static int fill_rounds(void)
+{
+    return 12 * scale();
+}
+
+static void *fill_worker(void *arg)
+{
+    struct worker *w = arg;
+    char key[24];
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = "abcd", .len = 4};
+    pthread_barrier_wait(w->start);
+    for (int i = 0, refused = 0; refused < 20; i++) {
+        snprintf(key, sizeof(key), "f%d:%d", w->id, i);
+        if (shard_for(w->store, store_hash(w->store, key, strlen(key))) != &w->store->shards[w->id % 2])
+            continue;
+        int rc = store_set(w->store, key, strlen(key), &v, NULL, NULL);
+        CHECK(rc == STORE_OK || rc == STORE_EFULL, "set %s: %s", key, store_strerror(rc));
+        w->sets += rc == STORE_OK;
+        refused += rc != STORE_OK;
+    }
+    return NULL;
+}
+
+static void test_memory_bound_noeviction(void **state)
+{
+    for (int round = 0; round < fill_rounds(); round++) {
+        size_t max = ((size_t)3 << 19) + (size_t)round * 130003;
+        struct store *s = open_store_with(max, 1, 0, STORE_EVICT_NONE);
+        assert_non_null(s);
+        *state = s;
+        struct worker w[THREADS];
+        run_workers(s, w, fill_worker);
+        assert_int_equal(atomic_load(&failures), 0);
+
+        uint64_t sets = 0;
+        for (int i = 0; i < THREADS; i++)
+            sets += w[i].sets;
+        struct store_stats st;
+        store_stats(s, &st);
+        if (st.bytes_used > max)
+            fail_msg("round %d: %zu bytes used at rest, over the bound of %zu", round, st.bytes_used, max);
+        assert_true(st.bytes_used > max / 2);
+        assert_int_equal(st.entries, sets);
+        assert_int_equal(st.evicted, 0);
+        store_destroy(s);
+        *state = NULL;
+    }
+}
+
 /* ------------------------------------------------------------------------ */
 /* (d) Read-modify-write with STORE_SET_IF_VERSION loses no update           */
 /* ------------------------------------------------------------------------ */
@@ -698,7 +759,11 @@ static int flush_rounds(void)
     return 16000 * scale();
 }
 
-/* Thread 0 flushes until the writers (threads 2 and up) are done; thread 1 deletes. */
+/*
+ * Thread 0 flushes until the writers (threads 2 and up) are done; thread 1
+ * deletes. Writers go on past their rounds until a flush removed entries, so
+ * a flusher the scheduler left waiting still flushes while they write.
+ */
 static void *flush_worker(void *arg)
 {
     struct worker *w = arg;
@@ -707,12 +772,15 @@ static void *flush_worker(void *arg)
     if (w->id == 0) {
         const struct timespec pause = {.tv_nsec = 100000};
         while (atomic_load(&writers_done) < THREADS - 2) {
-            w->flushed += store_flush(w->store);
+            size_t flushed = store_flush(w->store);
+            w->flushed += flushed;
+            if (flushed > 0)
+                atomic_fetch_add(&flushes_emptied, 1);
             nanosleep(&pause, NULL);
         }
         return NULL;
     }
-    for (int i = 0; i < flush_rounds(); i++) {
+    for (int i = 0; i < flush_rounds() || (w->id >= 2 && atomic_load(&flushes_emptied) == 0); i++) {
         snprintf(key, sizeof(key), "f%d", (int)(next_rand(w) % 256));
         if (w->id == 1) {
             w->deletes += store_delete(w->store, key, strlen(key), 0) == STORE_OK;
@@ -831,6 +899,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_mixed_ops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound_s3fifo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_memory_bound_noeviction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_free_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_race, setup, teardown),

@@ -24,11 +24,13 @@
  * the stopping thread may still be posting wake-ups to its queue.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -347,6 +349,64 @@ static void init_worker(struct http_server *srv, struct worker *w)
     }
 }
 
+/* ---- the open-file limit ------------------------------------------------ */
+
+/* Descriptors left for whatever else opens one: a log file reopened, a TLS handshake's reads. */
+#define SPARE_FDS 16
+
+/* How many descriptors the process has open, or -1 if /proc cannot say. */
+static long open_fds(void)
+{
+    DIR *dir = opendir("/proc/self/fd");
+    if (dir == NULL)
+        return -1;
+    long n = -1; /* not the directory's own descriptor */
+    while (readdir(dir) != NULL)
+        n++;
+    closedir(dir);
+    return n - 2; /* nor "." and ".." */
+}
+
+/*
+ * Every connection holds a descriptor, so --max-connections must fit under
+ * RLIMIT_NOFILE next to the descriptors already open (listeners, event
+ * loops, queues): past the limit accept() fails, the listener stays
+ * readable, and its worker spins without serving anyone. Raises the soft
+ * limit as far as needed (up to the hard one), else lowers max_connections
+ * to what fits, as Redis does with maxclients. Returns -1 if not even one
+ * connection fits.
+ */
+static int fit_open_file_limit(struct http_settings *settings)
+{
+    struct rlimit lim;
+    long in_use = open_fds();
+    if (in_use < 0 || getrlimit(RLIMIT_NOFILE, &lim) != 0)
+        return 0; /* nothing to go on: leave both as they are */
+    rlim_t needed = (rlim_t)in_use + SPARE_FDS + settings->max_connections;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < needed) {
+        rlim_t wanted = lim.rlim_max == RLIM_INFINITY || lim.rlim_max > needed ? needed : lim.rlim_max;
+        struct rlimit raised = {.rlim_cur = wanted, .rlim_max = lim.rlim_max};
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0)
+            lim.rlim_cur = wanted;
+    }
+    if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= needed)
+        return 0;
+    if (lim.rlim_cur <= (rlim_t)in_use + SPARE_FDS) {
+        log_msg(LOG_ERROR,
+                "the open-file limit (%llu) leaves no descriptor for a connection: %ld in use, %d kept "
+                "spare; raise it (ulimit -n)",
+                (unsigned long long)lim.rlim_cur, in_use, SPARE_FDS);
+        return -1;
+    }
+    unsigned fits = (unsigned)(lim.rlim_cur - (rlim_t)in_use - SPARE_FDS);
+    log_msg(LOG_WARN,
+            "--max-connections lowered from %u to %u to fit the open-file limit of %llu (raise it with "
+            "ulimit -n)",
+            settings->max_connections, fits, (unsigned long long)lim.rlim_cur);
+    settings->max_connections = fits;
+    return 0;
+}
+
 /* Frees a server whose workers never ran (or have all been joined). */
 static void free_server(struct http_server *srv)
 {
@@ -388,6 +448,15 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     http_server_configure(srv);
     for (unsigned i = 0; i < settings->threads; i++)
         init_worker(srv, &srv->workers[i]);
+    if (fit_open_file_limit(&srv->settings) != 0) {
+        for (unsigned i = 0; i < settings->threads; i++) {
+            close_listeners(&srv->workers[i]);
+            dispose_worker(&srv->workers[i]);
+        }
+        h2o_config_dispose(&srv->config);
+        free_server(srv);
+        return NULL;
+    }
     for (unsigned i = 0; i < settings->threads; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             log_msg(LOG_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);

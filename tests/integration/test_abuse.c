@@ -94,18 +94,6 @@ static int server_is_asan_build(void)
     return asan;
 }
 
-/* Whether process pid runs under valgrind (make valgrind): its executable is then valgrind's tool. */
-static int runs_under_valgrind(pid_t pid)
-{
-    char link[64], exe[4096];
-    snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
-    ssize_t n = readlink(link, exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return 0;
-    exe[n] = '\0';
-    return strstr(exe, "valgrind") != NULL;
-}
-
 /* ---- HTTP/2 frames, written and read raw --------------------------------------- */
 
 enum { H2_DATA = 0, H2_HEADERS = 1, H2_GOAWAY = 7 };
@@ -1030,7 +1018,9 @@ static void large_bodies_through_many_connections_do_not_stay_resident(void **st
     long store_kb = (long)(json_int_member(stats, "bytes_used") / 1024);
     json_decref(stats);
     long bound_kb = store_kb + store_kb / 4 + 16 * 1024 + start_kb, rss_kb = busy_kb;
-    const char *instrumented = server_is_asan_build() ? "ASan build" : runs_under_valgrind(s.pid) ? "valgrind" : NULL;
+    const char *instrumented = server_is_asan_build()              ? "ASan build"
+                               : procfs_runs_under_valgrind(s.pid) ? "valgrind"
+                                                                   : NULL;
     int64_t deadline = now_ms() + (instrumented ? 0 : 12000); /* the sweeper's longest back-off (8 s) and more */
     while ((rss_kb = procfs_rss_kb(s.pid)) > bound_kb && now_ms() < deadline)
         sleep_ms(100);
@@ -1086,7 +1076,9 @@ static void writing_ten_times_max_memory_evicts_and_stays_within_the_bound(void 
      * quarantine (freed blocks held back, 256 MB by default), or valgrind's shadow
      * memory and its freed-block queue (20 MB), inflate it.
      */
-    const char *instrumented = server_is_asan_build() ? "ASan build" : runs_under_valgrind(s.pid) ? "valgrind" : NULL;
+    const char *instrumented = server_is_asan_build()              ? "ASan build"
+                               : procfs_runs_under_valgrind(s.pid) ? "valgrind"
+                                                                   : NULL;
     printf("memory pressure: %zu PUTs, %d MiB of values into --max-memory 4mb: bytes_used %lld, evicted %lld; "
            "server RSS %ld KiB at start, peak %ld KiB, limit %ld KiB%s%s%s\n",
            puts, WRITERS * 10, (long long)used, (long long)evicted, base_kb, peak_kb, limit_kb,

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../support/http.h"
+#include "../support/procfs.h"
 #include "../support/raw.h"
 #include "../support/server.h"
 
@@ -462,6 +463,57 @@ static void max_connections_refuses_the_sixth_with_503(void **state)
     expect_clean_exit(&s, STOP_TIMEOUT_MS);
 }
 
+/*
+ * Each connection holds a descriptor. With an open-file limit (soft and hard)
+ * far below --max-connections, the server lowers the limit to what fits and
+ * says so; the connection past it gets the 503, not a hang from a listener
+ * that accept() can no longer drain. With no room at all it does not start
+ * (under valgrind, which keeps 12 descriptors of the limit for itself and
+ * opens 7 more, "no room" is a higher limit).
+ */
+static void an_open_file_limit_lowers_max_connections(void **state)
+{
+    (void)state;
+    struct server s;
+    struct server_opts opts = {.max_open_files = 96};
+    assert_int_equal(server_start(&s, &opts), 0);
+    char *err = server_stderr(&s);
+    const char *said = strstr(err, "--max-connections lowered from 10000 to ");
+    if (said == NULL)
+        fail_msg("no word of the lowered limit; stderr:\n%s", err);
+    int fits = atoi(said + strlen("--max-connections lowered from 10000 to "));
+    free(err);
+    assert_true(fits > 0 && fits < 96);
+    int valgrind = procfs_runs_under_valgrind(s.pid);
+
+    int *held = calloc((size_t)fits, sizeof(*held));
+    assert_non_null(held);
+    for (int i = 0; i < fits; i++) {
+        held[i] = raw_connect(s.port);
+        assert_int_equal(raw_ping(held[i]), 0);
+    }
+    int extra = raw_connect(s.port);
+    char *buf = NULL;
+    size_t len = 0;
+    assert_true(raw_read(extra, NULL, 3000, &buf, &len)); /* answered and closed */
+    close(extra);
+    assert_non_null(strstr(buf, "HTTP/1.1 503 "));
+    free(buf);
+    for (int i = 0; i < fits; i++)
+        close(held[i]);
+    free(held);
+    expect_clean_exit(&s, STOP_TIMEOUT_MS);
+
+    struct server_opts tiny = {.max_open_files = valgrind ? 40 : 20, .quiet = 1};
+    assert_int_equal(server_start(&s, &tiny), -1);
+    err = server_stderr(&s);
+    int status = s.exit_status;
+    server_cleanup(&s);
+    assert_int_equal(status, 1);
+    expect_contains(err, "leaves no descriptor for a connection", "stderr");
+    free(err);
+}
+
 /* ---- the port ---------------------------------------------------------------------- */
 
 static void a_second_server_on_a_taken_port_fails_to_start(void **state)
@@ -509,6 +561,7 @@ int main(void)
         cmocka_unit_test(sigterm_with_stalled_clients_exits_0_at_the_drain_deadline),
         cmocka_unit_test(sigint_also_stops_cleanly),
         cmocka_unit_test(max_connections_refuses_the_sixth_with_503),
+        cmocka_unit_test(an_open_file_limit_lowers_max_connections),
         cmocka_unit_test(a_second_server_on_a_taken_port_fails_to_start),
     };
     return support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

@@ -21,4 +21,7 @@ int procfs_fd_count(pid_t pid);
  */
 char *procfs_fd_list(pid_t pid);
 
+/* Whether process pid runs under valgrind (make valgrind): its executable is then valgrind's tool. */
+int procfs_runs_under_valgrind(pid_t pid);
+
 #endif

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -162,9 +163,10 @@ static int exit_code_of(int wstatus)
 /*
  * Forks and execs the binary with argv (argv[0] included) and envp; the
  * child's stdout goes to *out_fd (a pipe's read end) and its stderr to
- * err_fd. Returns the pid, or -1.
+ * err_fd; max_open_files, if not 0, is its RLIMIT_NOFILE (soft and hard).
+ * Returns the pid, or -1.
  */
-static pid_t spawn(const char **argv, const char **envp, int *out_fd, int err_fd)
+static pid_t spawn(const char **argv, const char **envp, int *out_fd, int err_fd, unsigned max_open_files)
 {
     int out[2];
     if (pipe2(out, O_CLOEXEC) != 0)
@@ -182,6 +184,9 @@ static pid_t spawn(const char **argv, const char **envp, int *out_fd, int err_fd
         if (getppid() != parent)
             _exit(127);
         if (devnull == -1 || dup2(devnull, 0) == -1 || dup2(out[1], 1) == -1 || dup2(err_fd, 2) == -1)
+            _exit(127);
+        struct rlimit files = {.rlim_cur = max_open_files, .rlim_max = max_open_files};
+        if (max_open_files != 0 && setrlimit(RLIMIT_NOFILE, &files) != 0)
             _exit(127);
         execve(argv[0], (char *const *)argv, (char *const *)envp);
         static const char msg[] = "test support: cannot exec the server binary\n";
@@ -320,7 +325,7 @@ int server_start(struct server *s, const struct server_opts *opts)
         perror("test support: mkstemp");
         return -1;
     }
-    s->pid = spawn(argv, envp, &s->stdout_fd, err_fd);
+    s->pid = spawn(argv, envp, &s->stdout_fd, err_fd, opts->max_open_files);
     close(err_fd);
     if (s->pid == -1) {
         perror("test support: fork");
@@ -488,7 +493,7 @@ int run_binary(const char *const *args, const char *const *env, int timeout_ms, 
     int err_fd = make_stderr_file(s.stderr_path, sizeof(s.stderr_path));
     if (err_fd == -1)
         return -1;
-    s.pid = spawn(argv, envp, &s.stdout_fd, err_fd);
+    s.pid = spawn(argv, envp, &s.stdout_fd, err_fd, 0);
     close(err_fd);
     if (s.pid == -1) {
         s.pid = 0;

@@ -79,13 +79,17 @@ static void handle_health(struct http_server *srv, h2o_req_t *req)
 
 /*
  * h2o itself accepts up to about 400 KiB of request head; cachette's own
- * limit is --max-header-bytes over the target and every header's name and
- * value. Returns 0, or -1 after replying 431 (and closing: the client is
- * likely to send more of the same).
+ * limit is --max-header-bytes over the method, the target and every header's
+ * name and value, the ones h2o takes out of the list included: Host (or
+ * :authority) and Upgrade. (HTTP/1 headers h2o keeps nowhere cost nothing
+ * past its read: an Upgrade without Connection: upgrade, and Expect, which
+ * it refuses unless 100-continue and ignores without a body.)
+ * Returns 0, or -1 after replying 431 (and closing: the client is likely to
+ * send more of the same).
  */
 static int check_header_size(struct http_server *srv, h2o_req_t *req)
 {
-    size_t total = req->path.len;
+    size_t total = req->method.len + req->path.len + req->authority.len + req->upgrade.len;
     for (size_t i = 0; i < req->headers.size; i++)
         total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (total <= srv->settings.max_header_bytes)

@@ -131,10 +131,43 @@ static int authorize(struct http_server *srv, h2o_req_t *req, const char *path, 
     return -1;
 }
 
+/*
+ * A target in absolute form ("http://host/cache/k?raw", what a request sent
+ * through a proxy carries) must be accepted (RFC 9112, 3.2.2): it becomes
+ * the origin form ("/cache/k?raw") that routing and the handlers read. Any
+ * other target that does not start with '/' is left to answer 404.
+ */
+static void use_origin_form(h2o_req_t *req)
+{
+    const char *target = req->path.base;
+    size_t len = req->path.len, at;
+    if (len == 0 || target[0] == '/')
+        return;
+    if (len > 7 && h2o_lcstris(target, 7, H2O_STRLIT("http://")))
+        at = 7;
+    else if (len > 8 && h2o_lcstris(target, 8, H2O_STRLIT("https://")))
+        at = 8;
+    else
+        return;
+    while (at < len && target[at] != '/' && target[at] != '?')
+        at++; /* the authority */
+    if (at < len && target[at] == '/') {
+        req->path = h2o_iovec_init(target + at, len - at);
+        if (req->query_at != SIZE_MAX)
+            req->query_at -= at;
+        return;
+    }
+    /* No path: "/", then the query if any. */
+    req->path = h2o_concat(&req->pool, h2o_iovec_init(H2O_STRLIT("/")), h2o_iovec_init(target + at, len - at));
+    if (req->query_at != SIZE_MAX)
+        req->query_at = req->query_at - at + 1;
+}
+
 int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 {
     struct http_server *srv = ((struct route_handler *)self)->server;
     struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
+    use_origin_form(req);
     const char *path = req->path.base;
     size_t path_len = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
     const size_t prefix_len = sizeof(CACHE_PREFIX) - 1;

@@ -342,6 +342,39 @@ static void head_has_gets_status_and_headers_but_no_body(void **state)
     free(buf);
 }
 
+/* A target in absolute form, as a request sent through a proxy carries, is served like its origin form. */
+static void absolute_form_targets_are_served(void **state)
+{
+    (void)state;
+    put_ok("/cache/absolute", "{\"value\":\"form\"}");
+    static const struct {
+        const char *target;
+        int status;
+        const char *member;
+    } cases[] = {
+        {"http://127.0.0.1/cache/absolute", 200, "value"},
+        {"HTTPS://cache.example:8080/cache/absolute?raw=0", 200, "value"},
+        {"http://127.0.0.1/health", 200, "status"},
+        {"http://127.0.0.1?x=1", 404, "error"},
+        {"ftp://127.0.0.1/cache/absolute", 404, "error"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char req[256];
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", cases[i].target);
+        size_t len;
+        char *buf = raw_exchange(PORT, req, strlen(req), 3000, &len, NULL);
+        struct raw_res r;
+        assert_int_equal(raw_parse(buf, len, &r, 1, 0), 1);
+        json_t *body = expect_raw_json(&r, cases[i].status);
+        if (json_object_get(body, cases[i].member) == NULL)
+            fail_msg("GET %s: no \"%s\" in the answer", cases[i].target, cases[i].member);
+        if (cases[i].status == 200 && strcmp(cases[i].member, "value") == 0)
+            assert_string_equal(json_string_value(json_object_get(body, "value")), "form");
+        json_decref(body);
+        free(buf);
+    }
+}
+
 /* ---- TTL ------------------------------------------------------------------------ */
 
 static json_int_t ttl_of(const char *path)
@@ -982,6 +1015,7 @@ int main(void)
         cmocka_unit_test(put_parses_json_types_and_stores_others_raw),
         cmocka_unit_test(delete_then_404),
         cmocka_unit_test(head_has_gets_status_and_headers_but_no_body),
+        cmocka_unit_test(absolute_form_targets_are_served),
         cmocka_unit_test(ttl_from_query_or_body_is_shown_by_get),
         cmocka_unit_test(ttl_one_second_entry_is_gone_after_it_expires),
         cmocka_unit_test(keys_are_percent_decoded_from_the_raw_path),

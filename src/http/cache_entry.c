@@ -237,6 +237,17 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
     } else {
         h2o_iovec_t type = {NULL, 0};
         request_header(req, H2O_TOKEN_CONTENT_TYPE, &type);
+        if (request_body_is_form(req)) {
+            /* curl -d's default: far more often JSON sent without its type than a form meant to be kept. */
+            reply_error(req, 415,
+                        "Content-Type application/x-www-form-urlencoded is not stored: send JSON with Content-Type: "
+                        "application/json, or bytes with their own type");
+            goto done;
+        }
+        if (type.len == 0) {
+            reply_error(req, 400, "Content-Type is empty: leave it out for JSON, or name the bytes' type");
+            goto done;
+        }
         if (type.len > STORE_MAX_CONTENT_TYPE_LEN) {
             reply_error(req, 400, "Content-Type is longer than 255 bytes");
             goto done;

@@ -79,15 +79,30 @@ int request_parse_write(h2o_req_t *req, int with_key, struct body *body, int64_t
     return request_ttl(req, body->items[0].ttl_ms, ttl_ms);
 }
 
-int request_body_is_json(const h2o_req_t *req)
+/* The Content-Type's media type, without parameters; 0 if there is no Content-Type. */
+static int media_type(const h2o_req_t *req, h2o_iovec_t *type)
 {
-    h2o_iovec_t ct;
-    if (!request_header(req, H2O_TOKEN_CONTENT_TYPE, &ct))
-        return 1;
+    if (!request_header(req, H2O_TOKEN_CONTENT_TYPE, type))
+        return 0;
     size_t len = 0;
     /* The media type ends at ';' or at the optional whitespace (spaces, tabs) before it (RFC 9110 8.3.1). */
-    while (len < ct.len && ct.base[len] != ';' && ct.base[len] != ' ' && ct.base[len] != '\t')
+    while (len < type->len && type->base[len] != ';' && type->base[len] != ' ' && type->base[len] != '\t')
         len++;
-    return h2o_lcstris(ct.base, len, H2O_STRLIT("application/json")) ||
-           (len >= 5 && h2o_lcstris(ct.base + len - 5, 5, H2O_STRLIT("+json")));
+    type->len = len;
+    return 1;
+}
+
+int request_body_is_json(const h2o_req_t *req)
+{
+    h2o_iovec_t type;
+    if (!media_type(req, &type))
+        return 1;
+    return h2o_lcstris(type.base, type.len, H2O_STRLIT("application/json")) ||
+           (type.len >= 5 && h2o_lcstris(type.base + type.len - 5, 5, H2O_STRLIT("+json")));
+}
+
+int request_body_is_form(const h2o_req_t *req)
+{
+    h2o_iovec_t type;
+    return media_type(req, &type) && h2o_lcstris(type.base, type.len, H2O_STRLIT("application/x-www-form-urlencoded"));
 }

@@ -36,4 +36,7 @@ int request_parse_write(h2o_req_t *req, int with_key, struct body *body, int64_t
 /* True when the body is declared JSON (application/json, …+json) or not declared. */
 int request_body_is_json(const h2o_req_t *req);
 
+/* True when the body is declared application/x-www-form-urlencoded: what curl -d sends unless told otherwise. */
+int request_body_is_form(const h2o_req_t *req);
+
 #endif

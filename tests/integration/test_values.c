@@ -495,6 +495,35 @@ static void content_types_over_255_bytes_or_not_ascii_are_400(void **state)
     expect_get_status("/cache/ct-bad", 404);
 }
 
+/*
+ * A form body is what curl -d sends unless told otherwise, most often JSON
+ * whose sender forgot its type: refused with 415, not kept as bytes the
+ * sender did not mean. An empty Content-Type names nothing: 400. Neither
+ * stores anything.
+ */
+static void form_bodies_are_415_and_an_empty_content_type_is_400(void **state)
+{
+    (void)state;
+    struct http_res res;
+    static const char *const forms[] = {"application/x-www-form-urlencoded",
+                                        "Application/X-WWW-Form-Urlencoded; charset=utf-8"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        put_raw("/cache/form", forms[i], "{\"value\":42}", 12, &res);
+        expect_error(&res, 415,
+                     "Content-Type application/x-www-form-urlencoded is not stored: send JSON with Content-Type: "
+                     "application/json, or bytes with their own type");
+        http_res_free(&res);
+    }
+    expect_get_status("/cache/form", 404);
+
+    const char *empty[] = {"Content-Type;", NULL}; /* curl's way to send the header with no value */
+    struct http_req req = {.method = "PUT", .path = "/cache/form", .headers = empty, .body = "x", .body_len = 1};
+    assert_int_equal(http_do(NULL, PORT, &req, &res), 0);
+    expect_error(&res, 400, "Content-Type is empty: leave it out for JSON, or name the bytes' type");
+    http_res_free(&res);
+    expect_get_status("/cache/form", 404);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -507,6 +536,7 @@ int main(void)
         cmocka_unit_test(envelope_shows_utf8_as_value_and_the_rest_as_base64),
         cmocka_unit_test(ttl_query_applies_to_raw_puts),
         cmocka_unit_test(content_types_over_255_bytes_or_not_ascii_are_400),
+        cmocka_unit_test(form_bodies_are_415_and_an_empty_content_type_is_400),
     };
     group_server_args = server_flags;
     return support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

@@ -70,6 +70,8 @@ static const struct option_def options[] = {
     {"max-header-bytes", OPT_SIZE, FIELD(max_header_bytes), 1024, 400 * KIB,
      "request line and headers together; larger gets 431 (default 64kb)"},
     {"max-batch", OPT_UINT, FIELD(max_batch), 1, 100000, "items in one _mget or _mset request (default 1000)"},
+    {"max-mget-bytes", OPT_SIZE, FIELD(max_mget_bytes), 1024, 1ULL << 34,
+     "largest _mget response body; asking for more gets 413 (default 64mb)"},
     {"default-ttl", OPT_DURATION, FIELD(default_ttl_ms), 0, 315360000000ULL,
      "TTL of writes that give none, e.g. 10m; 0 = never expire (default 0)"},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "open connections at most (default 10000)"},
@@ -111,6 +113,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_body_bytes = 0; /* derived in config_load unless set */
     cfg->max_connections = 10000;
     cfg->max_batch = 1000;
+    cfg->max_mget_bytes = 64 * MIB;
     cfg->max_header_bytes = 64 * KIB;
     cfg->request_timeout_ms = 10000;
     cfg->idle_timeout_ms = 60000;

@@ -31,6 +31,7 @@ struct config {
     size_t max_body_bytes;
     size_t max_header_bytes;
     unsigned max_batch;
+    size_t max_mget_bytes;
     int64_t default_ttl_ms;     /* 0 = entries never expire unless asked */
     unsigned max_connections;
     int64_t request_timeout_ms;

@@ -112,6 +112,7 @@ int main(int argc, char **argv)
         .max_body_bytes = cfg.max_body_bytes,
         .max_header_bytes = cfg.max_header_bytes,
         .max_batch = cfg.max_batch,
+        .max_mget_bytes = cfg.max_mget_bytes,
         .request_timeout_ms = cfg.request_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .drain_timeout_ms = cfg.drain_timeout_ms,

@@ -155,7 +155,13 @@ void cache_collection_handle(struct http_server *srv, h2o_req_t *req)
 
 /* ---- POST /cache/_mget and /cache/_mset ----------------------------------- */
 
-/* {"entries":{k:v,…},"entries_base64":{k:b64,…},"missing":[k,…]}; the second only when needed. */
+/*
+ * {"entries":{k:v,…},"entries_base64":{k:b64,…},"missing":[k,…]}; the second
+ * only when needed. The body's exact length is summed as the values are
+ * read, and a request whose answer would pass --max-mget-bytes gets 413 as
+ * soon as it does: a small request naming a large value many times must not
+ * make the server build gigabytes.
+ */
 static void mget(struct http_server *srv, h2o_req_t *req)
 {
     struct body body;
@@ -170,19 +176,31 @@ static void mget(struct http_server *srv, h2o_req_t *req)
     enum { MISSING, TEXT, BINARY }; /* where each key goes: the output pass that writes it */
     struct store_item *items = h2o_mem_alloc_pool(&req->pool, (body.count ? body.count : 1) * sizeof(*items));
     char *where = h2o_mem_alloc_pool(&req->pool, body.count + 1);
-    size_t cap = 64, binary = 0;
+    size_t text = 0, binary = 0, missing = 0;
+    size_t len = sizeof("{\"entries\":{},\"missing\":[]}") - 1; /* the frame; commas and colons follow */
     for (size_t i = 0; i < body.count; i++) {
         const struct body_item *it = &body.items[i];
         where[i] = MISSING;
-        cap += JSONW_STRING_MAX(it->key_len) + 2;
+        len += json_string_len(it->key, it->key_len);
         if (cmd_get(srv->cmd, it->key, it->key_len, request_pool_alloc, &req->pool, &items[i]) == CMD_OK) {
             where[i] = json_item_is_text(&items[i]) ? TEXT : BINARY;
-            cap += where[i] == TEXT ? json_item_max(&items[i]) : BASE64_LEN(items[i].len) + 2;
-            binary += where[i] == BINARY;
+            len += 1 + (where[i] == TEXT ? json_item_len(&items[i]) : BASE64_LEN(items[i].len) + 2);
+            len += binary == 0 && where[i] == BINARY ? sizeof(",\"entries_base64\":{}") - 1 : 0;
+        }
+        size_t *n = where[i] == TEXT ? &text : where[i] == BINARY ? &binary : &missing;
+        len += (*n)++ > 0; /* the comma before it */
+        if (len > srv->settings.max_mget_bytes) {
+            char message[160];
+            snprintf(message, sizeof(message),
+                     "the entries asked for make a response over max-mget-bytes (%zu): ask for fewer or smaller ones",
+                     srv->settings.max_mget_bytes);
+            reply_error(req, 413, message);
+            body_free(&body);
+            return;
         }
     }
 
-    char *out = h2o_mem_alloc_pool(&req->pool, cap), *p = out;
+    char *out = h2o_mem_alloc_pool(&req->pool, len + 1), *p = out; /* + 1: stpcpy's NUL */
     static const struct {
         int where;
         const char *head;

@@ -38,6 +38,16 @@ char *json_write_string(char *dst, const char *s, size_t n)
     return dst;
 }
 
+size_t json_string_len(const char *s, size_t n)
+{
+    size_t len = 2;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        len += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ? 2 : c >= 0x20 ? 1 : 6;
+    }
+    return len;
+}
+
 int json_item_is_text(const struct store_item *item)
 {
     return item->kind != STORE_KIND_BYTES || utf8_is_valid(item->data, item->len);
@@ -46,6 +56,11 @@ int json_item_is_text(const struct store_item *item)
 size_t json_item_max(const struct store_item *item)
 {
     return item->kind == STORE_KIND_JSON ? item->len : JSONW_STRING_MAX(item->len);
+}
+
+size_t json_item_len(const struct store_item *item)
+{
+    return item->kind == STORE_KIND_JSON ? item->len : json_string_len(item->data, item->len);
 }
 
 char *json_write_item(char *dst, const struct store_item *item)

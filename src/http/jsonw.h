@@ -9,6 +9,9 @@
 /* The most bytes json_write_string() can write for n input bytes. */
 #define JSONW_STRING_MAX(n) (6 * (n) + 2)
 
+/* The bytes json_write_string(dst, s, n) writes, exactly. */
+size_t json_string_len(const char *s, size_t n);
+
 /*
  * Writes s[0..n) as a quoted JSON string at dst and returns the end. Quotes,
  * backslashes and control characters (NUL included) are escaped; other bytes,
@@ -21,6 +24,9 @@ int json_item_is_text(const struct store_item *item);
 
 /* The most bytes json_write_item can write for item. */
 size_t json_item_max(const struct store_item *item);
+
+/* The bytes json_write_item writes for item, exactly (a pass over a string's bytes). */
+size_t json_item_len(const struct store_item *item);
 
 /*
  * Writes the item as one JSON value at dst and returns the end: stored JSON

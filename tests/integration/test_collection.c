@@ -986,6 +986,75 @@ static void mget_returns_entries_and_the_missing_keys(void **state)
     expect_status_error("GET", "/cache/_mget", NULL, 404, "key not found");
 }
 
+/* POST /cache/_mget with body on port must answer status; for 200, a body of exactly want_len bytes. */
+static void expect_mget(unsigned port, const char *body, long status, size_t want_len)
+{
+    struct http_res res;
+    http_call(port, "POST", "/cache/_mget", body, &res);
+    if (res.status != status)
+        fail_msg("_mget %s: expected %ld, got %ld: %.200s", body, status, res.status, res.body);
+    if (status == 200 && res.body_len != want_len)
+        fail_msg("_mget %s: a body of %zu bytes, expected %zu", body, res.body_len, want_len);
+    if (status == 413)
+        expect_error(&res, 413,
+                     "the entries asked for make a response over max-mget-bytes (2048): ask for fewer or smaller ones");
+    else
+        json_decref(expect_json(&res, 200));
+    http_res_free(&res);
+}
+
+/*
+ * A small _mget naming a large value many times must not make the server
+ * build a huge answer: past --max-mget-bytes it gets 413. The limit is on the
+ * exact body, escapes and base64 included, so an answer of exactly the limit
+ * is served.
+ */
+static void mget_answers_up_to_max_mget_bytes_and_413_past_it(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start_args(&s, "--max-mget-bytes", "2kb", NULL), 0);
+    struct http_res res;
+
+    /* "j": 1004 letters, 1006 bytes of JSON. Two of them: 27 of frame + 2 x (3 + 1 + 1006) + 1 comma = 2048. */
+    char body[1100] = "{\"value\":\"";
+    memset(body + strlen(body), 'v', 1004);
+    strcpy(body + 10 + 1004, "\"}");
+    http_call(s.port, "PUT", "/cache/j", body, &res);
+    assert_int_equal(res.status, 201);
+    http_res_free(&res);
+    expect_mget(s.port, "{\"keys\":[\"j\",\"j\"]}", 200, 2048);
+    expect_mget(s.port, "{\"keys\":[\"j\",\"j\",\"m\"]}", 413, 0); /* "m", missing, is 3 more */
+
+    /* "c": 300 control bytes, each written \u0001: 27 + 3 + 1 + 1802 = 1833; twice is over. */
+    char controls[300], bytes[600];
+    memset(controls, 1, sizeof(controls));
+    memset(bytes, 0xff, sizeof(bytes));
+    const struct {
+        const char *key, *type;
+        const char *data;
+        size_t len;
+    } raw[] = {{"c", "Content-Type: text/plain", controls, sizeof(controls)},
+               {"b", "Content-Type: application/octet-stream", bytes, sizeof(bytes)}};
+    for (size_t i = 0; i < sizeof(raw) / sizeof(raw[0]); i++) {
+        char path[16];
+        snprintf(path, sizeof(path), "/cache/%s", raw[i].key);
+        const char *headers[] = {raw[i].type, NULL};
+        struct http_req req = {
+            .method = "PUT", .path = path, .headers = headers, .body = raw[i].data, .body_len = raw[i].len};
+        assert_int_equal(http_do(NULL, s.port, &req, &res), 0);
+        assert_int_equal(res.status, 201);
+        http_res_free(&res);
+    }
+    expect_mget(s.port, "{\"keys\":[\"c\"]}", 200, 1833);
+    expect_mget(s.port, "{\"keys\":[\"c\",\"c\"]}", 413, 0);
+
+    /* "b": 600 bytes, not UTF-8, 800 of base64: 27 + 20 of entries_base64 + 2 x (3 + 1 + 802) + 1 = 1660. */
+    expect_mget(s.port, "{\"keys\":[\"b\",\"b\"]}", 200, 1660);
+    expect_mget(s.port, "{\"keys\":[\"b\",\"b\",\"b\"]}", 413, 0);
+    expect_clean_exit(&s, 15000);
+}
+
 static void mset_stores_every_item_or_none(void **state)
 {
     (void)state;
@@ -1300,6 +1369,7 @@ int main(void)
         cmocka_unit_test(a_key_present_for_the_whole_listing_is_returned_while_the_table_grows),
         cmocka_unit_test(flush_deletes_every_entry_and_counts_them),
         cmocka_unit_test(mget_returns_entries_and_the_missing_keys),
+        cmocka_unit_test(mget_answers_up_to_max_mget_bytes_and_413_past_it),
         cmocka_unit_test(mset_stores_every_item_or_none),
         cmocka_unit_test(batches_over_max_batch_are_413),
         cmocka_unit_test(a_hundred_concurrent_h2c_streams_mixing_every_kind_of_request),

@@ -181,10 +181,15 @@ static void reply_envelope(h2o_req_t *req, const char *key, size_t key_len, cons
 static void get_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
     struct store_item item;
-    h2o_iovec_t inm;
+    h2o_iovec_t im, inm;
     enum cmd_status st = cmd_get(srv->cmd, key, key_len, request_pool_alloc, &req->pool, &item);
     if (st != CMD_OK) {
-        reply_cmd_error(req, srv->cmd, st, NULL);
+        reply_cmd_error(req, srv->cmd, st, NULL); /* a 404 ignores preconditions (RFC 9110 13.2.1) */
+        return;
+    }
+    /* RFC 9110 13.2.2: If-Match first, for every method; then If-None-Match, which a GET answers with 304. */
+    if (request_header(req, H2O_TOKEN_IF_MATCH, &im) && !etag_matches(im.base, im.len, 1, item.meta.version, 0)) {
+        reply_precondition_failed(req);
         return;
     }
     add_etag(req, item.meta.version);

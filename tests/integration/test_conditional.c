@@ -300,6 +300,54 @@ static void if_none_match_on_get_and_head_is_304_when_it_matches(void **state)
     http_res_free(&res);
 }
 
+/* RFC 9110 13.2.2: If-Match is evaluated for every method, a GET's too, and before If-None-Match. */
+static void if_match_on_get_and_head_is_412_unless_it_matches(void **state)
+{
+    (void)state;
+    struct http_res res;
+    struct tag t;
+    request("PUT", "/cache/im-get", "{\"value\":\"read me\"}", NULL, &res);
+    http_res_free(&res);
+    free(get_entry("/cache/im-get", &t));
+
+    char list[200], weak[80];
+    snprintf(list, sizeof(list), "\"abc\", %s", t.s);
+    snprintf(weak, sizeof(weak), "W/%s", t.s);
+    const char *const match[] = {t.s, list, "*"};
+    const char *const no_match[] = {NO_SUCH_TAG, weak, "garbage"}; /* If-Match compares strongly */
+    const char *const methods[] = {"GET", "HEAD"};
+    for (size_t m = 0; m < 2; m++) {
+        for (size_t i = 0; i < sizeof(match) / sizeof(match[0]); i++) {
+            request_if(methods[m], "/cache/im-get", NULL, "If-Match", match[i], &res);
+            if (res.status != 200)
+                fail_msg("%s If-Match: %s: expected 200, got %ld", methods[m], match[i], res.status);
+            http_res_free(&res);
+        }
+        for (size_t i = 0; i < sizeof(no_match) / sizeof(no_match[0]); i++) {
+            request_if(methods[m], "/cache/im-get", NULL, "If-Match", no_match[i], &res);
+            if (res.status != 412)
+                fail_msg("%s If-Match: %s: expected 412, got %ld", methods[m], no_match[i], res.status);
+            if (m == 0)
+                expect_precondition_failed(&res);
+            http_res_free(&res);
+        }
+    }
+
+    /* A failed If-Match wins over a matching If-None-Match: 412, not 304. */
+    char im[128], inm[128];
+    snprintf(im, sizeof(im), "If-Match: %s", NO_SUCH_TAG);
+    snprintf(inm, sizeof(inm), "If-None-Match: %s", t.s);
+    const char *const both[] = {im, inm, NULL};
+    request("GET", "/cache/im-get", NULL, both, &res);
+    expect_precondition_failed(&res);
+    http_res_free(&res);
+
+    /* A missing key is 404 whatever the preconditions (RFC 9110 13.2.1). */
+    request_if("GET", "/cache/im-get-absent", NULL, "If-Match", "*", &res);
+    expect_error(&res, 404, "key not found");
+    http_res_free(&res);
+}
+
 /* ---- If-Match on writes ------------------------------------------------------------------ */
 
 static void if_match_on_put_is_412_unless_it_matches(void **state)
@@ -782,6 +830,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_response_carrying_an_entry_has_a_strong_etag_that_changes_on_every_write),
         cmocka_unit_test(if_none_match_on_get_and_head_is_304_when_it_matches),
+        cmocka_unit_test(if_match_on_get_and_head_is_412_unless_it_matches),
         cmocka_unit_test(if_match_on_put_is_412_unless_it_matches),
         cmocka_unit_test(if_match_on_delete_is_412_unless_it_matches),
         cmocka_unit_test(if_match_on_incr_is_412_unless_it_matches),

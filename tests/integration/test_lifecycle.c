@@ -438,6 +438,29 @@ static void max_connections_refuses_the_sixth_with_503(void **state)
         free(buf);
     }
 
+    /*
+     * A client that sent its request before the refusal still reads the 503:
+     * closing a socket with unread bytes would send a reset, which can
+     * destroy the answer before the client reads it.
+     */
+    static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    int eager[20];
+    for (int i = 0; i < 20; i++) {
+        eager[i] = raw_connect(s.port);
+        assert_int_equal(raw_send(eager[i], ping, sizeof(ping) - 1), 0);
+    }
+    sleep_ms(100); /* every answer and close has arrived before the first read */
+    for (int i = 0; i < 20; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        int closed = raw_read(eager[i], NULL, 3000, &buf, &len);
+        close(eager[i]);
+        if (!closed || strncmp(buf, "HTTP/1.1 503 ", 13) != 0)
+            fail_msg("client %d: expected a 503 and a close, got %zu bytes%s: '%.80s'", i, len,
+                     closed ? "" : " and no close", buf);
+        free(buf);
+    }
+
     /* The five are unaffected. */
     for (int i = 0; i < 5; i++)
         assert_int_equal(raw_ping(held[i]), 0);

@@ -2,10 +2,12 @@
  * Fuzz target: entity tags, Accept and base64 (src/http/negotiate.c).
  *
  * Input: a flags byte (bit 0: the entry exists, bit 1: weak comparison as for
- * If-None-Match, bits 2-7: how many of the remaining bytes are the stored
- * media type for accept_prefers), 8 bytes of version, then the field value.
- * In the If-Match field every '@' becomes the 16 hex digits of the version, so
- * the fuzzer can write the entry's own tag ("@") without guessing it.
+ * If-None-Match, bits 2-3: which representations' tags count, bits 2-7: how
+ * many of the remaining bytes are the stored media type for accept_prefers),
+ * 8 bytes of version, then the field value. In the If-Match field every '@'
+ * becomes the 16 hex digits of the version and every '#' the same followed by
+ * "-raw", so the fuzzer can write the entry's own tags ("@" and "#") without
+ * guessing them.
  *
  * Each function is compared with a reference written here for the fields a
  * strict grammar accepts (RFC 9110 §8.8.3 entity-tag lists, §12.5.1 Accept
@@ -36,8 +38,13 @@ static int is_etagc(uint8_t c)
     return c == 0x21 || (c >= 0x23 && c <= 0x7e) || c >= 0x80;
 }
 
-/* Strict If-Match / If-None-Match: -1 when malformed, else whether it matches `mine`. */
-static int ref_etag(const uint8_t *p, size_t len, int exists, const char *mine, int weak)
+/*
+ * Strict If-Match / If-None-Match: -1 when malformed, else whether it matches
+ * one of `mine`, the tags of the representations to match (mine_len[m] 0: not
+ * matched).
+ */
+static int ref_etag(const uint8_t *p, size_t len, int exists, const char mine[2][ETAG_RAW_LEN],
+                    const size_t mine_len[2], int weak)
 {
     const uint8_t *end = p + len;
     p = ref_ows(p, end);
@@ -56,8 +63,10 @@ static int ref_etag(const uint8_t *p, size_t len, int exists, const char *mine, 
         if (p == end || *p != '"')
             return -1;
         p++;
-        if (exists && (weak || !is_weak) && p - open == ETAG_LEN && memcmp(open, mine, ETAG_LEN) == 0)
-            found = 1;
+        for (int m = 0; m < 2; m++)
+            if (exists && (weak || !is_weak) && mine_len[m] != 0 && (size_t)(p - open) == mine_len[m] &&
+                memcmp(open, mine[m], mine_len[m]) == 0)
+                found = 1;
         p = ref_ows(p, end);
         if (p == end)
             return found;
@@ -69,8 +78,8 @@ static int ref_etag(const uint8_t *p, size_t len, int exists, const char *mine, 
 
 static void check_etag_format(uint64_t version)
 {
-    char tag[ETAG_LEN];
-    etag_format(tag, version);
+    char tag[ETAG_RAW_LEN];
+    CHECK(etag_format(tag, version, ETAG_OF_ENVELOPE) == ETAG_LEN);
     CHECK(tag[0] == '"' && tag[ETAG_LEN - 1] == '"');
     uint64_t back = 0;
     for (int i = 1; i < ETAG_LEN - 1; i++) {
@@ -78,37 +87,52 @@ static void check_etag_format(uint64_t version)
         back = back << 4 | (uint64_t)(tag[i] <= '9' ? tag[i] - '0' : tag[i] - 'a' + 10);
     }
     CHECK(back == version);
+    char raw[ETAG_RAW_LEN];
+    CHECK(etag_format(raw, version, ETAG_OF_RAW) == ETAG_RAW_LEN);
+    CHECK(memcmp(raw, tag, ETAG_LEN - 1) == 0 && memcmp(raw + ETAG_LEN - 1, "-raw\"", 5) == 0);
 }
 
-static void fuzz_etag(const uint8_t *raw, size_t raw_len, int exists, int weak, uint64_t version)
+/*
+ * '@' in the input stands for the version's 16 hex digits and '#' for the
+ * same followed by "-raw", so the fuzzer reaches both tags of the entry.
+ */
+static void fuzz_etag(const uint8_t *raw, size_t raw_len, int exists, int weak, enum etag_of which, uint64_t version)
 {
-    char mine[ETAG_LEN];
-    etag_format(mine, version);
+    char mine[2][ETAG_RAW_LEN];
+    size_t mine_len[2] = {0, 0};
+    if (which & ETAG_OF_ENVELOPE)
+        mine_len[0] = etag_format(mine[0], version, ETAG_OF_ENVELOPE);
+    if (which & ETAG_OF_RAW)
+        mine_len[1] = etag_format(mine[1], version, ETAG_OF_RAW);
+    char digits[ETAG_RAW_LEN];
+    etag_format(digits, version, ETAG_OF_RAW);
     size_t len = 0;
     for (size_t i = 0; i < raw_len; i++)
-        len += raw[i] == '@' ? 16 : 1;
+        len += raw[i] == '@' ? 16 : raw[i] == '#' ? 20 : 1;
     uint8_t *field = malloc(len ? len : 1);
     CHECK(field != NULL);
     for (size_t i = 0, o = 0; i < raw_len; i++) {
-        if (raw[i] == '@') {
-            memcpy(field + o, mine + 1, 16);
-            o += 16;
+        if (raw[i] == '@' || raw[i] == '#') {
+            size_t n = raw[i] == '@' ? 16 : 20;
+            memcpy(field + o, digits + 1, n);
+            o += n;
         } else {
             field[o++] = raw[i];
         }
     }
-    int got = etag_matches((const char *)field, len, exists, version, weak);
+    int got = etag_matches((const char *)field, len, exists, version, weak, which);
     CHECK(got == 0 || got == 1);
     if (!exists)
         CHECK(got == 0);
-    int want = ref_etag(field, len, exists, mine, weak);
+    int want = ref_etag(field, len, exists, (const char(*)[ETAG_RAW_LEN])mine, mine_len, weak);
     if (want >= 0)
         CHECK(got == want);
     if (got) {
         const uint8_t *star = ref_ows(field, field + len);
         int listed = star < field + len && *star == '*';
-        for (size_t i = 0; !listed && i + ETAG_LEN <= len; i++)
-            listed = memcmp(field + i, mine, ETAG_LEN) == 0;
+        for (int m = 0; m < 2; m++)
+            for (size_t i = 0; !listed && mine_len[m] != 0 && i + mine_len[m] <= len; i++)
+                listed = memcmp(field + i, mine[m], mine_len[m]) == 0;
         CHECK(listed);
     }
     free(field);
@@ -288,7 +312,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t rest_len = (size_t)(c.end - c.p);
 
     check_etag_format(version);
-    fuzz_etag(rest, rest_len, flags & 1, (flags >> 1) & 1, version);
+    static const enum etag_of whiches[] = {ETAG_OF_ENVELOPE, ETAG_OF_RAW, ETAG_OF_EITHER, ETAG_OF_EITHER};
+    fuzz_etag(rest, rest_len, flags & 1, (flags >> 1) & 1, whiches[(flags >> 2) & 3], version);
 
     size_t type_len = (size_t)(flags >> 2) < rest_len ? (size_t)(flags >> 2) : rest_len;
     fuzz_accept(rest, type_len, rest + type_len, rest_len - type_len);

@@ -9,7 +9,9 @@
  * bytes that are not UTF-8 appear in the envelope as "value_base64".
  *
  * Preconditions (RFC 9110 §13). Every answer carrying an entry has a strong
- * ETag made from the entry's version. A write with If-Match or If-None-Match
+ * ETag made from the entry's version, one per representation (the envelope's,
+ * which writes answer with, and the stored bytes'; a write's If-Match takes
+ * either, a GET's compares the one it selects). A write with If-Match or If-None-Match
  * first reads the entry's version, evaluates the fields against it, then
  * writes only if the version is still that one (or, for an absent entry, only
  * if it is still absent): the check and the write are one atomic step in the
@@ -30,11 +32,11 @@
 /* Re-evaluations of a precondition when the entry changes under it. */
 #define PRECONDITION_ATTEMPTS 8
 
-static void add_etag(h2o_req_t *req, uint64_t version)
+static void add_etag(h2o_req_t *req, uint64_t version, enum etag_of which)
 {
-    char *etag = h2o_mem_alloc_pool(&req->pool, ETAG_LEN);
-    etag_format(etag, version);
-    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag, ETAG_LEN);
+    char *etag = h2o_mem_alloc_pool(&req->pool, ETAG_RAW_LEN);
+    size_t len = etag_format(etag, version, which);
+    h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ETAG, NULL, etag, len);
 }
 
 static void add_cache_control(h2o_req_t *req, int64_t ttl_ms)
@@ -77,10 +79,11 @@ static int preconditions_hold(const struct http_server *srv, const struct precon
     }
     *exists = cmd_get(srv->cmd, key, key_len, NULL, NULL, &now) == CMD_OK;
     uint64_t version = *exists ? now.meta.version : 0;
-    if (pre->has_if_match && !etag_matches(pre->if_match.base, pre->if_match.len, *exists, version, 0))
+    /* Either representation's tag names the version a write is conditioned on. */
+    if (pre->has_if_match && !etag_matches(pre->if_match.base, pre->if_match.len, *exists, version, 0, ETAG_OF_EITHER))
         return 0;
     if (pre->has_if_none_match &&
-        etag_matches(pre->if_none_match.base, pre->if_none_match.len, *exists, version, 1))
+        etag_matches(pre->if_none_match.base, pre->if_none_match.len, *exists, version, 1, ETAG_OF_EITHER))
         return 0;
     *cond = *exists ? (struct cmd_cond){STORE_SET_IF_VERSION, version} : (struct cmd_cond){STORE_SET_IF_ABSENT, 0};
     return 1;
@@ -187,17 +190,25 @@ static void get_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
         reply_cmd_error(req, srv->cmd, st, NULL); /* a 404 ignores preconditions (RFC 9110 13.2.1) */
         return;
     }
-    /* RFC 9110 13.2.2: If-Match first, for every method; then If-None-Match, which a GET answers with 304. */
-    if (request_header(req, H2O_TOKEN_IF_MATCH, &im) && !etag_matches(im.base, im.len, 1, item.meta.version, 0)) {
+    /*
+     * RFC 9110 13.2.2: If-Match first, for every method; then If-None-Match,
+     * which a GET answers with 304. Both compare the tag of the
+     * representation this request selects.
+     */
+    int raw = wants_raw(req, &item);
+    enum etag_of selected = raw ? ETAG_OF_RAW : ETAG_OF_ENVELOPE;
+    if (request_header(req, H2O_TOKEN_IF_MATCH, &im) &&
+        !etag_matches(im.base, im.len, 1, item.meta.version, 0, selected)) {
         reply_precondition_failed(req);
         return;
     }
-    add_etag(req, item.meta.version);
+    add_etag(req, item.meta.version, selected);
     add_cache_control(req, item.meta.ttl_ms);
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Accept"));
-    if (request_header(req, H2O_TOKEN_IF_NONE_MATCH, &inm) && etag_matches(inm.base, inm.len, 1, item.meta.version, 1))
+    if (request_header(req, H2O_TOKEN_IF_NONE_MATCH, &inm) &&
+        etag_matches(inm.base, inm.len, 1, item.meta.version, 1, selected))
         reply_not_modified(req);
-    else if (wants_raw(req, &item))
+    else if (raw)
         reply_raw(req, &item);
     else
         reply_envelope(req, key, key_len, &item);
@@ -270,7 +281,7 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
     struct put_args args = {.value = &value, .ttl_ms = ttl_ms, .meta = &meta};
     int st = write_if_preconditions_hold(srv, req, key, key_len, put_write, &args);
     if (st == CMD_CREATED || st == CMD_OK) {
-        add_etag(req, meta.version);
+        add_etag(req, meta.version, ETAG_OF_ENVELOPE);
         if (st == CMD_CREATED) {
             size_t path_len = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, req->path.base, path_len);
@@ -337,7 +348,7 @@ static void incr_entry(struct http_server *srv, h2o_req_t *req, const char *key,
             reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
         return;
     }
-    add_etag(req, args.meta.version);
+    add_etag(req, args.meta.version, ETAG_OF_ENVELOPE);
     char *body = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(key_len) + 48), *p = body;
     memcpy(p, "{\"key\":", 7);
     p = json_write_string(p + 7, key, key_len);

@@ -3,7 +3,7 @@
  *
  * ETags are derived from the entry's version, which changes on every write
  * of the key, so a tag identifies one write of one key: strong, and never
- * reused while the process lives. Field parsing is tolerant of optional
+ * reused while the process lives; a suffix tells the representation. Field parsing is tolerant of optional
  * whitespace and strict about everything else: a malformed If-Match matches
  * nothing (the write is refused, 412), a malformed If-None-Match matches
  * nothing (the request proceeds), which is the safe side of each.
@@ -14,13 +14,18 @@
 #include <string.h>
 #include <strings.h>
 
-void etag_format(char *out, uint64_t version)
+size_t etag_format(char *out, uint64_t version, enum etag_of which)
 {
     static const char hex[] = "0123456789abcdef";
     out[0] = '"';
     for (int i = 0; i < 16; i++)
         out[1 + i] = hex[(version >> (60 - 4 * i)) & 15];
+    if (which == ETAG_OF_RAW) {
+        memcpy(out + 17, "-raw\"", 5);
+        return ETAG_RAW_LEN;
+    }
     out[ETAG_LEN - 1] = '"';
+    return ETAG_LEN;
 }
 
 static const char *skip_ows(const char *p, const char *end)
@@ -30,11 +35,16 @@ static const char *skip_ows(const char *p, const char *end)
     return p;
 }
 
-int etag_matches(const char *field, size_t len, int exists, uint64_t version, int weak)
+/* Whether the tag [p, p + len) is the one of representation `which` of version. */
+static int is_tag_of(const char *p, size_t len, uint64_t version, enum etag_of which)
+{
+    char mine[ETAG_RAW_LEN];
+    return len == etag_format(mine, version, which) && memcmp(p, mine, len) == 0;
+}
+
+int etag_matches(const char *field, size_t len, int exists, uint64_t version, int weak, enum etag_of which)
 {
     const char *p = field, *end = field + len;
-    char mine[ETAG_LEN];
-    etag_format(mine, version);
 
     int found = 0;
     p = skip_ows(p, end);
@@ -54,7 +64,9 @@ int etag_matches(const char *field, size_t len, int exists, uint64_t version, in
         if (close == NULL)
             return 0;
         size_t tag_len = (size_t)(close - p + 1);
-        if (exists && (weak || !is_weak) && tag_len == ETAG_LEN && memcmp(p, mine, ETAG_LEN) == 0)
+        if (exists && (weak || !is_weak) &&
+            (((which & ETAG_OF_ENVELOPE) && is_tag_of(p, tag_len, version, ETAG_OF_ENVELOPE)) ||
+             ((which & ETAG_OF_RAW) && is_tag_of(p, tag_len, version, ETAG_OF_RAW))))
             found = 1;
         p = skip_ows(close + 1, end);
         if (p < end && *p != ',')

@@ -156,10 +156,13 @@ static void every_response_carrying_an_entry_has_a_strong_etag_that_changes_on_e
     t = etag_of(&res);
     assert_string_equal(t.s, put_tag.s);
     http_res_free(&res);
-    request("GET", "/cache/tagged?raw", NULL, NULL, &res); /* the raw representation too */
+    /* The raw representation has a tag of its own (RFC 9110 8.8.3): the same version, "-raw". */
+    request("GET", "/cache/tagged?raw", NULL, NULL, &res);
     assert_int_equal(res.status, 200);
     t = etag_of(&res);
-    assert_string_equal(t.s, put_tag.s);
+    char raw_tag[64];
+    snprintf(raw_tag, sizeof(raw_tag), "%.*s-raw\"", (int)strlen(put_tag.s) - 1, put_tag.s);
+    assert_string_equal(t.s, raw_tag);
     http_res_free(&res);
 
     /* Reads do not change it. */
@@ -298,6 +301,69 @@ static void if_none_match_on_get_and_head_is_304_when_it_matches(void **state)
     request_if("GET", "/cache/inm-absent", NULL, "If-None-Match", "*", &res);
     expect_error(&res, 404, "key not found");
     http_res_free(&res);
+}
+
+/* GET path with one extra header (or none: name NULL); asserts status and returns the ETag. */
+static struct tag get_tag(const char *path, const char *name, const char *value, long status)
+{
+    struct http_res res;
+    if (name != NULL)
+        request_if("GET", path, NULL, name, value, &res);
+    else
+        request("GET", path, NULL, NULL, &res);
+    if (res.status != status)
+        fail_msg("GET %s %s: %s: expected %ld, got %ld", path, name ? name : "", name ? value : "", status, res.status);
+    struct tag t = {""};
+    if (status != 412)
+        t = etag_of(&res);
+    http_res_free(&res);
+    return t;
+}
+
+/*
+ * The JSON envelope and the stored bytes are two representations, so two
+ * strong tags (RFC 9110 8.8.3): a cache that keeps both (Vary: Accept) and
+ * revalidates one must not be told it still has the other. A GET compares the
+ * tag of the representation it selects; a write takes either, since both name
+ * the version it is conditioned on.
+ */
+static void each_representation_has_its_own_tag(void **state)
+{
+    (void)state;
+    static const char *const text_plain[] = {"Content-Type: text/plain", NULL};
+    struct http_res res;
+    struct http_req put = {.method = "PUT", .path = "/cache/reps", .body = "hello", .headers = text_plain};
+    assert_int_equal(http_do(NULL, PORT, &put, &res), 0);
+    http_res_free(&res);
+
+    struct tag env = get_tag("/cache/reps", NULL, NULL, 200), raw = get_tag("/cache/reps?raw", NULL, NULL, 200);
+    assert_string_not_equal(env.s, raw.s);
+    struct tag accepted = get_tag("/cache/reps", "Accept", "text/plain", 200); /* raw through Accept */
+    assert_string_equal(accepted.s, raw.s);
+
+    get_tag("/cache/reps?raw", "If-None-Match", env.s, 200);
+    assert_string_equal(get_tag("/cache/reps?raw", "If-None-Match", raw.s, 304).s, raw.s);
+    get_tag("/cache/reps", "If-None-Match", raw.s, 200);
+    assert_string_equal(get_tag("/cache/reps", "If-None-Match", env.s, 304).s, env.s);
+    get_tag("/cache/reps?raw", "If-Match", env.s, 412);
+    get_tag("/cache/reps?raw", "If-Match", raw.s, 200);
+
+    /* Writes take either tag of the current version, and neither of an old one. */
+    char if_match[96];
+    snprintf(if_match, sizeof(if_match), "If-Match: %s", raw.s);
+    const char *conditional[] = {text_plain[0], if_match, NULL};
+    put.headers = conditional;
+    assert_int_equal(http_do(NULL, PORT, &put, &res), 0);
+    expect_message(&res, 200, "replaced");
+    http_res_free(&res);
+    assert_int_equal(http_do(NULL, PORT, &put, &res), 0);
+    expect_precondition_failed(&res);
+    http_res_free(&res);
+    struct tag now = get_tag("/cache/reps?raw", NULL, NULL, 200);
+    request_if("DELETE", "/cache/reps", NULL, "If-Match", now.s, &res);
+    assert_int_equal(res.status, 200);
+    http_res_free(&res);
+    expect_absent("/cache/reps");
 }
 
 /* RFC 9110 13.2.2: If-Match is evaluated for every method, a GET's too, and before If-None-Match. */
@@ -831,6 +897,7 @@ int main(void)
         cmocka_unit_test(every_response_carrying_an_entry_has_a_strong_etag_that_changes_on_every_write),
         cmocka_unit_test(if_none_match_on_get_and_head_is_304_when_it_matches),
         cmocka_unit_test(if_match_on_get_and_head_is_412_unless_it_matches),
+        cmocka_unit_test(each_representation_has_its_own_tag),
         cmocka_unit_test(if_match_on_put_is_412_unless_it_matches),
         cmocka_unit_test(if_match_on_delete_is_412_unless_it_matches),
         cmocka_unit_test(if_match_on_incr_is_412_unless_it_matches),

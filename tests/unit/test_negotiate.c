@@ -19,17 +19,37 @@
 
 static int matches(const char *field, int exists, uint64_t version, int weak)
 {
-    return etag_matches(field, strlen(field), exists, version, weak);
+    return etag_matches(field, strlen(field), exists, version, weak, ETAG_OF_ENVELOPE);
 }
 
 static void test_etag_format(void **state)
 {
     (void)state;
-    char tag[ETAG_LEN];
-    etag_format(tag, 0x0123456789abcdefULL);
+    char tag[ETAG_RAW_LEN];
+    assert_int_equal(etag_format(tag, 0x0123456789abcdefULL, ETAG_OF_ENVELOPE), ETAG_LEN);
     assert_memory_equal(tag, "\"0123456789abcdef\"", ETAG_LEN);
-    etag_format(tag, 1);
+    assert_int_equal(etag_format(tag, 1, ETAG_OF_ENVELOPE), ETAG_LEN);
     assert_memory_equal(tag, "\"0000000000000001\"", ETAG_LEN);
+    assert_int_equal(etag_format(tag, 1, ETAG_OF_RAW), ETAG_RAW_LEN);
+    assert_memory_equal(tag, "\"0000000000000001-raw\"", ETAG_RAW_LEN);
+}
+
+/* Each representation has its own tag; a field may be matched against one or both. */
+static void test_etag_matches_by_representation(void **state)
+{
+    (void)state;
+    static const char env[] = "\"000000000000002a\"", raw[] = "\"000000000000002a-raw\"";
+    const uint64_t v = 0x2a;
+    assert_true(etag_matches(env, strlen(env), 1, v, 0, ETAG_OF_ENVELOPE));
+    assert_false(etag_matches(env, strlen(env), 1, v, 0, ETAG_OF_RAW));
+    assert_true(etag_matches(raw, strlen(raw), 1, v, 0, ETAG_OF_RAW));
+    assert_false(etag_matches(raw, strlen(raw), 1, v, 0, ETAG_OF_ENVELOPE));
+    assert_true(etag_matches(env, strlen(env), 1, v, 0, ETAG_OF_EITHER));
+    assert_true(etag_matches(raw, strlen(raw), 1, v, 1, ETAG_OF_EITHER));
+    assert_false(etag_matches(raw, strlen(raw), 1, v + 1, 1, ETAG_OF_EITHER));
+    assert_false(etag_matches("\"000000000000002a-ra\"", 21, 1, v, 1, ETAG_OF_EITHER));
+    assert_true(etag_matches("W/\"000000000000002a-raw\"", 24, 1, v, 1, ETAG_OF_RAW));
+    assert_false(etag_matches("W/\"000000000000002a-raw\"", 24, 1, v, 0, ETAG_OF_RAW));
 }
 
 static void test_etag_matches(void **state)
@@ -182,8 +202,13 @@ static void test_bearer(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_etag_format), cmocka_unit_test(test_etag_matches), cmocka_unit_test(test_accept),
-        cmocka_unit_test(test_base64),      cmocka_unit_test(test_metrics), cmocka_unit_test(test_bearer),
+        cmocka_unit_test(test_etag_format),
+        cmocka_unit_test(test_etag_matches),
+        cmocka_unit_test(test_etag_matches_by_representation),
+        cmocka_unit_test(test_accept),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_metrics),
+        cmocka_unit_test(test_bearer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

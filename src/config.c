@@ -75,6 +75,8 @@ static const struct option_def options[] = {
     {"default-ttl", OPT_DURATION, FIELD(default_ttl_ms), 0, 315360000000ULL,
      "TTL of writes that give none, e.g. 10m; 0 = never expire (default 0)"},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "open connections at most (default 10000)"},
+    {"write-timeout", OPT_DURATION, FIELD(write_timeout_ms), 1000, 3600000,
+     "close a connection whose client takes none of a response for this long (default 60s)"},
     {"request-timeout", OPT_DURATION, FIELD(request_timeout_ms), 100, 3600000,
      "HTTP/1 time to wait for and read a request, idle keep-alive included (default 10s)"},
     {"idle-timeout", OPT_DURATION, FIELD(idle_timeout_ms), 100, 86400000,
@@ -116,6 +118,7 @@ static void set_defaults(struct config *cfg)
     cfg->max_mget_bytes = 64 * MIB;
     cfg->max_header_bytes = 64 * KIB;
     cfg->request_timeout_ms = 10000;
+    cfg->write_timeout_ms = 60000;
     cfg->idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 5000;
     cfg->eviction = STORE_EVICT_S3FIFO;

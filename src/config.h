@@ -35,6 +35,7 @@ struct config {
     int64_t default_ttl_ms;     /* 0 = entries never expire unless asked */
     unsigned max_connections;
     int64_t request_timeout_ms;
+    int64_t write_timeout_ms;
     int64_t idle_timeout_ms;
     int64_t drain_timeout_ms;
     enum store_eviction eviction;

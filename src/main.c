@@ -114,6 +114,7 @@ int main(int argc, char **argv)
         .max_batch = cfg.max_batch,
         .max_mget_bytes = cfg.max_mget_bytes,
         .request_timeout_ms = cfg.request_timeout_ms,
+        .write_timeout_ms = cfg.write_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .drain_timeout_ms = cfg.drain_timeout_ms,
         .version = config_version(),

@@ -36,6 +36,9 @@ struct worker {
     struct listener listeners[LISTEN_KINDS];
     h2o_multithread_receiver_t wakeup;
     size_t open;                        /* this worker's connections; its thread only */
+    h2o_linklist_t connections;         /* struct connection (server.c), for the write timeout */
+    h2o_timeout_t sweep;                /* runs sweep_entry once a second */
+    h2o_timeout_entry_t sweep_entry;
     atomic_uint_fast64_t requests;      /* written by its thread, read by /stats */
     struct metrics metrics;             /* likewise */
 } __attribute__((aligned(64)));

@@ -14,6 +14,16 @@
  * drain is done) and globally (an atomic, to enforce --max-connections). Over
  * the limit a connection gets a fixed 503 JSON answer and is closed.
  *
+ * The write timeout. h2o 2.2.5 has none: a client that asks for a large value
+ * and never reads keeps the response in memory (h2o's, or the kernel's send
+ * buffer) for as long as it likes. Each worker keeps its connections on a
+ * list and once a second looks at those with bytes still to deliver (a write
+ * pending in h2o, or a non-empty send queue): one whose peer has
+ * acknowledged no new byte (TCP's own count, tcpi_bytes_acked) for
+ * --write-timeout is shut down, and h2o, seeing the socket fail, closes it
+ * (with a reset, so the kernel drops its queue too) and frees the response. A slow reader that keeps taking bytes is
+ * never cut off, however long its response.
+ *
  * Stopping: http_server_stop() sets `stopping` and wakes each loop through its
  * h2o multithread receiver. Each worker then closes its listener, asks h2o to
  * shut down gracefully (GOAWAY for HTTP/2, no more keep-alive for HTTP/1) and
@@ -25,11 +35,14 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <stddef.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -43,11 +56,76 @@
 
 /* ---- accepting and counting connections -------------------------------- */
 
+/* How often a worker looks for stalled writes: the write timeout's resolution. */
+#define SWEEP_MS 1000
+
+/* One open connection, on its worker's list. */
+struct connection {
+    h2o_linklist_t link;
+    struct worker *worker;
+    h2o_socket_t *sock;
+    uint64_t acked;        /* the peer's acknowledged bytes at the last sweep */
+    int64_t stalled_since; /* when a write was first seen making no progress; 0 if none */
+};
+
 static void on_connection_close(void *data)
 {
-    struct worker *w = data;
+    struct connection *c = data;
+    struct worker *w = c->worker;
+    h2o_linklist_unlink(&c->link);
+    free(c);
     w->open--;
     atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+}
+
+/* Whether the connection has bytes its peer has yet to take: in h2o, or in the kernel's send queue. */
+static int has_bytes_to_deliver(h2o_socket_t *sock, int fd)
+{
+    int queued = 0;
+    return h2o_socket_is_writing(sock) || (ioctl(fd, TIOCOUTQ, &queued) == 0 && queued > 0);
+}
+
+/* The bytes the peer has acknowledged, or 0 if the kernel cannot say. */
+static uint64_t bytes_acked(int fd)
+{
+    struct tcp_info info;
+    socklen_t len = sizeof(info);
+    if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+        return 0;
+    return info.tcpi_bytes_acked;
+}
+
+/* Shuts down the connections whose pending write made no progress for the write timeout. */
+static void on_sweep(h2o_timeout_entry_t *entry)
+{
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, sweep_entry, entry);
+    int64_t now = monotonic_ms();
+    for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next) {
+        struct connection *c = H2O_STRUCT_FROM_MEMBER(struct connection, link, node);
+        int fd = h2o_socket_get_fd(c->sock);
+        int pending = has_bytes_to_deliver(c->sock, fd);
+        uint64_t acked = pending ? bytes_acked(fd) : 0;
+        if (!pending || acked != c->acked) {
+            c->acked = acked;
+            c->stalled_since = 0;
+        } else if (c->stalled_since == 0) {
+            c->stalled_since = now;
+        } else if (now - c->stalled_since >= w->server->settings.write_timeout_ms) {
+            log_msg(LOG_DEBUG, "closing a connection whose client took no response byte for %lld ms",
+                    (long long)(now - c->stalled_since));
+            /*
+             * Not closed here: h2o owns the socket. Shut down, it fails h2o's
+             * write (or read), and h2o closes it; with a zero linger the close
+             * is a reset, which drops what the kernel still queues for the peer.
+             */
+            struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
+            shutdown(fd, SHUT_RDWR);
+            c->stalled_since = now;
+        }
+    }
+    h2o_timeout_link(w->ctx.loop, &w->sweep, &w->sweep_entry);
 }
 
 static void on_refusal_sent(h2o_socket_t *sock, const char *err)
@@ -87,10 +165,19 @@ static int accept_waiting(struct listener *l, int max)
                 h2o_socket_close(sock); /* a plain-text 503 means nothing before a TLS handshake */
             continue;
         }
+        struct connection *c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+            h2o_socket_close(sock);
+            continue;
+        }
+        c->worker = w;
+        c->sock = sock;
+        h2o_linklist_insert(&w->connections, &c->link);
         atomic_fetch_add_explicit(&w->server->connections_total, 1, memory_order_relaxed);
         w->open++;
         sock->on_close.cb = on_connection_close;
-        sock->on_close.data = w;
+        sock->on_close.data = c;
         h2o_accept(&l->accept_ctx, sock);
     }
     return n;
@@ -277,6 +364,9 @@ static void dispose_worker(struct worker *w)
     /* The graceful-shutdown GOAWAY timer stays linked for a second; dispose would assert. */
     if (h2o_timeout_is_linked(&w->ctx.http2._graceful_shutdown_timeout))
         h2o_timeout_unlink(&w->ctx.http2._graceful_shutdown_timeout);
+    if (h2o_timeout_is_linked(&w->sweep_entry))
+        h2o_timeout_unlink(&w->sweep_entry);
+    h2o_timeout_dispose(loop, &w->sweep);
     h2o_multithread_queue_t *queue = w->ctx.queue;
     h2o_multithread_unregister_receiver(queue, &w->wakeup);
     h2o_context_dispose(&w->ctx);
@@ -335,6 +425,10 @@ static void init_worker(struct http_server *srv, struct worker *w)
     w->server = srv;
     h2o_context_init(&w->ctx, h2o_evloop_create(), &srv->config);
     h2o_multithread_register_receiver(w->ctx.queue, &w->wakeup, on_wakeup);
+    h2o_linklist_init_anchor(&w->connections);
+    h2o_timeout_init(w->ctx.loop, &w->sweep, SWEEP_MS);
+    w->sweep_entry.cb = on_sweep;
+    h2o_timeout_link(w->ctx.loop, &w->sweep, &w->sweep_entry);
     for (int kind = 0; kind < LISTEN_KINDS; kind++) {
         struct listener *l = &w->listeners[kind];
         if (l->fd == -1)

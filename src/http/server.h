@@ -25,6 +25,7 @@ struct http_settings {
     size_t max_batch;           /* items in one _mget or _mset */
     size_t max_mget_bytes;      /* an _mget response body */
     int64_t request_timeout_ms;
+    int64_t write_timeout_ms; /* a response the client takes nothing of for this long closes its connection */
     int64_t idle_timeout_ms;
     int64_t drain_timeout_ms;
     const char *version;        /* reported by /stats and the Server header */

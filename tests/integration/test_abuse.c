@@ -247,6 +247,85 @@ static void *trickle_main(void *arg)
     return NULL;
 }
 
+/* A connection with a receive buffer of `window` bytes, so that what it does not read stays on the server's side. */
+static int connect_with_window(unsigned port, int window)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &window, sizeof(window)), 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+    return fd;
+}
+
+/*
+ * Clients that ask for a large value and never read would otherwise keep it
+ * in the server's memory for as long as they like: --write-timeout closes a
+ * connection whose client took no byte of a response for that long. A client
+ * that reads slowly but steadily is never cut off, though its response takes
+ * longer than the timeout.
+ */
+static void clients_that_stop_reading_are_closed_after_the_write_timeout(void **state)
+{
+    (void)state;
+    enum { STALLED = 4, VALUE_BYTES = 1000000 };
+    struct server s;
+    struct http_res res;
+    /* A long request timeout: h2o's own keep-alive timer must not be what closes them. */
+    assert_int_equal(server_start_args(&s, "--write-timeout", "1s", "--request-timeout", "60s", NULL), 0);
+    json_int_t baseline = raw_stat(s.port, "connections");
+    char *value = malloc(VALUE_BYTES);
+    assert_non_null(value);
+    memset(value, 'w', VALUE_BYTES);
+    const char *octets[] = {"Content-Type: application/octet-stream", NULL};
+    struct http_req put = {
+        .method = "PUT", .path = "/cache/large", .body = value, .body_len = VALUE_BYTES, .headers = octets};
+    assert_int_equal(http_do(NULL, s.port, &put, &res), 0);
+    expect_message(&res, 201, "created");
+    http_res_free(&res);
+
+    /* Kept alive: a connection h2o is done with would be closed after its response, whatever the client. */
+    static const char get[] = "GET /cache/large?raw HTTP/1.1\r\nHost: t\r\n\r\n";
+    static const char get_and_close[] = "GET /cache/large?raw HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    int stalled[STALLED], steady = connect_with_window(s.port, 64 * 1024);
+    for (int i = 0; i < STALLED; i++) {
+        stalled[i] = connect_with_window(s.port, 4096);
+        assert_int_equal(raw_send(stalled[i], get, sizeof(get) - 1), 0);
+    }
+    int64_t began = now_ms();
+    assert_int_equal(raw_send(steady, get_and_close, sizeof(get_and_close) - 1), 0);
+
+    /* The steady client: up to 32 KiB every 50 ms, about 1.6 s for the whole value. */
+    size_t got = 0;
+    char chunk[32 * 1024];
+    for (;;) {
+        ssize_t n = recv(steady, chunk, sizeof(chunk), 0);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+        sleep_ms(50);
+    }
+    int64_t took = now_ms() - began;
+    close(steady);
+    if (got < VALUE_BYTES || took < 1000)
+        fail_msg("the steady reader got %zu bytes in %lld ms; expected the whole value over more than the timeout", got,
+                 (long long)took);
+
+    /* The stalled ones are closed: within the timeout, a sweep (1 s) and a margin; reset, so not all was sent. */
+    expect_connections_drop_to(s.port, baseline, 6000);
+    for (int i = 0; i < STALLED; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        assert_true(raw_read(stalled[i], NULL, 3000, &buf, &len)); /* closed or reset, not left hanging */
+        assert_true(len < VALUE_BYTES);
+        free(buf);
+        close(stalled[i]);
+    }
+    free(value);
+    expect_clean_exit(&s, STOP_TIMEOUT_MS);
+}
+
 static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_timeout(void **state)
 {
     (void)state;
@@ -1174,6 +1253,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(slowloris_clients_neither_slow_others_down_nor_outlive_the_request_timeout),
+        cmocka_unit_test(clients_that_stop_reading_are_closed_after_the_write_timeout),
         cmocka_unit_test(an_idle_keep_alive_connection_is_closed_after_the_request_timeout),
         cmocka_unit_test(an_idle_h2_connection_is_closed_after_the_idle_timeout),
         cmocka_unit_test(connections_over_the_limit_are_refused_and_capacity_returns_when_others_leave),

@@ -132,6 +132,30 @@ static int authorize(struct http_server *srv, h2o_req_t *req, const char *path, 
 }
 
 /*
+ * A web page on any site can send a request to a cache on the visitor's own
+ * machine, and a "simple" POST (text/plain) needs no preflight: it would
+ * store, increment or batch-write unseen. Browsers say where such a request
+ * comes from in Origin; other clients send none. A request whose Origin names
+ * another host than the one it was sent to (Host, or :authority) is refused:
+ * returns 0, or -1 after replying 403.
+ */
+static int check_origin(h2o_req_t *req)
+{
+    ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (at < 0)
+        return 0;
+    h2o_iovec_t origin = req->headers.entries[at].value;
+    size_t scheme_end = h2o_strstr(origin.base, origin.len, H2O_STRLIT("://"));
+    if (scheme_end != SIZE_MAX) {
+        size_t host_at = scheme_end + 3;
+        if (h2o_lcstris(origin.base + host_at, origin.len - host_at, req->authority.base, req->authority.len))
+            return 0;
+    }
+    reply_error(req, 403, "cross-origin request refused: its Origin is not this server");
+    return -1;
+}
+
+/*
  * A target in absolute form ("http://host/cache/k?raw", what a request sent
  * through a proxy carries) must be accepted (RFC 9112, 3.2.2): it becomes
  * the origin form ("/cache/k?raw") that routing and the handlers read. Any
@@ -178,7 +202,7 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
     if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
         req->http1_is_persistent = 0;
 
-    if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0 ||
+    if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0 || check_origin(req) != 0 ||
         check_body_size(srv, req) != 0)
         return 0;
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {

@@ -375,6 +375,51 @@ static void absolute_form_targets_are_served(void **state)
     }
 }
 
+/*
+ * A page on another site can make a browser send a "simple" POST to a cache
+ * on the visitor's machine; the browser names the page in Origin. A foreign
+ * Origin is refused and changes nothing; the server's own origin, any letter
+ * case, and no Origin at all (every non-browser client) are served.
+ */
+/* POST /cache with body as text/plain and one Origin header line, over HTTP/2 or HTTP/1.1. */
+static void post_from(const char *origin, const char *body, int h2, struct http_res *res)
+{
+    const char *headers[] = {"Content-Type: text/plain", origin, NULL};
+    struct http_req req = {.method = "POST",
+                           .path = "/cache",
+                           .body = body,
+                           .headers = headers,
+                           .http_version = h2 ? CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE : CURL_HTTP_VERSION_1_1};
+    assert_int_equal(http_do(NULL, PORT, &req, res), 0);
+}
+
+static void requests_from_another_origin_are_403(void **state)
+{
+    (void)state;
+    char own[64], own_upper[64];
+    snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%u", PORT);
+    snprintf(own_upper, sizeof(own_upper), "Origin: HTTP://127.0.0.1:%u", PORT);
+    static const char *const foreign[] = {"Origin: http://evil.example", "Origin: null", "Origin: http://127.0.0.1:1",
+                                          "Origin: 127.0.0.1"};
+    struct http_res res;
+    for (int h2 = 0; h2 < 2; h2++) {
+        for (size_t i = 0; i < sizeof(foreign) / sizeof(foreign[0]); i++) {
+            post_from(foreign[i], "{\"key\":\"csrf\",\"value\":1}", h2, &res);
+            expect_error(&res, 403, "cross-origin request refused: its Origin is not this server");
+            http_res_free(&res);
+        }
+        get("/cache/csrf", &res);
+        expect_error(&res, 404, "key not found");
+        http_res_free(&res);
+        const char *const mine[] = {own, own_upper};
+        for (size_t i = 0; i < 2; i++) {
+            post_from(mine[i], "{\"key\":\"same\",\"value\":1}", h2, &res);
+            expect_message(&res, 200, "stored");
+            http_res_free(&res);
+        }
+    }
+}
+
 /* ---- TTL ------------------------------------------------------------------------ */
 
 static json_int_t ttl_of(const char *path)
@@ -1016,6 +1061,7 @@ int main(void)
         cmocka_unit_test(delete_then_404),
         cmocka_unit_test(head_has_gets_status_and_headers_but_no_body),
         cmocka_unit_test(absolute_form_targets_are_served),
+        cmocka_unit_test(requests_from_another_origin_are_403),
         cmocka_unit_test(ttl_from_query_or_body_is_shown_by_get),
         cmocka_unit_test(ttl_one_second_entry_is_gone_after_it_expires),
         cmocka_unit_test(keys_are_percent_decoded_from_the_raw_path),

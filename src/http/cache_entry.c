@@ -260,7 +260,7 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
                         "application/json, or bytes with their own type");
             goto done;
         }
-        if (type.len == 0) {
+        if (request_media_type_is_empty(req)) {
             reply_error(req, 400, "Content-Type is empty: leave it out for JSON, or name the bytes' type");
             goto done;
         }

@@ -101,6 +101,12 @@ int request_body_is_json(const h2o_req_t *req)
            (type.len >= 5 && h2o_lcstris(type.base + type.len - 5, 5, H2O_STRLIT("+json")));
 }
 
+int request_media_type_is_empty(const h2o_req_t *req)
+{
+    h2o_iovec_t type;
+    return media_type(req, &type) && type.len == 0;
+}
+
 int request_body_is_form(const h2o_req_t *req)
 {
     h2o_iovec_t type;

@@ -39,4 +39,7 @@ int request_body_is_json(const h2o_req_t *req);
 /* True when the body is declared application/x-www-form-urlencoded: what curl -d sends unless told otherwise. */
 int request_body_is_form(const h2o_req_t *req);
 
+/* True when a Content-Type is given but names no media type ("", or "; charset=utf-8"). */
+int request_media_type_is_empty(const h2o_req_t *req);
+
 #endif

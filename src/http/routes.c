@@ -89,7 +89,8 @@ static void handle_health(struct http_server *srv, h2o_req_t *req)
  */
 static int check_header_size(struct http_server *srv, h2o_req_t *req)
 {
-    size_t total = req->method.len + req->path.len + req->authority.len + req->upgrade.len;
+    /* The target as sent (input.path): use_origin_form may have cut an absolute one short. */
+    size_t total = req->method.len + req->input.path.len + req->authority.len + req->upgrade.len;
     for (size_t i = 0; i < req->headers.size; i++)
         total += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
     if (total <= srv->settings.max_header_bytes)

@@ -85,15 +85,16 @@ static int has_bytes_to_deliver(h2o_socket_t *sock, int fd)
     return h2o_socket_is_writing(sock) || (ioctl(fd, TIOCOUTQ, &queued) == 0 && queued > 0);
 }
 
-/* The bytes the peer has acknowledged, or 0 if the kernel cannot say. */
-static uint64_t bytes_acked(int fd)
+/* The bytes the peer has acknowledged into *acked; -1 if the kernel cannot say (before Linux 4.1). */
+static int bytes_acked(int fd, uint64_t *acked)
 {
     struct tcp_info info;
     socklen_t len = sizeof(info);
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
         len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
-        return 0;
-    return info.tcpi_bytes_acked;
+        return -1;
+    *acked = info.tcpi_bytes_acked;
+    return 0;
 }
 
 /* Shuts down the connections whose pending write made no progress for the write timeout. */
@@ -104,9 +105,9 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next) {
         struct connection *c = H2O_STRUCT_FROM_MEMBER(struct connection, link, node);
         int fd = h2o_socket_get_fd(c->sock);
-        int pending = has_bytes_to_deliver(c->sock, fd);
-        uint64_t acked = pending ? bytes_acked(fd) : 0;
-        if (!pending || acked != c->acked) {
+        uint64_t acked = 0;
+        /* Progress unless bytes wait and the count of acknowledged ones is known and has not moved. */
+        if (!has_bytes_to_deliver(c->sock, fd) || bytes_acked(fd, &acked) != 0 || acked != c->acked) {
             c->acked = acked;
             c->stalled_since = 0;
         } else if (c->stalled_since == 0) {

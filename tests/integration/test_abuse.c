@@ -754,7 +754,8 @@ static void many_small_headers_adding_up_past_max_header_bytes_get_431(void **st
     /*
      * With --max-header-bytes 2kb, 60 headers of 38 counted bytes each (name,
      * value and 4) pass the limit together though each is small; 30 do not.
-     * So does one long Host or Upgrade header, which h2o keeps out of the list.
+     * So does one long Host or Upgrade header, which h2o keeps out of the list,
+     * and a long authority in an absolute-form target.
      */
     struct server s;
     struct raw_res r;
@@ -801,7 +802,8 @@ static void many_small_headers_adding_up_past_max_header_bytes_get_431(void **st
     big[sizeof(big) - 1] = '\0';
     static const char *const heads[] = {
         "GET /cache/k HTTP/1.1\r\nHost: %s\r\n\r\n",
-        "GET /cache/k HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n"};
+        "GET /cache/k HTTP/1.1\r\nHost: t\r\nConnection: upgrade\r\nUpgrade: %s\r\n\r\n",
+        "GET http://%s/cache/k HTTP/1.1\r\nHost: t\r\n\r\n"}; /* the target as sent counts, authority and all */
     for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]); i++) {
         char one[3200];
         snprintf(one, sizeof(one), heads[i], big);

@@ -52,6 +52,8 @@ struct http_server {
     SSL_CTX *ssl_ctx;                   /* NULL without HTTPS */
     atomic_uint connections;            /* open, all workers */
     atomic_uint_fast64_t connections_total;
+    atomic_uint_fast64_t connections_refused; /* over --max-connections */
+    atomic_uint_fast64_t write_timeouts;      /* reset by --write-timeout */
     atomic_int stopping;
     int64_t started_ms;                 /* CLOCK_MONOTONIC */
     char server_name[64];               /* the Server header */
@@ -83,7 +85,7 @@ struct route_handler {
 };
 
 struct http_counters {
-    uint64_t connections_total;
+    uint64_t connections_total, connections_refused, write_timeouts;
     unsigned connections;
     double uptime_seconds;
 };

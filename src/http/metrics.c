@@ -84,6 +84,10 @@ size_t metrics_render(char *buf, const struct metrics *workers, size_t count, si
         {"cachette_evicted_total", "counter", "Entries evicted to stay under the memory bound.", (double)st->evicted},
         {"cachette_connections", "gauge", "Open client connections.", (double)g->connections},
         {"cachette_connections_total", "counter", "Connections accepted.", (double)g->connections_total},
+        {"cachette_connections_refused_total", "counter", "Connections refused over --max-connections.",
+         (double)g->connections_refused},
+        {"cachette_write_timeouts_total", "counter", "Connections reset by --write-timeout.",
+         (double)g->write_timeouts},
         {"cachette_uptime_seconds", "gauge", "Seconds since start.", g->uptime_seconds},
         {"cachette_threads", "gauge", "Worker threads.", (double)g->threads},
     };

@@ -31,7 +31,7 @@ void metrics_observe(struct metrics *m, enum metrics_method method, int status, 
 struct metrics_gauges {
     struct store_stats store;
     unsigned connections;
-    uint64_t connections_total;
+    uint64_t connections_total, connections_refused, write_timeouts;
     double uptime_seconds;
     unsigned threads;
 };

@@ -28,6 +28,8 @@ static void gauges(struct http_server *srv, struct metrics_gauges *g)
     http_server_counters(srv, &hc);
     g->connections = hc.connections;
     g->connections_total = hc.connections_total;
+    g->connections_refused = hc.connections_refused;
+    g->write_timeouts = hc.write_timeouts;
     g->uptime_seconds = hc.uptime_seconds;
     g->threads = srv->settings.threads;
 }
@@ -45,11 +47,13 @@ static void handle_stats(struct http_server *srv, h2o_req_t *req)
         snprintf(body, 1024,
                  "{\"entries\":%zu,\"bytes_used\":%zu,\"bytes_pending_free\":%zu,\"max_memory\":%zu,\"hits\":%" PRIu64
                  ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
-                 ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64 ",\"requests\":%" PRIu64
+                 ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64
+                 ",\"connections_refused\":%" PRIu64 ",\"write_timeouts\":%" PRIu64 ",\"requests\":%" PRIu64
                  ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
                  g.store.entries, g.store.bytes_used, g.store.bytes_pending_free, g.store.max_memory, g.store.hits,
                  g.store.misses, g.store.sets, g.store.deletes, g.store.expired, g.store.evicted, g.connections,
-                 g.connections_total, requests, g.uptime_seconds, g.threads, srv->settings.version);
+                 g.connections_total, g.connections_refused, g.write_timeouts, requests, g.uptime_seconds, g.threads,
+                 srv->settings.version);
     reply_json(req, 200, body, (size_t)len);
 }
 

@@ -120,6 +120,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
              * write (or read), and h2o closes it; with a zero linger the close
              * is a reset, which drops what the kernel still queues for the peer.
              */
+            atomic_fetch_add_explicit(&w->server->write_timeouts, 1, memory_order_relaxed);
             struct linger abort_on_close = {.l_onoff = 1, .l_linger = 0};
             setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_on_close, sizeof(abort_on_close));
             shutdown(fd, SHUT_RDWR);
@@ -159,6 +160,7 @@ static int accept_waiting(struct listener *l, int max)
         unsigned open = atomic_fetch_add_explicit(&w->server->connections, 1, memory_order_relaxed);
         if (open >= w->server->settings.max_connections) {
             atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&w->server->connections_refused, 1, memory_order_relaxed);
             log_msg(LOG_DEBUG, "refused a connection: %u open", open);
             if (l->accept_ctx.ssl_ctx == NULL)
                 refuse(sock);
@@ -615,5 +617,7 @@ void http_server_counters(struct http_server *srv, struct http_counters *out)
 {
     out->connections = atomic_load_explicit(&srv->connections, memory_order_relaxed);
     out->connections_total = atomic_load_explicit(&srv->connections_total, memory_order_relaxed);
+    out->connections_refused = atomic_load_explicit(&srv->connections_refused, memory_order_relaxed);
+    out->write_timeouts = atomic_load_explicit(&srv->write_timeouts, memory_order_relaxed);
     out->uptime_seconds = (double)(monotonic_ms() - srv->started_ms) / 1000.0;
 }

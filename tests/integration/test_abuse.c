@@ -314,6 +314,7 @@ static void clients_that_stop_reading_are_closed_after_the_write_timeout(void **
 
     /* The stalled ones are closed: within the timeout, a sweep (1 s) and a margin; reset, so not all was sent. */
     expect_connections_drop_to(s.port, baseline, 6000);
+    assert_int_equal(raw_stat(s.port, "write_timeouts"), STALLED); /* the steady reader was not one */
     for (int i = 0; i < STALLED; i++) {
         char *buf = NULL;
         size_t len = 0;

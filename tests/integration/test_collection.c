@@ -202,6 +202,8 @@ static void metrics_parse_as_prometheus_text_and_the_counters_move(void **state)
         {"cachette_evicted_total", "counter"},
         {"cachette_connections", "gauge"},
         {"cachette_connections_total", "counter"},
+        {"cachette_connections_refused_total", "counter"},
+        {"cachette_write_timeouts_total", "counter"},
         {"cachette_uptime_seconds", "gauge"},
         {"cachette_threads", "gauge"},
         {"cachette_http_requests_total", "counter"},

@@ -483,6 +483,12 @@ static void max_connections_refuses_the_sixth_with_503(void **state)
     assert_true(served);
     for (int i = 1; i < 5; i++)
         close(held[i]);
+    /* Counted: the 2 sixth connections, the 20 eager ones, and any 503 while waiting to be served again. */
+    json_int_t refused = -1;
+    for (int64_t until = now_ms() + 3000; refused < 0 && now_ms() < until; sleep_ms(10))
+        refused = raw_stat(s.port, "connections_refused");
+    if (refused < 22)
+        fail_msg("connections_refused is %lld, expected at least 22", (long long)refused);
     expect_clean_exit(&s, STOP_TIMEOUT_MS);
 }
 

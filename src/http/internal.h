@@ -35,8 +35,7 @@ struct worker {
     h2o_context_t ctx;
     struct listener listeners[LISTEN_KINDS];
     h2o_multithread_receiver_t wakeup;
-    size_t open;                        /* this worker's connections; its thread only */
-    h2o_linklist_t connections;         /* struct connection (server.c), for the write timeout */
+    h2o_linklist_t connections;         /* open ones (struct connection, server.c); its thread only */
     h2o_timeout_t sweep;                /* runs sweep_entry once a second */
     h2o_timeout_entry_t sweep_entry;
     atomic_uint_fast64_t requests;      /* written by its thread, read by /stats */

@@ -10,19 +10,20 @@
  * picks HTTP/2 or HTTP/1.1 from ALPN. A connection lives its whole life on
  * the worker that accepted it.
  *
- * Connections are counted twice: per worker (thread-local, to know when a
- * drain is done) and globally (an atomic, to enforce --max-connections). Over
- * the limit a connection gets a fixed 503 JSON answer and is closed.
+ * Connections are kept twice: on a list per worker (thread-local: the drain
+ * waits for it to empty, the write timeout sweeps it) and in a global count
+ * (an atomic, to enforce --max-connections). Over the limit a connection
+ * gets a fixed 503 JSON answer and is closed.
  *
  * The write timeout. h2o 2.2.5 has none: a client that asks for a large value
  * and never reads keeps the response in memory (h2o's, or the kernel's send
- * buffer) for as long as it likes. Each worker keeps its connections on a
- * list and once a second looks at those with bytes still to deliver (a write
- * pending in h2o, or a non-empty send queue): one whose peer has
- * acknowledged no new byte (TCP's own count, tcpi_bytes_acked) for
- * --write-timeout is shut down, and h2o, seeing the socket fail, closes it
- * (with a reset, so the kernel drops its queue too) and frees the response. A slow reader that keeps taking bytes is
- * never cut off, however long its response.
+ * buffer) for as long as it likes. Once a second each worker looks at its
+ * connections with bytes still to deliver (a write pending in h2o, or a
+ * non-empty send queue): one whose peer has acknowledged no new byte (TCP's
+ * own count, tcpi_bytes_acked) for --write-timeout is shut down, and h2o,
+ * seeing the socket fail, closes it (with a reset, so the kernel drops its
+ * queue too) and frees the response. A slow reader that keeps taking bytes
+ * is never cut off, however long its response.
  *
  * Stopping: http_server_stop() sets `stopping` and wakes each loop through its
  * h2o multithread receiver. Each worker then closes its listener, asks h2o to
@@ -35,13 +36,13 @@
  */
 #include <arpa/inet.h>
 #include <dirent.h>
-#include <stddef.h>
 #include <errno.h>
+#include <linux/tcp.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -74,7 +75,6 @@ static void on_connection_close(void *data)
     struct worker *w = c->worker;
     h2o_linklist_unlink(&c->link);
     free(c);
-    w->open--;
     atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
 }
 
@@ -178,7 +178,6 @@ static int accept_waiting(struct listener *l, int max)
         c->sock = sock;
         h2o_linklist_insert(&w->connections, &c->link);
         atomic_fetch_add_explicit(&w->server->connections_total, 1, memory_order_relaxed);
-        w->open++;
         sock->on_close.cb = on_connection_close;
         sock->on_close.data = c;
         h2o_accept(&l->accept_ctx, sock);
@@ -337,9 +336,17 @@ static void drain(struct worker *w)
                 ;
     close_listeners(w);
     h2o_context_request_shutdown(&w->ctx);
-    while (w->open > 0 && monotonic_ms() < deadline)
+    while (!h2o_linklist_is_empty(&w->connections) && monotonic_ms() < deadline)
         h2o_evloop_run(w->ctx.loop, 50);
     h2o_evloop_run(w->ctx.loop, 0); /* let closed sockets be freed */
+}
+
+static size_t open_connections(struct worker *w)
+{
+    size_t n = 0;
+    for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next)
+        n++;
+    return n;
 }
 
 static void *worker_main(void *arg)
@@ -350,8 +357,9 @@ static void *worker_main(void *arg)
     while (!atomic_load_explicit(&w->server->stopping, memory_order_acquire))
         h2o_evloop_run(loop, INT32_MAX);
     drain(w);
-    if (w->open > 0)
-        log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", w->open);
+    size_t left = open_connections(w);
+    if (left > 0)
+        log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", left);
     return NULL;
 }
 
@@ -504,6 +512,15 @@ static int fit_open_file_limit(struct http_settings *settings)
     return 0;
 }
 
+/* Disposes of workers from..threads-1, set up by init_worker but never run. */
+static void dispose_unstarted(struct http_server *srv, unsigned from)
+{
+    for (unsigned i = from; i < srv->settings.threads; i++) {
+        close_listeners(&srv->workers[i]);
+        dispose_worker(&srv->workers[i]);
+    }
+}
+
 /* Frees a server whose workers never ran (or have all been joined). */
 static void free_server(struct http_server *srv)
 {
@@ -546,10 +563,7 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     for (unsigned i = 0; i < settings->threads; i++)
         init_worker(srv, &srv->workers[i]);
     if (fit_open_file_limit(&srv->settings) != 0) {
-        for (unsigned i = 0; i < settings->threads; i++) {
-            close_listeners(&srv->workers[i]);
-            dispose_worker(&srv->workers[i]);
-        }
+        dispose_unstarted(srv, 0);
         h2o_config_dispose(&srv->config);
         free_server(srv);
         return NULL;
@@ -557,10 +571,7 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     for (unsigned i = 0; i < settings->threads; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
             log_msg(LOG_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);
-            for (unsigned k = i; k < settings->threads; k++) { /* set up but never run */
-                close_listeners(&srv->workers[k]);
-                dispose_worker(&srv->workers[k]);
-            }
+            dispose_unstarted(srv, i);
             srv->settings.threads = i; /* stop and join only the ones that run */
             http_server_stop(srv);
             http_server_join(srv);
@@ -600,7 +611,7 @@ size_t http_server_join(struct http_server *srv)
     size_t left = 0;
     for (unsigned i = 0; i < srv->settings.threads; i++) {
         pthread_join(srv->workers[i].thread, NULL);
-        left += srv->workers[i].open;
+        left += open_connections(&srv->workers[i]);
     }
     if (left == 0) {
         for (unsigned i = 0; i < srv->settings.threads; i++)

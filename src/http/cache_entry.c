@@ -9,14 +9,15 @@
  * bytes that are not UTF-8 appear in the envelope as "value_base64".
  *
  * Preconditions (RFC 9110 §13). Every answer carrying an entry has a strong
- * ETag made from the entry's version, one per representation (the envelope's,
- * which writes answer with, and the stored bytes'; a write's If-Match takes
- * either, a GET's compares the one it selects). A write with If-Match or If-None-Match
- * first reads the entry's version, evaluates the fields against it, then
- * writes only if the version is still that one (or, for an absent entry, only
- * if it is still absent): the check and the write are one atomic step in the
- * store, so two clients doing read-modify-write cannot lose an update. If the
- * entry changed in between, the fields are evaluated again on the new state.
+ * ETag made from the entry's version, one per representation (the
+ * envelope's, which writes answer with, and the stored bytes'; a write's
+ * If-Match takes either, a GET's compares the one it selects). A write with
+ * If-Match or If-None-Match first reads the entry's version, evaluates the
+ * fields against it, then writes only if the version is still that one (or,
+ * for an absent entry, only if it is still absent): the check and the write
+ * are one atomic step in the store, so two clients doing read-modify-write
+ * cannot lose an update. If the entry changed in between, the fields are
+ * evaluated again on the new state.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -251,16 +252,17 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
             goto done;
         value = body.items[0].value;
     } else {
-        h2o_iovec_t type = {NULL, 0};
-        request_header(req, H2O_TOKEN_CONTENT_TYPE, &type);
-        if (request_body_is_form(req)) {
+        h2o_iovec_t type = {NULL, 0}, media = {NULL, 0};
+        request_header(req, H2O_TOKEN_CONTENT_TYPE, &type); /* present: an absent one is JSON */
+        request_media_type(req, &media);
+        if (h2o_lcstris(media.base, media.len, H2O_STRLIT("application/x-www-form-urlencoded"))) {
             /* curl -d's default: far more often JSON sent without its type than a form meant to be kept. */
             reply_error(req, 415,
                         "Content-Type application/x-www-form-urlencoded is not stored: send JSON with Content-Type: "
                         "application/json, or bytes with their own type");
             goto done;
         }
-        if (request_media_type_is_empty(req)) {
+        if (media.len == 0) {
             reply_error(req, 400, "Content-Type is empty: leave it out for JSON, or name the bytes' type");
             goto done;
         }

@@ -79,8 +79,7 @@ int request_parse_write(h2o_req_t *req, int with_key, struct body *body, int64_t
     return request_ttl(req, body->items[0].ttl_ms, ttl_ms);
 }
 
-/* The Content-Type's media type, without parameters; 0 if there is no Content-Type. */
-static int media_type(const h2o_req_t *req, h2o_iovec_t *type)
+int request_media_type(const h2o_req_t *req, h2o_iovec_t *type)
 {
     if (!request_header(req, H2O_TOKEN_CONTENT_TYPE, type))
         return 0;
@@ -95,20 +94,8 @@ static int media_type(const h2o_req_t *req, h2o_iovec_t *type)
 int request_body_is_json(const h2o_req_t *req)
 {
     h2o_iovec_t type;
-    if (!media_type(req, &type))
+    if (!request_media_type(req, &type))
         return 1;
     return h2o_lcstris(type.base, type.len, H2O_STRLIT("application/json")) ||
            (type.len >= 5 && h2o_lcstris(type.base + type.len - 5, 5, H2O_STRLIT("+json")));
-}
-
-int request_media_type_is_empty(const h2o_req_t *req)
-{
-    h2o_iovec_t type;
-    return media_type(req, &type) && type.len == 0;
-}
-
-int request_body_is_form(const h2o_req_t *req)
-{
-    h2o_iovec_t type;
-    return media_type(req, &type) && h2o_lcstris(type.base, type.len, H2O_STRLIT("application/x-www-form-urlencoded"));
 }

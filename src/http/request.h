@@ -33,13 +33,10 @@ int request_ttl(h2o_req_t *req, int64_t body_ttl_ms, int64_t *ttl_ms);
  */
 int request_parse_write(h2o_req_t *req, int with_key, struct body *body, int64_t *ttl_ms);
 
+/* The Content-Type's media type, without parameters (empty for "; charset=utf-8"); 0 if there is no Content-Type. */
+int request_media_type(const h2o_req_t *req, h2o_iovec_t *type);
+
 /* True when the body is declared JSON (application/json, …+json) or not declared. */
 int request_body_is_json(const h2o_req_t *req);
-
-/* True when the body is declared application/x-www-form-urlencoded: what curl -d sends unless told otherwise. */
-int request_body_is_form(const h2o_req_t *req);
-
-/* True when a Content-Type is given but names no media type ("", or "; charset=utf-8"). */
-int request_media_type_is_empty(const h2o_req_t *req);
 
 #endif

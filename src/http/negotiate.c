@@ -3,10 +3,11 @@
  *
  * ETags are derived from the entry's version, which changes on every write
  * of the key, so a tag identifies one write of one key: strong, and never
- * reused while the process lives; a suffix tells the representation. Field parsing is tolerant of optional
- * whitespace and strict about everything else: a malformed If-Match matches
- * nothing (the write is refused, 412), a malformed If-None-Match matches
- * nothing (the request proceeds), which is the safe side of each.
+ * reused while the process lives; a suffix tells the representation. Field
+ * parsing is tolerant of optional whitespace and strict about everything
+ * else: a malformed If-Match matches nothing (the write is refused, 412), a
+ * malformed If-None-Match matches nothing (the request proceeds), which is
+ * the safe side of each.
  */
 #include "http/negotiate.h"
 

@@ -246,8 +246,9 @@ enum loss {
 /*
  * Reconciles the model with the walk after an operation. `paid` is how much
  * the evicted + expired counters grew beyond what the operation's own
- * replacement accounts for; own_extra is 1 when the target's old entry may
- * also have been evicted before the operation replaced it (then paid for too).
+ * replacement accounts for: the entries lost, plus one if own_extra says the
+ * write's new entry may have been linked and then evicted (a write whose
+ * table's growth did not fit even in an otherwise empty store).
  */
 static size_t reconcile(struct fuzz *f, enum loss loss, uint64_t paid, uint64_t own_extra)
 {
@@ -374,31 +375,31 @@ static void op_set(struct fuzz *f, struct cursor *c)
     struct store_meta meta = {0};
     int rc = store_set(f->store, f->key[id], f->key_len[id], &v, &opts, &meta);
 
-    int want_p = expect_set(m, was_live, mode, opts.version);
-    int want_a = expect_set(m, 0, mode, opts.version); /* the old entry evicted first */
+    int want = expect_set(m, was_live, mode, opts.version);
     uint64_t own = 0, own_extra = 0;
+    struct store_stats after;
+    store_stats(f->store, &after);
     if (opts.ttl_ms > INT64_MAX - f->now) {
         CHECK(rc == STORE_EINVAL);
     } else if (rc == STORE_EFULL) {
         CHECK(f->cfg.max_memory != 0);
         if (f->cfg.eviction == STORE_EVICT_NONE)
             CHECK(before.bytes_used + footprint + slack > f->cfg.max_memory);
-        else
-            CHECK(footprint > f->cfg.max_memory || store_count(f->store) == 0);
+        else { /* everything else evicted, the key's own entry last (only if its table's growth did not fit) */
+            CHECK(footprint > f->cfg.max_memory || store_count(f->store) <= (size_t)was_present);
+            own_extra = 1;
+        }
     } else {
-        CHECK(rc == want_p || (was_present && may_evict(f) && rc == want_a));
+        CHECK(rc == want);
         if (rc == 0) {
-            int created_p = !was_live, created_a = 1;
-            CHECK(meta.created == created_p || (was_present && may_evict(f) && meta.created == created_a));
+            CHECK(meta.created == !was_live);
             CHECK(meta.ttl_ms == (opts.ttl_ms > 0 ? opts.ttl_ms : -1));
             if (f->cfg.eviction == STORE_EVICT_NONE && f->cfg.max_memory != 0)
-                CHECK(before.bytes_used + footprint <= f->cfg.max_memory);
-            /* A replaced expired entry counts as expired; a live one may have been evicted just before. */
-            own = was_present && !was_live;
-            own_extra = was_present && was_live && may_evict(f);
+                CHECK(after.bytes_used <= f->cfg.max_memory);
+            own = was_present && !was_live; /* a replaced expired entry counts as expired */
             model_store(m, v.kind, v.data, v.len, ct, ct_len, opts.ttl_ms > 0 ? f->now + opts.ttl_ms : 0, meta.version);
         } else {
-            own_extra = was_present && may_evict(f);
+            CHECK(counters(f->store).gone == c0.gone); /* a failed condition evicts nothing */
         }
     }
     uint64_t grew = counters(f->store).gone - c0.gone;
@@ -479,10 +480,10 @@ static void op_delete(struct fuzz *f, struct cursor *c)
 }
 
 /* The outcome expected of an incr if the key is (present) or is not there. */
-static int expect_incr(const struct model *m, int present, int64_t now, int64_t by, int64_t ttl_ms, uint64_t if_version,
+static int expect_incr(const struct model *m, int64_t now, int64_t by, int64_t ttl_ms, uint64_t if_version,
                        int64_t *sum, int64_t *expires_at)
 {
-    int is_live = present && live(m, now);
+    int is_live = live(m, now);
     int64_t base = 0;
     if (ttl_ms > INT64_MAX - now)
         return STORE_EINVAL;
@@ -533,30 +534,24 @@ static void op_incr(struct fuzz *f, struct cursor *c)
                                   .version = if_version};
     int rc = store_incr(f->store, f->key[id], f->key_len[id], by, &opts, &result, &meta);
 
-    int64_t sum_p = 0, sum_a = 0, exp_p = 0, exp_a = 0;
-    int want_p = expect_incr(m, 1, f->now, by, ttl_ms, if_version, &sum_p, &exp_p);
-    int want_a = expect_incr(m, 0, f->now, by, ttl_ms, if_version, &sum_a, &exp_a);
-    int alt = was_present && may_evict(f); /* the old entry may be evicted by the reservation */
-    uint64_t own = 0, own_extra = alt;
-    char text[24];
-    int text_len = snprintf(text, sizeof(text), "%lld", (long long)result);
+    int64_t sum = 0, expires_at = 0;
+    int want = expect_incr(m, f->now, by, ttl_ms, if_version, &sum, &expires_at);
+    uint64_t own = 0, own_extra = 0;
     if (ttl_ms > INT64_MAX - f->now) {
         CHECK(rc == STORE_EINVAL);
     } else if (rc == STORE_EFULL) {
         CHECK(f->cfg.max_memory != 0);
-    } else if (rc == 0 && want_p == 0 && result == sum_p && meta.created == !was_live &&
-               meta.ttl_ms == (exp_p ? exp_p - f->now : -1)) {
-        own = was_present && !was_live;
-        own_extra = alt && was_live;
-        model_store(m, STORE_KIND_JSON, text, (size_t)text_len, NULL, 0, exp_p, meta.version);
-    } else if (rc == 0) {
-        CHECK(alt && want_a == 0 && result == sum_a && meta.created);
-        CHECK(meta.ttl_ms == (exp_a ? exp_a - f->now : -1));
-        own = !was_live; /* evicted as expired or replaced as expired: counted once either way */
-        own_extra = was_live;
-        model_store(m, STORE_KIND_JSON, text, (size_t)text_len, NULL, 0, exp_a, meta.version);
+        own_extra = may_evict(f); /* as for a set: linked, then evicted with everything else */
     } else {
-        CHECK(rc == want_p || (alt && rc == want_a));
+        CHECK(rc == want);
+        if (rc == 0) {
+            char text[24];
+            int text_len = snprintf(text, sizeof(text), "%lld", (long long)result);
+            CHECK(result == sum && meta.created == !was_live);
+            CHECK(meta.ttl_ms == (expires_at ? expires_at - f->now : -1));
+            own = was_present && !was_live;
+            model_store(m, STORE_KIND_JSON, text, (size_t)text_len, NULL, 0, expires_at, meta.version);
+        }
     }
     uint64_t grew = counters(f->store).gone - c0.gone;
     CHECK(grew >= own);

@@ -42,14 +42,14 @@ if [ -n "${RAW:-}" ]; then
     commit=${commit:-unknown}
 else
     commit=$(git rev-parse --short "${STORE_REV:-HEAD}" 2>/dev/null || echo unknown)
-    if [ -z "$STORE_REV" ] && ! git diff --quiet HEAD -- src/store include 2>/dev/null; then
+    if [ -z "$STORE_REV" ] && ! git diff --quiet HEAD -- src/store src/monotonic.h include 2>/dev/null; then
         commit="$commit with uncommitted changes in src/store or include"
     fi
     tree=.
     if [ -n "$STORE_REV" ]; then
         tree=$tmp/tree
         mkdir -p "$tree"
-        git archive "$STORE_REV" src/store include | tar -x -C "$tree"
+        git archive "$STORE_REV" src include | tar -x -C "$tree" # src/store includes src/monotonic.h
     fi
     cc -O2 -std=gnu11 -Wall -Wextra -Werror -pthread -I"$tree/include" -I"$tree/src" -o "$tmp/trace" \
         bench/store/trace.c "$tree"/src/store/*.c -lm

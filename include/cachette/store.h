@@ -44,7 +44,7 @@ const char *store_strerror(int err);
 
 enum store_eviction {
     STORE_EVICT_SIEVE = 0,  /* evict with SIEVE when max_memory is reached */
-    STORE_EVICT_NONE = 1,   /* refuse writes with STORE_EFULL instead */
+    STORE_EVICT_NONE = 1,   /* refuse writes that would grow past it with STORE_EFULL instead */
     STORE_EVICT_S3FIFO = 2, /* evict with S3-FIFO */
 };
 
@@ -114,7 +114,10 @@ struct store_meta {
  * Stores value under key. opts NULL means STORE_SET_ALWAYS without expiry.
  * Returns 0, STORE_EINVAL (lengths, negative ttl), STORE_EEXISTS, STORE_EVERSION
  * (also when the key is absent), STORE_EFULL or STORE_ENOMEM. On failure
- * nothing changed. meta may be NULL.
+ * the key is unchanged, with one exception: a STORE_EFULL may follow the
+ * eviction of every other key, and where the write's own growth of the
+ * table did not fit even then, of the key too. Eviction on a write's behalf
+ * takes the key's own entry only in that last case. meta may be NULL.
  */
 int store_set(struct store *store, const void *key, size_t key_len, const struct store_value *value,
               const struct store_set_opts *opts, struct store_meta *meta);

@@ -2,12 +2,21 @@
  * The memory bound and SIEVE eviction.
  *
  * Accounting. store.used counts the bytes of every entry and bucket array as
- * the allocator sized them (entry_footprint). A writer reserves an entry's
- * bytes before linking it; if that takes the total past max_memory, the
- * writer evicts until the total is back under it, and only then allocates
- * nothing more and links. So the entries in the store never exceed
- * max_memory by more than the writes in flight at that instant, and a write
- * that cannot fit even in an empty store fails with STORE_EFULL.
+ * the allocator sized them (entry_footprint). A writer counts its new
+ * entry's bytes before linking it (memory_reserve); if that takes the total
+ * past max_memory, it evicts until the total, less the bytes of the entry
+ * the write will replace, is back under it (memory_make_room), and only then
+ * links. So the entries in the store never exceed max_memory by more than
+ * the writes in flight at that instant, and a write that cannot fit even in
+ * an empty store fails with STORE_EFULL.
+ *
+ * The key being written is spared, unless its entry has expired. Its
+ * current entry leaves when the write replaces it, so evicting it would
+ * free nothing the write needs and would lose what a compare-and-set or an
+ * increment must read. So while the policy picks a victim in the key's
+ * shard, the entry is out of the queues, and it goes back at the new end of
+ * its queue, as an access would put it (the write is one). A write whose condition (absent, version) already fails
+ * evicts nothing (store.c checks it first).
  *
  * Credits. store.used is one cache line every writer would update twice per
  * overwrite (reserve the new entry, release the old), bouncing it between
@@ -23,9 +32,12 @@
  * go straight to the total, never into credit, so eviction stops as soon as
  * there is room. Bucket arrays are counted when they grow, under a shard
  * lock where nothing can be evicted, so the writer whose insert grew one
- * evicts back under the bound once it has unlocked (memory_trim), starting
- * with the next shard so that its own new entry, often alone in its shard,
- * is not the first to go. With STORE_EVICT_NONE a table that would not fit
+ * evicts back under the bound once it has unlocked (memory_trim), sparing
+ * its own new entry, often alone in its shard, unless nothing else is left:
+ * then the bound wins and the write fails. With STORE_EVICT_NONE a write
+ * is checked under its shard lock, where the entry it replaces is known: it
+ * fails unless the total less that entry's bytes is within the bound, so an
+ * overwrite that does not grow always succeeds. A table that would not fit
  * simply does not grow: slower, never over the bound.
  *
  * Policies. Which entry goes is decided per shard by SIEVE (sieve.c) or
@@ -33,8 +45,8 @@
  * SIEVE's queue but refuses writes at the bound instead of evicting.
  *
  * The evicting writer holds no lock when it starts: it takes one shard's
- * write lock at a time (its own shard first, then the others in turn; after
- * a table's growth, the next shard first), so eviction adds no lock order.
+ * write lock at a time (its own shard first, then the others in turn), so
+ * eviction adds no lock order.
  */
 #include <stdlib.h>
 
@@ -121,34 +133,63 @@ static size_t take_credit(struct store *s, size_t bytes)
     return taken;
 }
 
-/* Picks and unlinks the policy's victim in one shard, or returns NULL if the shard is empty. */
-static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now, int *was_expired)
+/* Puts an entry taken out of the eviction queues back at the new end of the queue it was in. */
+static void do_policy_requeue(struct store *s, struct shard *sh, struct entry *e)
 {
+    if (s->eviction == STORE_EVICT_S3FIFO)
+        do_s3fifo_requeue(s, sh, e);
+    else
+        queue_push(s, &sh->main, e);
+}
+
+/*
+ * Picks and unlinks the policy's victim in one shard, or returns NULL if the
+ * shard has nothing to give. The spared key's live entry is out of the
+ * queues while the policy chooses (an expired one goes like any other: the
+ * write finds the key dead either way).
+ */
+static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now, const struct spared_key *spare,
+                                  int *was_expired)
+{
+    struct entry *kept = NULL;
+    if (spare->key != NULL && sh == spare->shard) {
+        kept = do_table_find(s, sh, spare->hash, spare->key, spare->key_len, NULL);
+        if (kept != NULL && entry_is_expired(kept, now))
+            kept = NULL;
+        if (kept != NULL)
+            do_policy_remove(s, sh, kept);
+    }
     struct entry *e = do_policy_victim(s, sh, now);
-    if (e == NULL)
-        return NULL;
-    *was_expired = entry_is_expired(e, now);
-    do_table_remove(s, sh, e);
+    if (e != NULL) {
+        *was_expired = entry_is_expired(e, now);
+        do_table_remove(s, sh, e);
+    }
+    if (kept != NULL)
+        do_policy_requeue(s, sh, kept);
     return e;
 }
 
-static int over_budget(struct store *s)
+/* Whether the total, less `freed` bytes a write is about to give back, is over max_memory. */
+static int over_budget(struct store *s, size_t freed)
 {
-    return atomic_load_explicit(&s->used, memory_order_relaxed) > s->max_memory;
+    return atomic_load_explicit(&s->used, memory_order_relaxed) > s->max_memory + freed;
 }
 
-/* Evicts, starting at home, until the total is under max_memory. 0, or STORE_EFULL once every shard is empty. */
-static int evict_to_budget(struct store *s, struct shard *home)
+/*
+ * Evicts, starting in the spared key's shard, until the total less `freed`
+ * is under max_memory. 0, or STORE_EFULL once no shard has anything to give.
+ */
+static int evict_to_budget(struct store *s, const struct spared_key *spare, size_t freed)
 {
-    size_t idx = (size_t)(home - s->shards);
+    size_t idx = (size_t)(spare->shard - s->shards);
     size_t empty_in_a_row = 0;
     int64_t now = store_now_ms(s);
     return_credit(s); /* counted in the total but holding no entry: it must not cost an entry */
-    while (over_budget(s)) {
+    while (over_budget(s, freed)) {
         struct shard *sh = &s->shards[idx];
         int was_expired = 0;
         shard_wrlock(&sh->lock);
-        struct entry *victim = do_evict_one(s, sh, now, &was_expired);
+        struct entry *victim = do_evict_one(s, sh, now, spare, &was_expired);
         shard_unlock(&sh->lock);
         if (victim != NULL) {
             stat_add(s, was_expired ? STAT_EXPIRED : STAT_EVICTED, 1);
@@ -163,31 +204,44 @@ static int evict_to_budget(struct store *s, struct shard *home)
     return 0;
 }
 
-int memory_reserve(struct store *s, struct shard *home, size_t bytes)
+int memory_reserve(struct store *s, size_t bytes)
 {
     if (s->max_memory != 0 && bytes > s->max_memory)
         return STORE_EFULL;
     size_t uncounted = bytes - take_credit(s, bytes); /* credit is already in the total */
-    if (uncounted == 0)
-        return 0;
-    atomic_fetch_add_explicit(&s->used, uncounted, memory_order_relaxed);
-    if (s->max_memory == 0 || !over_budget(s))
-        return 0;
-    if (s->eviction == STORE_EVICT_NONE || evict_to_budget(s, home) != 0) {
-        memory_release(s, bytes);
-        return STORE_EFULL;
-    }
+    if (uncounted != 0)
+        atomic_fetch_add_explicit(&s->used, uncounted, memory_order_relaxed);
     return 0;
 }
 
-void memory_trim(struct store *s, struct shard *home)
+int memory_make_room(struct store *s, const struct spared_key *spare, size_t freed)
 {
-    /*
-     * The write that grew home's table (or ghost) is in home, often alone
-     * there: start with the next shard, so that it goes last, not first.
-     */
-    if (s->max_memory != 0 && s->eviction != STORE_EVICT_NONE && over_budget(s))
-        evict_to_budget(s, &s->shards[(size_t)(home + 1 - s->shards) & (s->nshards - 1)]);
+    if (s->max_memory == 0 || !over_budget(s, freed))
+        return 0;
+    if (s->eviction == STORE_EVICT_NONE)
+        return STORE_EFULL;
+    return evict_to_budget(s, spare, freed);
+}
+
+int memory_is_over(struct store *s)
+{
+    return s->max_memory != 0 && over_budget(s, 0);
+}
+
+int memory_admits(struct store *s, const struct entry *old)
+{
+    if (s->max_memory == 0 || s->eviction != STORE_EVICT_NONE)
+        return 1;
+    return !over_budget(s, old != NULL ? entry_footprint(s, old) : 0);
+}
+
+int memory_trim(struct store *s, const struct spared_key *spare)
+{
+    if (s->eviction == STORE_EVICT_NONE || memory_make_room(s, spare, 0) == 0)
+        return 0;
+    /* Only the written entry is left to take: the bound wins over the write. */
+    evict_to_budget(s, &(struct spared_key){.shard = spare->shard}, 0);
+    return STORE_EFULL;
 }
 
 int memory_grow(struct store *s, size_t bytes)

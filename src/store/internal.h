@@ -384,14 +384,40 @@ static inline int ebr_tag_is_old(uint32_t tag, uint64_t epoch)
 
 /* ---- memory bound and SIEVE eviction (evict.c) ---- */
 
-/* Counts bytes about to be allocated; evicts to make room. 0 or STORE_EFULL. */
-int memory_reserve(struct store *s, struct shard *home, size_t bytes);
+/* The key a write is for, in its shard: eviction on the write's behalf never takes its entry (key NULL: any). */
+struct spared_key {
+    struct shard *shard;
+    uint64_t hash;
+    const void *key;
+    size_t key_len;
+};
+
+/* Counts bytes about to be allocated (no eviction). 0, or STORE_EFULL if they exceed max_memory alone. */
+int memory_reserve(struct store *s, size_t bytes);
+/*
+ * With no lock held: if the total less `freed` (what the write will give
+ * back) is over max_memory, evicts back under it, sparing the key's entry;
+ * under STORE_EVICT_NONE only checks. 0 or STORE_EFULL.
+ */
+int memory_make_room(struct store *s, const struct spared_key *spare, size_t freed);
+/* Whether the total is over max_memory (a write that just counted its bytes must make room). */
+int memory_is_over(struct store *s);
+/*
+ * Under the write lock, old being the entry the write replaces (or NULL):
+ * under STORE_EVICT_NONE, 0 if the total less old's bytes is over
+ * max_memory; 1 otherwise (the policies evict instead).
+ */
+int memory_admits(struct store *s, const struct entry *old);
 /* Returns bytes freed: into thread t's credit (t may be NULL) while it has room, else to the total. */
 void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes);
 /* The same for the calling thread. */
 void memory_release(struct store *s, size_t bytes);
-/* With no lock held: evicts until back under max_memory, if a table's growth took it over. */
-void memory_trim(struct store *s, struct shard *home);
+/*
+ * With no lock held, after a write: evicts back under max_memory if it is
+ * over (a table grew), sparing the write's key. STORE_EFULL if that was not
+ * enough and the key's entry was evicted too (the store holds nothing else).
+ */
+int memory_trim(struct store *s, const struct spared_key *spare);
 /* Counts bytes more for a growing table; 0, counting nothing, if they would pass the bound under STORE_EVICT_NONE. */
 int memory_grow(struct store *s, size_t bytes);
 
@@ -417,6 +443,8 @@ void sieve_hit(struct entry *e);
 
 void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced);
 void do_s3fifo_remove(struct store *s, struct shard *sh, struct entry *e);
+/* Puts an entry taken out with do_s3fifo_remove back at the new end of the queue it was in. */
+void do_s3fifo_requeue(struct store *s, struct shard *sh, struct entry *e);
 struct entry *do_s3fifo_victim(struct store *s, struct shard *sh, int64_t now);
 void s3fifo_hit(struct entry *e);
 void do_s3fifo_reset(struct store *s, struct shard *sh, int release);

@@ -135,6 +135,14 @@ void do_s3fifo_remove(struct store *s, struct shard *sh, struct entry *e)
     }
 }
 
+void do_s3fifo_requeue(struct store *s, struct shard *sh, struct entry *e)
+{
+    if (in_main(e))
+        do_push_main(s, sh, e);
+    else
+        do_push_small(s, sh, e);
+}
+
 void do_s3fifo_insert(struct store *s, struct shard *sh, struct entry *e, uint64_t hash, struct entry *replaced)
 {
     do_ghost_fit(s, sh);

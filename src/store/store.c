@@ -4,12 +4,13 @@
  *
  * Every write follows one pattern, so that nothing slow happens under a lock:
  * build the new entry (allocate and copy) with no lock held, reserve its bytes
- * (which may evict, taking other locks one at a time: evict.c), then take the
- * shard's write lock only to check the condition and swap links, and free
- * the replaced entry after unlocking (then evict again if the insert grew the
- * table past max_memory: memory_trim). A get takes no lock: it finds the
- * entry lock-free inside an EBR section (table.c, ebr.c), copies the value
- * out into the caller's memory and records the hit for the eviction policy.
+ * (which may evict, taking other locks one at a time, never the key's own
+ * entry: evict.c), then take the shard's write lock only to check the
+ * condition and swap links, and free the replaced entry after unlocking (then
+ * evict again if the insert grew the table past max_memory: memory_trim). A
+ * get takes no lock: it finds the entry lock-free inside an EBR section
+ * (table.c, ebr.c), copies the value out into the caller's memory and records
+ * the hit for the eviction policy.
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
  * always lives in the same shard, so the version of a key changes on every
@@ -189,29 +190,24 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
     return old;
 }
 
-/*
- * Starts a write once its new entry e is built: finds the key's shard and
- * reserves e's bytes (which may evict). On failure frees e.
- */
-static int reserve_entry(struct store *s, struct entry *e, const void *key, size_t key_len, uint64_t *hash,
-                         struct shard **sh, size_t *bytes)
+/* STORE_EEXISTS or STORE_EVERSION if a write with these options must not replace old; else 0. */
+static int write_condition(const struct store_set_opts *opts, const struct entry *old, bool live)
 {
-    *hash = store_hash(s, key, key_len);
-    *sh = shard_for(s, *hash);
-    *bytes = entry_footprint(s, e);
-    int rc = memory_reserve(s, *sh, *bytes);
-    if (rc != 0)
-        entry_free(s, NULL, e);
-    return rc;
+    if (opts->mode == STORE_SET_IF_ABSENT && live)
+        return STORE_EEXISTS;
+    if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
+        return STORE_EVERSION;
+    return 0;
 }
 
 /*
  * Ends a write after its critical section: on failure frees the unlinked new
  * entry and its reservation; on success frees the entry it displaced
  * (counting it as expired if it was), evicts back under max_memory if the
- * insert grew a table past it, and counts the write.
+ * insert grew a table past it, and counts the write. Fails after all if
+ * only evicting the new entry itself brought the store back under the bound.
  */
-static int finish_write(struct store *s, struct shard *sh, int rc, struct entry *e, size_t bytes,
+static int finish_write(struct store *s, const struct spared_key *spare, int rc, struct entry *e, size_t bytes,
                         struct entry *old, bool old_was_live)
 {
     if (rc != 0) {
@@ -224,9 +220,43 @@ static int finish_write(struct store *s, struct shard *sh, int rc, struct entry 
             stat_add(s, STAT_EXPIRED, 1);
         entry_retire(s, old);
     }
-    memory_trim(s, sh);
+    if (memory_trim(s, spare) != 0)
+        return STORE_EFULL;
     stat_add(s, STAT_SETS, 1);
     return 0;
+}
+
+/*
+ * Starts a write once its new entry e is built: finds the key's shard and
+ * counts e's bytes. If that takes the store past max_memory, makes room
+ * (evict.c) for what the write adds: e less the key's current entry, which
+ * it will replace, read under the shard's read lock. A write whose condition
+ * already fails on that entry evicts nothing (the check under the write lock
+ * is still the one that decides). On failure frees e and its bytes.
+ */
+static int begin_write(struct store *s, struct entry *e, const void *key, size_t key_len,
+                       const struct store_set_opts *opts, int64_t now, uint64_t *hash, struct spared_key *spare,
+                       size_t *bytes)
+{
+    *hash = store_hash(s, key, key_len);
+    *spare = (struct spared_key){.shard = shard_for(s, *hash), .hash = *hash, .key = key, .key_len = key_len};
+    *bytes = entry_footprint(s, e);
+    int rc = memory_reserve(s, *bytes);
+    if (rc != 0) {
+        entry_free(s, NULL, e);
+        return rc;
+    }
+    if (!memory_is_over(s))
+        return 0;
+    struct shard *sh = spare->shard;
+    shard_rdlock(&sh->lock);
+    struct entry *old = do_table_find(s, sh, *hash, key, key_len, NULL);
+    rc = write_condition(opts, old, old != NULL && !entry_is_expired(old, now));
+    size_t freed = old != NULL ? entry_footprint(s, old) : 0;
+    shard_unlock(&sh->lock);
+    if (rc == 0)
+        rc = memory_make_room(s, spare, freed);
+    return rc == 0 ? 0 : finish_write(s, spare, rc, e, *bytes, NULL, false);
 }
 
 int store_set(struct store *s, const void *key, size_t key_len, const struct store_value *value,
@@ -251,26 +281,26 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     e->value_len = (uint32_t)value->len;
 
     uint64_t hash;
-    struct shard *sh;
+    struct spared_key spare;
     size_t bytes;
-    int rc = reserve_entry(s, e, key, key_len, &hash, &sh, &bytes);
+    int rc = begin_write(s, e, key, key_len, opts, now, &hash, &spare, &bytes);
     if (rc != 0)
         return rc;
 
+    struct shard *sh = spare.shard;
     entry_link *link;
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
-    if (opts->mode == STORE_SET_IF_ABSENT && live)
-        rc = STORE_EEXISTS;
-    else if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
-        rc = STORE_EVERSION;
-    else {
+    rc = write_condition(opts, old, live);
+    if (rc == 0 && !memory_admits(s, old))
+        rc = STORE_EFULL;
+    if (rc == 0) {
         do_link(s, sh, hash, e, old, link);
         fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
     }
     shard_unlock(&sh->lock);
-    return finish_write(s, sh, rc, e, bytes, old, live);
+    return finish_write(s, &spare, rc, e, bytes, old, live);
 }
 
 int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
@@ -400,28 +430,28 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
         return STORE_ENOMEM;
 
     uint64_t hash;
-    struct shard *sh;
+    struct spared_key spare;
     size_t bytes;
-    int rc = reserve_entry(s, e, key, key_len, &hash, &sh, &bytes);
+    int rc = begin_write(s, e, key, key_len, opts, now, &hash, &spare, &bytes);
     if (rc != 0)
         return rc;
 
+    struct shard *sh = spare.shard;
     entry_link *link;
     int64_t base = 0, sum = 0;
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
     int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
-    if (opts->mode == STORE_SET_IF_ABSENT && live)
-        rc = STORE_EEXISTS;
-    else if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
-        rc = STORE_EVERSION;
-    else if (live) {
+    rc = write_condition(opts, old, live);
+    if (rc == 0 && live) {
         rc = entry_integer(old, &base);
         expires_at = entry_expires_at(old);
     }
     if (rc == 0 && __builtin_add_overflow(base, by, &sum))
         rc = STORE_EOVERFLOW;
+    if (rc == 0 && !memory_admits(s, old))
+        rc = STORE_EFULL;
     if (rc == 0) {
         entry_set_expires_at(e, expires_at);
         char text[INT64_TEXT_MAX + 1];
@@ -431,7 +461,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
         fill_meta(meta, e, now, !live);
     }
     shard_unlock(&sh->lock);
-    rc = finish_write(s, sh, rc, e, bytes, old, live);
+    rc = finish_write(s, &spare, rc, e, bytes, old, live);
     if (rc == 0)
         *result = sum;
     return rc;

@@ -986,8 +986,8 @@ static void put_same_size(struct store *s, int i)
  * A write's own bucket array or ghost can grow after its bytes were
  * reserved; the eviction that then brings the store back under the bound
  * must not take the entry just written. With 256 shards and a few dozen
- * entries, a new key is often alone in its shard, where eviction used to
- * start. Fresh stores draw fresh hash keys, so the shards differ each round.
+ * entries, a new key is often alone in its shard, where eviction starts.
+ * Fresh stores draw fresh hash keys, so the shards differ each round.
  */
 static void test_a_write_is_never_evicted_by_its_own_growth(void **state)
 {
@@ -1030,6 +1030,100 @@ static void test_a_full_store_evicts_one_entry_per_write_of_the_same_size(void *
         put_same_size(s, i++);
         assert_int_equal(stats_of(s).evicted - before, 1);
     }
+}
+
+/* Reads filler:0 .. filler:n-1, those still there (a hit for the eviction policy). */
+static void read_fillers(struct store *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char key[32];
+        struct store_item item;
+        snprintf(key, sizeof(key), "filler:%d", i);
+        if (get(s, key, &item) == STORE_OK)
+            free(item.data);
+    }
+}
+
+/*
+ * Fills a one-shard store with 200-byte strings until it evicts, reads them,
+ * writes `key` as `json` and reads the fillers again. Under SIEVE the key is
+ * then the entry eviction takes next: every other entry has been read since
+ * the hand last passed it. Returns the key's version.
+ */
+static uint64_t make_next_victim(struct store *s, const char *key, const char *json)
+{
+    char value[200], filler[32];
+    memset(value, 'f', sizeof(value));
+    int n = 0;
+    while (stats_of(s).evicted == 0) {
+        snprintf(filler, sizeof(filler), "filler:%d", n++);
+        assert_int_equal(set_kind(s, filler, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+        assert_true(n < 10000);
+    }
+    read_fillers(s, n);
+    struct store_meta meta;
+    assert_int_equal(set_json(s, key, json, 0, &meta), STORE_OK);
+    read_fillers(s, n);
+    return meta.version;
+}
+
+/*
+ * A write at the bound that needs more room than its key's old entry gives
+ * back evicts other entries, never that one: a compare-and-set would fail on
+ * the key it just lost, an increment would restart from 0.
+ */
+static void test_a_write_at_the_bound_spares_its_own_key(void **state)
+{
+    struct fixture *fx = *state;
+    static const enum store_eviction policies[] = {STORE_EVICT_SIEVE, STORE_EVICT_S3FIFO};
+    char bigger[600];
+    memset(bigger, 'b', sizeof(bigger));
+    for (size_t p = 0; p < sizeof(policies) / sizeof(policies[0]); p++) {
+        struct store *s = open_store(state, 64 * KIB, 0, policies[p]);
+        uint64_t version = make_next_victim(s, "cas", "\"old\"");
+        uint64_t evicted = stats_of(s).evicted;
+        assert_int_equal(
+            set_kind(s, "cas", STORE_KIND_STRING, bigger, sizeof(bigger), 0, STORE_SET_IF_VERSION, version, NULL),
+            STORE_OK);
+        assert_true(stats_of(s).evicted > evicted); /* it did need room */
+        struct store_item item;
+        assert_int_equal(get(s, "cas", &item), STORE_OK);
+        assert_int_equal(item.len, sizeof(bigger));
+        free(item.data);
+        store_destroy(s);
+        fx->store = NULL;
+
+        /* A counter's entry is bigger than the 2-byte JSON it replaces. */
+        s = open_store(state, 64 * KIB, 0, policies[p]);
+        make_next_victim(s, "n", "41");
+        int64_t sum = 0;
+        assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_OK);
+        assert_int_equal(sum, 42);
+        store_destroy(s);
+        fx->store = NULL;
+    }
+}
+
+/* A write whose condition fails changes nothing: not even by evicting room for itself. */
+static void test_a_failing_conditional_write_evicts_nothing(void **state)
+{
+    struct store *s = open_store(state, 64 * KIB, 0, STORE_EVICT_SIEVE);
+    uint64_t version = make_next_victim(s, "k", "1");
+    static char bigger[4000];
+    memset(bigger, 'b', sizeof(bigger));
+    struct store_stats before = stats_of(s);
+    assert_int_equal(set_kind(s, "k", STORE_KIND_STRING, bigger, sizeof(bigger), 0, STORE_SET_IF_ABSENT, 0, NULL),
+                     STORE_EEXISTS);
+    assert_int_equal(
+        set_kind(s, "k", STORE_KIND_STRING, bigger, sizeof(bigger), 0, STORE_SET_IF_VERSION, version + 1, NULL),
+        STORE_EVERSION);
+    assert_int_equal(
+        set_kind(s, "absent", STORE_KIND_STRING, bigger, sizeof(bigger), 0, STORE_SET_IF_VERSION, version, NULL),
+        STORE_EVERSION);
+    assert_int_equal(stats_of(s).evicted, before.evicted);
+    assert_int_equal(stats_of(s).entries, before.entries);
+    assert_json(s, "k", "1");
 }
 
 static void test_scan_while_growing(void **state)
@@ -1332,6 +1426,49 @@ static void test_evict_none(void **state)
 }
 
 /*
+ * Without eviction, the bound is checked against what a write adds: at the
+ * bound an overwrite of the same size and an increment still succeed, one
+ * that grows past it is refused and changes nothing.
+ */
+static void test_evict_none_admits_writes_that_do_not_grow(void **state)
+{
+    const size_t max = 64 * KIB;
+    struct store *s = open_store(state, max, 0, STORE_EVICT_NONE);
+    int64_t sum = 0;
+    assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_OK);
+    char value[1000], key[32];
+    int stored = 0, rc;
+    fill_value(value, sizeof(value), 0);
+    for (;; stored++) {
+        snprintf(key, sizeof(key), "k%d", stored);
+        rc = set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL);
+        if (rc != STORE_OK)
+            break;
+    }
+    assert_int_equal(rc, STORE_EFULL);
+    assert_true(stored > 30);
+
+    fill_value(value, sizeof(value), 7);
+    assert_int_equal(set_kind(s, "k0", STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_OK);
+    assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_OK);
+    assert_int_equal(sum, 2);
+
+    static char bigger[4000]; /* 3 KB more than k1 holds: more than the room left, under one 1 KB entry */
+    memset(bigger, 'b', sizeof(bigger));
+    assert_int_equal(set_kind(s, "k1", STORE_KIND_STRING, bigger, sizeof(bigger), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_EFULL);
+    struct store_item item;
+    assert_int_equal(get(s, "k1", &item), STORE_OK);
+    fill_value(value, sizeof(value), 0);
+    assert_int_equal(item.len, sizeof(value));
+    assert_memory_equal(item.data, value, sizeof(value));
+    free(item.data);
+    assert_true(stats_of(s).bytes_used <= max);
+    assert_int_equal(stats_of(s).evicted, 0);
+}
+
+/*
  * Without eviction, a table that would grow past max_memory stays smaller.
  * Filling stores of many sizes with small counters until STORE_EFULL puts
  * some shard's table at its doubling point just as the store fills up.
@@ -1605,6 +1742,8 @@ int main(void)
         T(test_scan_every_key),
         T(test_a_write_is_never_evicted_by_its_own_growth),
         T(test_a_full_store_evicts_one_entry_per_write_of_the_same_size),
+        T(test_a_write_at_the_bound_spares_its_own_key),
+        T(test_a_failing_conditional_write_evicts_nothing),
         T(test_scan_while_growing),
         T(test_flush),
         T(test_stats_counters),
@@ -1613,6 +1752,7 @@ int main(void)
         T(test_removed_memory_is_freed_soon),
         T(test_value_bigger_than_memory),
         T(test_evict_none),
+        T(test_evict_none_admits_writes_that_do_not_grow),
         T(test_evict_none_tables_stay_bounded),
         T(test_sieve_keeps_visited),
         T(test_evict_takes_expired),

@@ -204,9 +204,11 @@ void store_stats(const struct store *store, struct store_stats *out);
 
 /*
  * Reclaims expired entries, visiting at most max_buckets hash buckets from
- * where the previous call stopped. Meant for a background thread to call on
- * a timer: the work per call is bounded, and each shard lock is held for at
- * most a few dozen buckets. Returns the number of entries reclaimed.
+ * where the previous call stopped, and frees removed entries that readers
+ * held back from the thread that removed them. Meant for a background thread
+ * to call on a timer: the work per call is bounded, and each shard lock is
+ * held for at most a few dozen buckets. Returns the number of entries
+ * reclaimed.
  */
 size_t store_expire_step(struct store *store, size_t max_buckets);
 

@@ -15,8 +15,11 @@
  * on a push-only registry. When a thread exits, its key destructor hands its
  * limbo to the store's orphan list and marks the record reusable. Limbo is
  * reclaimed by its owner every LIMBO_BATCH retirements, or sooner once it
- * holds LIMBO_BYTES (large values must not wait for 63 more), orphans by
- * whoever reclaims next, everything left by store_destroy.
+ * holds LIMBO_BYTES (large values must not wait for 63 more); what a reader
+ * then still holds back, if LIMBO_BYTES or more, goes to the orphans, so
+ * that it does not wait for the owner's next write. Orphans are freed by
+ * whoever reclaims next and by store_expire_step, everything left by
+ * store_destroy.
  *
  * Memory accounting: an entry's bytes return to the budget when it is
  * retired, so eviction makes progress at once; the memory itself follows a
@@ -36,20 +39,27 @@ static int old_enough(const struct entry *e, uint64_t epoch)
     return ebr_tag_is_old(e->older, epoch);
 }
 
-static void on_thread_exit(void *arg)
+/* Moves thread t's whole limbo to the orphan list; the caller holds ebr->lock. */
+static void do_orphan_limbo(struct store *s, struct ebr_thread *t)
 {
-    struct ebr_thread *t = arg;
-    struct ebr *ebr = &t->store->ebr;
-    pthread_mutex_lock(&ebr->lock);
+    struct ebr *ebr = &s->ebr;
     while (t->limbo != NULL) {
         struct entry *e = t->limbo;
-        t->limbo = entry_at(t->store, e->newer);
-        e->newer = entry_ref(t->store, ebr->orphans);
+        t->limbo = entry_at(s, e->newer);
+        e->newer = entry_ref(s, ebr->orphans);
         ebr->orphans = e;
     }
     t->limbo_count = 0;
     atomic_fetch_add_explicit(&ebr->orphan_bytes, atomic_exchange_explicit(&t->limbo_bytes, 0, memory_order_relaxed),
                               memory_order_relaxed);
+}
+
+static void on_thread_exit(void *arg)
+{
+    struct ebr_thread *t = arg;
+    struct ebr *ebr = &t->store->ebr;
+    pthread_mutex_lock(&ebr->lock);
+    do_orphan_limbo(t->store, t);
     /* The thread's credit goes back to the budget; the record's next thread starts with none. */
     atomic_fetch_sub_explicit(&t->store->used, atomic_exchange_explicit(&t->credit, 0, memory_order_relaxed),
                               memory_order_relaxed);
@@ -259,10 +269,30 @@ static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_
     if (epoch < tag + 2)
         epoch = try_advance(ebr);
     reclaim_limbo(s, t, epoch);
-    if (pthread_mutex_trylock(&ebr->lock) == 0) {
-        reclaim_orphans(s, epoch);
-        pthread_mutex_unlock(&ebr->lock);
+    /*
+     * If a reader still in its section kept a batch's worth (one large value
+     * is enough), the orphans take it: any thread's next reclaim, or the next
+     * store_expire_step, frees it. Kept here, it would wait for this
+     * thread's next removal, however long that takes.
+     */
+    if (atomic_load_explicit(&t->limbo_bytes, memory_order_relaxed) >= LIMBO_BYTES) {
+        pthread_mutex_lock(&ebr->lock);
+        do_orphan_limbo(s, t);
+    } else if (pthread_mutex_trylock(&ebr->lock) != 0) {
+        return;
     }
+    reclaim_orphans(s, epoch);
+    pthread_mutex_unlock(&ebr->lock);
+}
+
+void ebr_reclaim_orphans(struct store *s)
+{
+    struct ebr *ebr = &s->ebr;
+    try_advance(ebr);
+    uint64_t epoch = try_advance(ebr);
+    pthread_mutex_lock(&ebr->lock);
+    reclaim_orphans(s, epoch);
+    pthread_mutex_unlock(&ebr->lock);
 }
 
 void entry_retire(struct store *s, struct entry *e)

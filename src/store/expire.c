@@ -10,7 +10,7 @@
  * shard ever wait long, however many keys the store holds. Unlinked entries
  * are retired (ebr.c): readers still on them finish first. The sweep also
  * frees the bucket arrays a shard retired when it grew, once no reader can
- * be on them.
+ * be on them, and the removed entries left on the orphan list (ebr.c).
  */
 #include <stdlib.h>
 
@@ -80,5 +80,6 @@ size_t store_expire_step(struct store *s, size_t max_buckets)
         max_buckets -= n;
     }
     pthread_mutex_unlock(&s->sweep_lock);
+    ebr_reclaim_orphans(s);
     return reclaimed;
 }

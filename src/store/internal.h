@@ -369,6 +369,8 @@ void ebr_exit(struct ebr_thread *t);
 uint64_t ebr_retire_epoch(struct store *s);
 /* Whether memory retired at epoch `tag` can no longer be reached by any reader. */
 int ebr_is_safe(struct store *s, uint64_t tag);
+/* Frees the orphans no reader can still reach (for the periodic sweep: a thread's limbo may have gone there). */
+void ebr_reclaim_orphans(struct store *s);
 
 /*
  * The same test for an entry, whose header keeps only the low 32 bits of its

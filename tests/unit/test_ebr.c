@@ -9,13 +9,19 @@
  * The statistics each thread counts in its record: every event is counted
  * once, after its thread has exited and after a new thread took the record
  * over.
+ *
+ * A large value that a reader held back when its writer retired it is
+ * freed by the sweep, though the writer writes nothing more.
  */
 #include <pthread.h>
+#include <semaphore.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -123,12 +129,88 @@ static void test_statistics_outlive_their_threads(void **state)
     store_destroy(s);
 }
 
+#define BIG_VALUE (1u << 20)
+
+struct held_read {
+    struct store *store;
+    sem_t in_section, release, written, finish;
+    char *value;
+};
+
+/* The reader's allocator: called inside its read section, which it holds open until released. */
+static void *alloc_when_released(void *ctx, size_t size)
+{
+    struct held_read *h = ctx;
+    sem_post(&h->in_section);
+    sem_wait(&h->release);
+    return malloc(size);
+}
+
+static void *read_big(void *arg)
+{
+    struct held_read *h = arg;
+    struct store_item item;
+    if (store_get(h->store, "big", 3, alloc_when_released, h, &item) != STORE_OK)
+        return "the get failed";
+    free(item.data);
+    return NULL;
+}
+
+/* Replaces the value while the reader is in its section, then stays alive and idle until told to finish. */
+static void *replace_big_then_idle(void *arg)
+{
+    struct held_read *h = arg;
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = h->value, .len = BIG_VALUE};
+    sem_wait(&h->in_section);
+    int rc = store_set(h->store, "big", 3, &v, NULL, NULL);
+    sem_post(&h->written);
+    sem_wait(&h->finish);
+    return rc == STORE_OK ? NULL : "the set failed";
+}
+
+static void test_a_value_held_back_by_a_reader_is_freed_without_its_writer(void **state)
+{
+    (void)state;
+    struct held_read h = {.store = store_create(NULL), .value = calloc(1, BIG_VALUE)};
+    assert_non_null(h.store);
+    assert_non_null(h.value);
+    sem_init(&h.in_section, 0, 0);
+    sem_init(&h.release, 0, 0);
+    sem_init(&h.written, 0, 0);
+    sem_init(&h.finish, 0, 0);
+    struct store_value v = {.kind = STORE_KIND_STRING, .data = h.value, .len = BIG_VALUE};
+    assert_int_equal(store_set(h.store, "big", 3, &v, NULL, NULL), STORE_OK);
+
+    pthread_t reader, writer;
+    assert_int_equal(pthread_create(&reader, NULL, read_big, &h), 0);
+    assert_int_equal(pthread_create(&writer, NULL, replace_big_then_idle, &h), 0);
+    sem_wait(&h.written);
+    struct store_stats st;
+    store_stats(h.store, &st);
+    assert_true(st.bytes_pending_free >= BIG_VALUE); /* the reader still holds the old value */
+
+    void *failure;
+    sem_post(&h.release);
+    assert_int_equal(pthread_join(reader, &failure), 0);
+    assert_null(failure);
+    store_expire_step(h.store, 1); /* the writer is alive and writes nothing more */
+    store_stats(h.store, &st);
+    assert_int_equal(st.bytes_pending_free, 0);
+
+    sem_post(&h.finish);
+    assert_int_equal(pthread_join(writer, &failure), 0);
+    assert_null(failure);
+    store_destroy(h.store);
+    free(h.value);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_an_entry_is_old_two_epochs_after_its_tag),
         cmocka_unit_test(test_an_entry_retired_after_the_epoch_was_read_is_young),
         cmocka_unit_test(test_statistics_outlive_their_threads),
+        cmocka_unit_test(test_a_value_held_back_by_a_reader_is_freed_without_its_writer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,7 +48,7 @@ enum store_eviction {
     STORE_EVICT_S3FIFO = 2, /* evict with S3-FIFO */
 };
 
-/* Milliseconds on a clock that never goes back. All expiry is read through it. */
+/* Milliseconds on a clock that never goes back (readings below 0 count as 0). All expiry is read through it. */
 typedef int64_t (*store_clock_fn)(void *ctx);
 
 struct store_config {

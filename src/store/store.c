@@ -64,7 +64,8 @@ static int64_t default_clock(void *ctx)
 
 int64_t store_now_ms(const struct store *s)
 {
-    return s->clock(s->clock_ctx);
+    int64_t now = s->clock(s->clock_ctx);
+    return now > 0 ? now : 0; /* so that now + ttl cannot overflow once ttl <= INT64_MAX - now is checked */
 }
 
 static int init_shard(struct store *s, struct shard *sh, uint64_t first_version)

@@ -802,6 +802,21 @@ static void test_ttl_expiry(void **state)
     assert_json(s, "k", "4");
 }
 
+/* An injected clock may start below zero: it counts as 0, and TTLs work from there. */
+static void test_clock_below_zero(void **state)
+{
+    struct store *s = open_store(state, 0, 0, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    advance(state, -1000000 - 1000); /* the fixture's clock starts at 1,000,000 ms */
+    assert_int_equal(set_json(s, "k", "1", 1000, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, 1000);
+    assert_json(s, "k", "1");
+    advance(state, 1999); /* the clock reads 999: one millisecond left */
+    assert_json(s, "k", "1");
+    advance(state, 1);
+    assert_absent(s, "k");
+}
+
 static void test_expire_step(void **state)
 {
     /* 2 shards of 16 buckets: at most 15 keys never grow a table, so byte counts compare exactly. */
@@ -1738,6 +1753,7 @@ int main(void)
         T(test_incr_overflow),
         T(test_incr_ttl),
         T(test_ttl_expiry),
+        T(test_clock_below_zero),
         T(test_expire_step),
         T(test_scan_every_key),
         T(test_a_write_is_never_evicted_by_its_own_growth),

@@ -27,6 +27,7 @@ enum option_type {
     OPT_SIZE,
     OPT_DURATION,
     OPT_EVICTION,
+    OPT_SWITCH, /* on or off, into an int */
     OPT_LOG_LEVEL,
     OPT_TOKEN,
     OPT_TOKEN_FILE,
@@ -91,6 +92,8 @@ static const struct option_def options[] = {
     {"tls-key", OPT_READABLE_FILE, FIELD(tls_key), 0, 0, "PEM private key of --tls-cert"},
     {"tls-port", OPT_UINT, FIELD(tls_port), 0, 65535,
      "serve HTTPS on this port and plain HTTP on --port too (default: HTTPS only, on --port)"},
+    {"http2", OPT_SWITCH, FIELD(http2), 0, 0,
+     "on or off: HTTP/2 (h2c by prior knowledge or Upgrade, h2 by ALPN) besides HTTP/1.1 (default on)"},
     {"log-file", OPT_PATH, FIELD(log_file), 0, 0, "append the log to this file, reopened on SIGHUP (default stderr)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
 };
@@ -122,6 +125,7 @@ static void set_defaults(struct config *cfg)
     cfg->idle_timeout_ms = 60000;
     cfg->drain_timeout_ms = 5000;
     cfg->eviction = STORE_EVICT_S3FIFO;
+    cfg->http2 = 1;
     cfg->log_level = LOG_INFO;
 }
 
@@ -264,6 +268,12 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
             *(enum store_eviction *)field = STORE_EVICT_S3FIFO;
         else if (strcmp(value, "noeviction") == 0)
             *(enum store_eviction *)field = STORE_EVICT_NONE;
+        else
+            bad = 1;
+        break;
+    case OPT_SWITCH:
+        if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)
+            *(int *)field = strcmp(value, "on") == 0;
         else
             bad = 1;
         break;

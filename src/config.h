@@ -39,6 +39,7 @@ struct config {
     int64_t idle_timeout_ms;
     int64_t drain_timeout_ms;
     enum store_eviction eviction;
+    int http2; /* also serve HTTP/2 (h2c and ALPN h2) */
     enum log_level log_level;
     char auth_token[CONFIG_TOKEN_MAX + 1]; /* empty: no authentication */
 };

@@ -117,6 +117,7 @@ int main(int argc, char **argv)
         .write_timeout_ms = cfg.write_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .drain_timeout_ms = cfg.drain_timeout_ms,
+        .http2 = cfg.http2,
         .version = config_version(),
         .auth_token = cfg.auth_token,
     };

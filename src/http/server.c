@@ -420,6 +420,7 @@ void http_server_configure(struct http_server *srv)
     conf->max_request_entity_size = srv->settings.max_body_bytes + 1;
     conf->http1.req_timeout = (uint64_t)srv->settings.request_timeout_ms;
     conf->http2.idle_timeout = (uint64_t)srv->settings.idle_timeout_ms;
+    conf->http1.upgrade_to_http2 = srv->settings.http2; /* both ways to h2c: prior knowledge and Upgrade */
 
     h2o_hostconf_t *host = h2o_config_register_host(conf, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *root = h2o_config_register_path(host, "/", 0);
@@ -549,7 +550,7 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
             srv->workers[i].listeners[kind].fd = -1;
 
     int failed = settings->tls_cert != NULL &&
-                 (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key)) == NULL;
+                 (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key, settings->http2)) == NULL;
     if (!failed && settings->serve_http)
         failed = open_listeners(srv, LISTEN_HTTP, settings->http_port) != 0;
     if (!failed && settings->tls_cert != NULL)

@@ -28,6 +28,7 @@ struct http_settings {
     int64_t write_timeout_ms; /* a response the client takes nothing of for this long closes its connection */
     int64_t idle_timeout_ms;
     int64_t drain_timeout_ms;
+    int http2;                  /* also HTTP/2: h2c (prior knowledge, Upgrade) and h2 by ALPN */
     const char *version;        /* reported by /stats and the Server header */
     const char *auth_token;     /* NULL or "": no authentication */
 };

@@ -198,6 +198,37 @@ static void with_tls_port_plain_http_and_https_share_one_store(void **state)
     expect_clean_exit(&s, 15000);
 }
 
+/* --http2 off: ALPN offers http/1.1 alone, and neither way to h2c (Upgrade, prior knowledge) is taken. */
+static void with_http2_off_every_connection_speaks_http1(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start_args(&s, "--tls-cert", cert_path, "--tls-key", key_path, "--tls-port", "0", "--http2",
+                                       "off", NULL),
+                     0);
+    struct http_res res;
+    https_call(s.tls_port, "PUT", "/cache/h1", "{\"value\":\"only\"}", 0, &res);
+    assert_int_equal(res.http_version, CURL_HTTP_VERSION_1_1);
+    expect_message(&res, 201, "created");
+    http_res_free(&res);
+
+    struct http_req req = {.path = "/cache/h1", .http_version = CURL_HTTP_VERSION_2}; /* asks for Upgrade: h2c */
+    assert_int_equal(http_do(NULL, s.port, &req, &res), 0);
+    assert_int_equal(res.http_version, CURL_HTTP_VERSION_1_1);
+    expect_json(&res, 200);
+    assert_string_equal(res.body, "{\"key\":\"h1\",\"value\":\"only\"}");
+    http_res_free(&res);
+
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t len;
+    int closed;
+    char *buf = raw_exchange(s.port, preface, sizeof(preface) - 1, 3000, &len, &closed);
+    if (len < 13 || strncmp(buf, "HTTP/1.1 400 ", 13) != 0)
+        fail_msg("expected an HTTP/1.1 400 to the HTTP/2 preface, got '%.*s'", (int)len, buf);
+    free(buf);
+    expect_clean_exit(&s, 15000);
+}
+
 static void bad_tls_settings_stop_start_up_with_a_message(void **state)
 {
     (void)state;
@@ -244,6 +275,7 @@ int main(void)
         cmocka_unit_test(h2load_over_tls_negotiates_h2_and_every_request_succeeds),
         cmocka_unit_test(clients_abandoning_the_handshake_leave_the_server_serving),
         cmocka_unit_test(with_tls_port_plain_http_and_https_share_one_store),
+        cmocka_unit_test(with_http2_off_every_connection_speaks_http1),
         cmocka_unit_test(bad_tls_settings_stop_start_up_with_a_message),
     };
     group_server_args = args;

@@ -35,6 +35,8 @@ struct worker {
     h2o_context_t ctx;
     struct listener listeners[LISTEN_KINDS];
     h2o_multithread_receiver_t wakeup;
+    h2o_multithread_message_t stop_message; /* what http_server_stop sends it */
+    atomic_int woken;                       /* its thread has received stop_message */
     h2o_linklist_t connections;         /* open ones (struct connection, server.c); its thread only */
     h2o_timeout_t sweep;                /* runs sweep_entry once a second */
     h2o_timeout_entry_t sweep_entry;

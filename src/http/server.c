@@ -25,10 +25,13 @@
  * queue too) and frees the response. A slow reader that keeps taking bytes
  * is never cut off, however long its response.
  *
- * Stopping: http_server_stop() sets `stopping` and wakes each loop through its
- * h2o multithread receiver. Each worker then closes its listener, asks h2o to
- * shut down gracefully (GOAWAY for HTTP/2, no more keep-alive for HTTP/1) and
- * runs its loop until its connections are gone or the drain deadline passes.
+ * Stopping: http_server_stop() sets `stopping` and sends each worker a message
+ * through its h2o multithread receiver, one worker at a time (h2o shares one
+ * buffer recycler among their wake-up sockets; see http_server_stop). Each
+ * worker closes its listener, asks h2o to shut down gracefully (GOAWAY for
+ * HTTP/2, no more keep-alive for HTTP/1) and runs its loop until its
+ * connections are gone or the drain deadline passes, and leaves once it has
+ * had its message (h2o cannot dispose of a queue holding one).
  * h2o 2.2.5 never closes idle HTTP/1 keep-alive connections on shutdown, so
  * the deadline is what bounds the drain for those. Contexts are freed by
  * http_server_join once every worker has exited, never by a worker itself:
@@ -301,10 +304,13 @@ static void close_listener_fds(struct http_server *srv)
 
 /* ---- worker threads ----------------------------------------------------- */
 
+/* The stop message: once this returns, the loop re-reads `stopping`. */
 static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
 {
-    (void)receiver;
-    (void)messages; /* the wake-up itself is the message: the loop re-reads `stopping` */
+    while (!h2o_linklist_is_empty(messages))
+        h2o_linklist_unlink(messages->next);
+    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, wakeup, receiver);
+    atomic_store_explicit(&w->woken, 1, memory_order_release);
 }
 
 /* Stops and closes a worker's listening sockets (freed by its loop's next run). */
@@ -360,6 +366,9 @@ static void *worker_main(void *arg)
     size_t left = open_connections(w);
     if (left > 0)
         log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", left);
+    /* Woken by something else first: take the stop message before going, h2o cannot dispose of a queued one. */
+    while (!atomic_load_explicit(&w->woken, memory_order_acquire))
+        h2o_evloop_run(loop, 10);
     return NULL;
 }
 
@@ -592,11 +601,30 @@ unsigned http_server_https_port(const struct http_server *srv)
     return srv->ports[LISTEN_HTTPS];
 }
 
+/*
+ * h2o 2.2.5 makes each worker's wake-up socket in h2o_context_init, on the
+ * thread that starts the server, so every one of them reads into buffers from
+ * that thread's buffer recycler, which takes no lock. Woken all at once, the
+ * workers would use it together. So they are woken one at a time: the next
+ * once the last has received its message (its read, and the free of the
+ * buffer it read into, come before) or has had a second.
+ * (ThreadSanitizer still reports the hand-over of a recycled buffer from one
+ * worker to the next, because its read() interceptor checks the buffer before
+ * it records the pipe's synchronisation.)
+ */
+#define WAKE_WAIT_MS 1000
+
 void http_server_stop(struct http_server *srv)
 {
-    atomic_store_explicit(&srv->stopping, 1, memory_order_release);
-    for (unsigned i = 0; i < srv->settings.threads; i++)
-        h2o_multithread_send_message(&srv->workers[i].wakeup, NULL);
+    if (atomic_exchange_explicit(&srv->stopping, 1, memory_order_acq_rel))
+        return; /* each stop_message is sent once */
+    for (unsigned i = 0; i < srv->settings.threads; i++) {
+        struct worker *w = &srv->workers[i];
+        h2o_multithread_send_message(&w->wakeup, &w->stop_message);
+        int64_t deadline = monotonic_ms() + WAKE_WAIT_MS;
+        while (!atomic_load_explicit(&w->woken, memory_order_acquire) && monotonic_ms() < deadline)
+            nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
+    }
 }
 
 /*

@@ -49,7 +49,9 @@ unsigned http_server_https_port(const struct http_server *server);
 
 /*
  * Asks every worker to stop accepting, finish what is in flight and close its
- * connections within the drain timeout. Safe from any thread; returns at once.
+ * connections within the drain timeout. Returns once each worker has taken
+ * the request (at most a second for one that does not); call it from any
+ * thread but a worker's.
  */
 void http_server_stop(struct http_server *server);
 

@@ -239,8 +239,21 @@ int memory_trim(struct store *s, const struct spared_key *spare)
 {
     if (s->eviction == STORE_EVICT_NONE || memory_make_room(s, spare, 0) == 0)
         return 0;
-    /* Only the written entry is left to take: the bound wins over the write. */
-    evict_to_budget(s, &(struct spared_key){.shard = spare->shard}, 0);
+    /*
+     * Nothing else could go: the bound wins over the write, if the key still
+     * holds what it wrote (another writer may have replaced it meanwhile).
+     */
+    struct shard *sh = spare->shard;
+    shard_wrlock(&sh->lock);
+    struct entry *e = do_table_find(s, sh, spare->hash, spare->key, spare->key_len, NULL);
+    int own = e != NULL && e->version == spare->version;
+    if (own)
+        do_table_remove(s, sh, e);
+    shard_unlock(&sh->lock);
+    if (!own)
+        return 0;
+    stat_add(s, STAT_EVICTED, 1);
+    entry_retire_evicted(s, e);
     return STORE_EFULL;
 }
 

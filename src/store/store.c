@@ -191,14 +191,43 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
     return old;
 }
 
-/* STORE_EEXISTS or STORE_EVERSION if a write with these options must not replace old; else 0. */
-static int write_condition(const struct store_set_opts *opts, const struct entry *old, bool live)
+/* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
+static int entry_integer(struct entry *e, int64_t *out)
+{
+    char text[INT64_TEXT_MAX + 1], *end;
+    if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
+        return STORE_ENOTINT;
+    memcpy(text, entry_value(e), e->value_len);
+    text[e->value_len] = '\0';
+    if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
+        return STORE_ENOTINT;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end != text + e->value_len)
+        return STORE_ENOTINT;
+    *out = v;
+    return 0;
+}
+
+/*
+ * Whether a write with these options may replace old (live: not expired):
+ * STORE_EEXISTS or STORE_EVERSION if not, else 0. For an increment (by not
+ * NULL) also STORE_ENOTINT or STORE_EOVERFLOW, and *sum, what it will store.
+ */
+static int write_condition(const struct store_set_opts *opts, struct entry *old, bool live, const int64_t *by,
+                           int64_t *sum)
 {
     if (opts->mode == STORE_SET_IF_ABSENT && live)
         return STORE_EEXISTS;
     if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
         return STORE_EVERSION;
-    return 0;
+    if (by == NULL)
+        return 0;
+    int64_t base = 0;
+    int rc = live ? entry_integer(old, &base) : 0;
+    if (rc == 0 && __builtin_add_overflow(base, *by, sum))
+        rc = STORE_EOVERFLOW;
+    return rc;
 }
 
 /*
@@ -231,13 +260,14 @@ static int finish_write(struct store *s, const struct spared_key *spare, int rc,
  * Starts a write once its new entry e is built: finds the key's shard and
  * counts e's bytes. If that takes the store past max_memory, makes room
  * (evict.c) for what the write adds: e less the key's current entry, which
- * it will replace, read under the shard's read lock. A write whose condition
- * already fails on that entry evicts nothing (the check under the write lock
- * is still the one that decides). On failure frees e and its bytes.
+ * it will replace, read under the shard's read lock. A write that already
+ * fails on that entry (its condition, or an increment's integer) evicts
+ * nothing (the check under the write lock is still the one that decides). On
+ * failure frees e and its bytes.
  */
 static int begin_write(struct store *s, struct entry *e, const void *key, size_t key_len,
-                       const struct store_set_opts *opts, int64_t now, uint64_t *hash, struct spared_key *spare,
-                       size_t *bytes)
+                       const struct store_set_opts *opts, const int64_t *incr_by, int64_t now, uint64_t *hash,
+                       struct spared_key *spare, size_t *bytes)
 {
     *hash = store_hash(s, key, key_len);
     *spare = (struct spared_key){.shard = shard_for(s, *hash), .hash = *hash, .key = key, .key_len = key_len};
@@ -252,7 +282,8 @@ static int begin_write(struct store *s, struct entry *e, const void *key, size_t
     struct shard *sh = spare->shard;
     shard_rdlock(&sh->lock);
     struct entry *old = do_table_find(s, sh, *hash, key, key_len, NULL);
-    rc = write_condition(opts, old, old != NULL && !entry_is_expired(old, now));
+    int64_t sum;
+    rc = write_condition(opts, old, old != NULL && !entry_is_expired(old, now), incr_by, &sum);
     size_t freed = old != NULL ? entry_footprint(s, old) : 0;
     shard_unlock(&sh->lock);
     if (rc == 0)
@@ -284,7 +315,7 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     uint64_t hash;
     struct spared_key spare;
     size_t bytes;
-    int rc = begin_write(s, e, key, key_len, opts, now, &hash, &spare, &bytes);
+    int rc = begin_write(s, e, key, key_len, opts, NULL, now, &hash, &spare, &bytes);
     if (rc != 0)
         return rc;
 
@@ -293,11 +324,12 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
-    rc = write_condition(opts, old, live);
+    rc = write_condition(opts, old, live, NULL, NULL);
     if (rc == 0 && !memory_admits(s, old))
         rc = STORE_EFULL;
     if (rc == 0) {
         do_link(s, sh, hash, e, old, link);
+        spare.version = e->version;
         fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
     }
     shard_unlock(&sh->lock);
@@ -397,24 +429,6 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
     return 0;
 }
 
-/* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
-static int entry_integer(struct entry *e, int64_t *out)
-{
-    char text[INT64_TEXT_MAX + 1], *end;
-    if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
-        return STORE_ENOTINT;
-    memcpy(text, entry_value(e), e->value_len);
-    text[e->value_len] = '\0';
-    if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
-        return STORE_ENOTINT;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno != 0 || end != text + e->value_len)
-        return STORE_ENOTINT;
-    *out = v;
-    return 0;
-}
-
 int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, const struct store_set_opts *opts,
                int64_t *result, struct store_meta *meta)
 {
@@ -433,24 +447,18 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
     uint64_t hash;
     struct spared_key spare;
     size_t bytes;
-    int rc = begin_write(s, e, key, key_len, opts, now, &hash, &spare, &bytes);
+    int rc = begin_write(s, e, key, key_len, opts, &by, now, &hash, &spare, &bytes);
     if (rc != 0)
         return rc;
 
     struct shard *sh = spare.shard;
     entry_link *link;
-    int64_t base = 0, sum = 0;
+    int64_t sum = 0;
     shard_wrlock(&sh->lock);
     struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
     bool live = old != NULL && !entry_is_expired(old, now);
-    int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
-    rc = write_condition(opts, old, live);
-    if (rc == 0 && live) {
-        rc = entry_integer(old, &base);
-        expires_at = entry_expires_at(old);
-    }
-    if (rc == 0 && __builtin_add_overflow(base, by, &sum))
-        rc = STORE_EOVERFLOW;
+    int64_t expires_at = live ? entry_expires_at(old) : ttl_ms > 0 ? now + ttl_ms : 0;
+    rc = write_condition(opts, old, live, &by, &sum);
     if (rc == 0 && !memory_admits(s, old))
         rc = STORE_EFULL;
     if (rc == 0) {
@@ -459,6 +467,7 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
         e->value_len = (uint32_t)snprintf(text, sizeof(text), "%" PRId64, sum);
         memcpy(entry_value(e), text, e->value_len);
         do_link(s, sh, hash, e, old, link);
+        spare.version = e->version;
         fill_meta(meta, e, now, !live);
     }
     shard_unlock(&sh->lock);

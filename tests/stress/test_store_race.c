@@ -691,6 +691,53 @@ static void test_memory_bound_noeviction(void **state)
     }
 }
 
+/*
+ * A write that fails with STORE_EFULL is not in the store afterwards: in a
+ * store that holds one or two of these values, a write is linked, then only
+ * evicted again if nothing else can go, and must then say so, but must not
+ * say so of a write that stayed (another writer's entry went instead). Keys
+ * are each thread's own, so nothing else writes them.
+ */
+static int refused_rounds(void)
+{
+    return 4000 * scale();
+}
+
+static void *refused_worker(void *arg)
+{
+    struct worker *w = arg;
+    static const char value[1800];
+    char key[24];
+    pthread_barrier_wait(w->start);
+    for (int i = 0; i < refused_rounds(); i++) {
+        snprintf(key, sizeof(key), "r%d:%d", w->id, i);
+        struct store_value v = {.kind = STORE_KIND_STRING, .data = value, .len = 1200 + next_rand(w) % 600};
+        int rc = store_set(w->store, key, strlen(key), &v, NULL, NULL);
+        CHECK(rc == STORE_OK || rc == STORE_EFULL, "set %s: %s", key, store_strerror(rc));
+        if (rc != STORE_EFULL)
+            continue;
+        w->misses++; /* the refusals */
+        struct store_item item;
+        rc = store_get(w->store, key, strlen(key), NULL, NULL, &item);
+        CHECK(rc == STORE_ENOTFOUND, "%s was refused with EFULL, yet a get found it (%s)", key, store_strerror(rc));
+    }
+    return NULL;
+}
+
+static void test_a_refused_write_is_absent(void **state)
+{
+    struct store *s = open_store(6000, 1, 0);
+    assert_non_null(s);
+    *state = s;
+    struct worker w[THREADS];
+    run_workers(s, w, refused_worker);
+    assert_int_equal(atomic_load(&failures), 0);
+    uint64_t refused = 0;
+    for (int i = 0; i < THREADS; i++)
+        refused += w[i].misses;
+    assert_true(refused > 0); /* the store was small enough to refuse */
+}
+
 /* ------------------------------------------------------------------------ */
 /* (d) Read-modify-write with STORE_SET_IF_VERSION loses no update           */
 /* ------------------------------------------------------------------------ */
@@ -900,6 +947,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_memory_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound_s3fifo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_memory_bound_noeviction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_a_refused_write_is_absent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock_free_reads, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compare_and_set, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_race, setup, teardown),

@@ -19,7 +19,7 @@
 
 #include <cmocka.h>
 
-#include "store/internal.h" /* one white-box check: retired bucket arrays are freed */
+#include "store/internal.h" /* white-box: retired bucket arrays are freed; the budget taken up by hand */
 
 #include "cachette/store.h"
 #include "store/hash.h"
@@ -1060,10 +1060,11 @@ static void read_fillers(struct store *s, int n)
 }
 
 /*
- * Fills a one-shard store with 200-byte strings until it evicts, reads them,
- * writes `key` as `json` and reads the fillers again. Under SIEVE the key is
- * then the entry eviction takes next: every other entry has been read since
- * the hand last passed it. Returns the key's version.
+ * Fills a store with 200-byte strings until it evicts, reads them, writes
+ * `key` as `json` and reads the fillers again. Under SIEVE the key is then
+ * the first entry a write of it would evict: that eviction starts in the
+ * key's shard, where every other entry has been read since the hand last
+ * passed it. Returns the key's version.
  */
 static uint64_t make_next_victim(struct store *s, const char *key, const char *json)
 {
@@ -1441,6 +1442,31 @@ static void test_evict_none(void **state)
 }
 
 /*
+ * An increment that fails on what the key holds (not an integer, or an
+ * overflow) evicts nothing either. The budget is taken up by hand, so that
+ * each of these increments would have to make room.
+ */
+static void test_a_failing_increment_evicts_nothing(void **state)
+{
+    struct store *s = open_store(state, 64 * KIB, 0, STORE_EVICT_SIEVE);
+    int64_t sum = 0;
+    make_next_victim(s, "n", "\"x\"");
+    uint64_t evicted = stats_of(s).evicted;
+    atomic_fetch_add(&s->used, 4 * KIB); /* as if 4 KiB more were held: every write now needs room */
+    assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_ENOTINT);
+    assert_int_equal(stats_of(s).evicted, evicted);
+    atomic_fetch_sub(&s->used, 4 * KIB);
+
+    assert_int_equal(set_json(s, "n", "9223372036854775807", 0, NULL), STORE_OK);
+    evicted = stats_of(s).evicted;
+    atomic_fetch_add(&s->used, 4 * KIB);
+    assert_int_equal(store_incr(s, "n", 1, 1, NULL, &sum, NULL), STORE_EOVERFLOW);
+    assert_int_equal(stats_of(s).evicted, evicted);
+    atomic_fetch_sub(&s->used, 4 * KIB);
+    assert_json(s, "n", "9223372036854775807");
+}
+
+/*
  * Without eviction, the bound is checked against what a write adds: at the
  * bound an overwrite of the same size and an increment still succeed, one
  * that grows past it is refused and changes nothing.
@@ -1760,6 +1786,7 @@ int main(void)
         T(test_a_full_store_evicts_one_entry_per_write_of_the_same_size),
         T(test_a_write_at_the_bound_spares_its_own_key),
         T(test_a_failing_conditional_write_evicts_nothing),
+        T(test_a_failing_increment_evicts_nothing),
         T(test_scan_while_growing),
         T(test_flush),
         T(test_stats_counters),

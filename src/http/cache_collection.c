@@ -239,17 +239,27 @@ static void mset(struct http_server *srv, h2o_req_t *req)
     size_t stored = 0;
     int rc = body_parse_mset(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
+    int64_t query_ttl_ms; /* ?ttl= applies to every item that names none */
     if (rc != 0) {
         reply_error(req, body_error_status(rc), err);
         goto done;
     }
+    if (request_ttl(req, 0, &query_ttl_ms) != 0)
+        goto done;
     for (size_t i = 0; i < body.count; i++) {
-        const struct body_item *it = &body.items[i];
+        struct body_item *it = &body.items[i];
+        snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
+        if (it->ttl_ms != 0 && query_ttl_ms != 0) {
+            snprintf(err, sizeof(err), "%sttl is given both in the query and in the body", prefix);
+            reply_error(req, 400, err);
+            goto done;
+        }
+        if (it->ttl_ms == 0)
+            it->ttl_ms = query_ttl_ms;
         enum cmd_status st = cmd_check_key(srv->cmd, it->key, it->key_len);
         if (st == CMD_OK)
             st = cmd_check_value(srv->cmd, &it->value, it->ttl_ms);
         if (st != CMD_OK) {
-            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
             reply_cmd_error(req, srv->cmd, st, prefix);
             goto done;
         }

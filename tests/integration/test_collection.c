@@ -1072,6 +1072,17 @@ static void mset_stores_every_item_or_none(void **state)
     expect_exact("POST", "/cache/_mset", "{\"entries\":[{\"key\":\"ms-a\",\"value\":2}]}", 200, "{\"stored\":1}");
     expect_body("ms-a", "{\"key\":\"ms-a\",\"value\":2}");
     expect_exact("POST", "/cache/_mset", "{\"entries\":[]}", 200, "{\"stored\":0}");
+    /* ?ttl= gives every item that names none its TTL; an item that names one as well is refused. */
+    expect_exact("POST", "/cache/_mset?ttl=30", "{\"entries\":[{\"key\":\"ms-q\",\"value\":1}]}", 200,
+                 "{\"stored\":1}");
+    ttl = ttl_of("ms-q");
+    assert_true(ttl >= 28 && ttl <= 30);
+    expect_status_error("POST", "/cache/_mset?ttl=30",
+                        "{\"entries\":[{\"key\":\"ms-r\",\"value\":1},{\"key\":\"ms-s\",\"value\":1,\"ttl\":5}]}", 400,
+                        "entries[1]: ttl is given both in the query and in the body");
+    expect_status_error("POST", "/cache/_mset?ttl=0", "{\"entries\":[{\"key\":\"ms-r\",\"value\":1}]}", 400,
+                        "ttl must be a whole number of seconds, at least 1 and at most 315360000");
+    expect_absent("ms-r");
 
     /*
      * A bad item anywhere: 400 (413 for sizes) naming it, and no item stored or replaced, not even

@@ -85,7 +85,7 @@ static const struct option_def options[] = {
     {"drain-timeout", OPT_DURATION, FIELD(drain_timeout_ms), 0, 600000,
      "on SIGTERM/SIGINT, time to let open connections finish (default 5s)"},
     {"auth-token", OPT_TOKEN, FIELD(auth_token), 0, 0,
-     "require Authorization: Bearer <token> on every request but /health (1-256 visible ASCII characters)"},
+     "require Authorization: Bearer <token> on every request but /health (1-256 of A-Z a-z 0-9 - . _ ~ + / =)"},
     {"auth-token-file", OPT_TOKEN_FILE, FIELD(auth_token), 0, 0, "read the bearer token from this file (one line)"},
     {"tls-cert", OPT_READABLE_FILE, FIELD(tls_cert), 0, 0,
      "PEM certificate chain: serve HTTPS, with HTTP/2 through ALPN (needs --tls-key)"},
@@ -197,12 +197,12 @@ static int is_token(const char *text)
     return 1;
 }
 
-/* Reads a token from the first line of a file; returns 0 or -1 (message printed). */
-static int read_token_file(const char *path, char *token, size_t size)
+/* Reads a token from the first line of a file; returns 0 or -1 (message printed, naming source). */
+static int read_token_file(const char *path, const char *source, char *token, size_t size)
 {
     FILE *f = fopen(path, "r");
     if (f == NULL) {
-        fprintf(stderr, "cachette: cannot read --auth-token-file %s: %s\n", path, strerror(errno));
+        fprintf(stderr, "cachette: cannot read %s %s: %s\n", source, path, strerror(errno));
         return -1;
     }
     char line[CONFIG_TOKEN_MAX + 3] = "";
@@ -210,8 +210,8 @@ static int read_token_file(const char *path, char *token, size_t size)
     fclose(f);
     line[strcspn(line, "\r\n")] = '\0';
     if (!ok || !is_token(line)) {
-        fprintf(stderr, "cachette: --auth-token-file %s must hold one token of 1-256 characters "
-                        "(letters, digits, -._~+/=)\n", path);
+        fprintf(stderr, "cachette: %s %s must hold one token of 1-256 characters (letters, digits, -._~+/=)\n", source,
+                path);
         return -1;
     }
     snprintf(token, size, "%s", line);
@@ -286,7 +286,7 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
             strcpy(field, value);
         break;
     case OPT_TOKEN_FILE:
-        return read_token_file(value, field, sizeof(cfg->auth_token));
+        return read_token_file(value, source, field, sizeof(cfg->auth_token));
     case OPT_READABLE_FILE:
         if (value[0] == '\0' || strlen(value) >= CONFIG_PATH_MAX) {
             bad = 1;

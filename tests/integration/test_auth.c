@@ -152,6 +152,14 @@ static void bad_token_settings_exit_2_without_echoing_the_token(void **state)
         free(out);
         free(err);
     }
+    /* A setting from the environment is named as such. */
+    static const char *const no_args[] = {NULL};
+    static const char *const env[] = {"CACHETTE_AUTH_TOKEN_FILE=/nonexistent/cachette-token", NULL};
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_binary(no_args, env, 10000, &out, &err), 2);
+    assert_non_null(strstr(err, "cannot read CACHETTE_AUTH_TOKEN_FILE /nonexistent/cachette-token"));
+    free(out);
+    free(err);
 }
 
 /* Starts a server with the flags, stops it, and returns whether its stderr warned that anyone can reach it. */

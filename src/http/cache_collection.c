@@ -248,9 +248,8 @@ static void mset(struct http_server *srv, h2o_req_t *req)
         goto done;
     for (size_t i = 0; i < body.count; i++) {
         struct body_item *it = &body.items[i];
-        snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
         if (it->ttl_ms != 0 && query_ttl_ms != 0) {
-            snprintf(err, sizeof(err), "%sttl is given both in the query and in the body", prefix);
+            snprintf(err, sizeof(err), "entries[%zu]: ttl is given both in the query and in the body", i);
             reply_error(req, 400, err);
             goto done;
         }
@@ -260,6 +259,7 @@ static void mset(struct http_server *srv, h2o_req_t *req)
         if (st == CMD_OK)
             st = cmd_check_value(srv->cmd, &it->value, it->ttl_ms);
         if (st != CMD_OK) {
+            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
             reply_cmd_error(req, srv->cmd, st, prefix);
             goto done;
         }

@@ -34,8 +34,8 @@
  * had its message (h2o cannot dispose of a queue holding one).
  * h2o 2.2.5 never closes idle HTTP/1 keep-alive connections on shutdown, so
  * the deadline is what bounds the drain for those. Contexts are freed by
- * http_server_join once every worker has exited, never by a worker itself:
- * the stopping thread may still be posting wake-ups to its queue.
+ * http_server_join once every worker has exited, on the thread that made
+ * them: their wake-up sockets' buffers belong to its recycler.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -374,9 +374,9 @@ static void *worker_main(void *arg)
 
 /*
  * Frees a worker's context, queue and loop once its thread has exited. Done
- * by http_server_join, not by the worker itself: http_server_stop may still
- * be posting to this worker's queue after the worker, woken by something
- * else, has seen `stopping` and drained.
+ * by http_server_join, on the thread that made them, not by the worker: the
+ * wake-up socket's buffers go back to that thread's recycler (see
+ * http_server_stop), which the workers must not share.
  */
 static void dispose_worker(struct worker *w)
 {

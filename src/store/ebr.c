@@ -288,6 +288,8 @@ static void retire(struct store *s, struct ebr_thread *t, struct entry *e, size_
 void ebr_reclaim_orphans(struct store *s)
 {
     struct ebr *ebr = &s->ebr;
+    if (atomic_load_explicit(&ebr->orphan_bytes, memory_order_relaxed) == 0)
+        return; /* nothing orphaned: no epoch to move, no lock to take */
     try_advance(ebr);
     uint64_t epoch = try_advance(ebr);
     pthread_mutex_lock(&ebr->lock);

@@ -15,8 +15,9 @@
  * free nothing the write needs and would lose what a compare-and-set or an
  * increment must read. So while the policy picks a victim in the key's
  * shard, the entry is out of the queues, and it goes back at the new end of
- * its queue, as an access would put it (the write is one). A write whose condition (absent, version) already fails
- * evicts nothing (store.c checks it first).
+ * its queue, as an access would put it (the write is one). A write that
+ * already fails on the key's entry (its condition, or an increment's
+ * integer) evicts nothing (store.c checks that first).
  *
  * Credits. store.used is one cache line every writer would update twice per
  * overwrite (reserve the new entry, release the old), bouncing it between

@@ -73,7 +73,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
-    log_set_level(LOG_ERROR);
+    log_set_level(LOG_LEVEL_ERROR);
     store = store_create(&(struct store_config){.max_memory = 1 << 20, .eviction = STORE_EVICT_S3FIFO});
     CHECK(store != NULL);
     cmd = (struct cmd_ctx){.store = store, .limits = {.max_key_bytes = 64, .max_value_bytes = 4096}};

@@ -126,7 +126,7 @@ static void set_defaults(struct config *cfg)
     cfg->drain_timeout_ms = 5000;
     cfg->eviction = STORE_EVICT_S3FIFO;
     cfg->http2 = 1;
-    cfg->log_level = LOG_INFO;
+    cfg->log_level = LOG_LEVEL_INFO;
 }
 
 struct unit {

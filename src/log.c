@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static enum log_level max_level = LOG_INFO;
+static enum log_level max_level = LOG_LEVEL_INFO;
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 void log_set_level(enum log_level level)

@@ -2,7 +2,8 @@
 #ifndef CACHETTE_LOG_H
 #define CACHETTE_LOG_H
 
-enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+/* LOG_LEVEL_, not LOG_: <syslog.h> defines LOG_INFO and LOG_DEBUG as macros, and a front may need it. */
+enum log_level { LOG_LEVEL_ERROR = 0, LOG_LEVEL_WARN = 1, LOG_LEVEL_INFO = 2, LOG_LEVEL_DEBUG = 3 };
 
 /* Messages above this level are dropped. Set once, before threads start. */
 void log_set_level(enum log_level level);

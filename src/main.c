@@ -41,12 +41,12 @@ static int wait_for_stop_signal(const sigset_t *set, const char *log_file)
         if (sig != SIGHUP)
             return sig;
         if (log_file[0] == '\0')
-            log_msg(LOG_INFO, "received SIGHUP: no --log-file to reopen");
+            log_msg(LOG_LEVEL_INFO, "received SIGHUP: no --log-file to reopen");
         else if (log_open_file(log_file) != 0)
-            log_msg(LOG_ERROR, "received SIGHUP: cannot reopen --log-file %s: %s; logging on to the old file",
+            log_msg(LOG_LEVEL_ERROR, "received SIGHUP: cannot reopen --log-file %s: %s; logging on to the old file",
                     log_file, strerror(errno));
         else
-            log_msg(LOG_INFO, "received SIGHUP: reopened the log file");
+            log_msg(LOG_LEVEL_INFO, "received SIGHUP: reopened the log file");
     }
 }
 
@@ -88,13 +88,13 @@ int main(int argc, char **argv)
                                      .default_ttl_ms = cfg.default_ttl_ms}};
     cmd.store = store_create(&store_cfg);
     if (cmd.store == NULL) {
-        log_msg(LOG_ERROR, "cannot create the store: out of memory");
+        log_msg(LOG_LEVEL_ERROR, "cannot create the store: out of memory");
         return 1;
     }
 
     struct sweeper *sweeper = sweeper_start(cmd.store, 1);
     if (sweeper == NULL) {
-        log_msg(LOG_ERROR, "cannot start the expiry thread");
+        log_msg(LOG_LEVEL_ERROR, "cannot start the expiry thread");
         store_destroy(cmd.store);
         return 1;
     }
@@ -122,7 +122,7 @@ int main(int argc, char **argv)
         .auth_token = cfg.auth_token,
     };
     if (cfg.auth_token[0] == '\0' && !is_loopback(cfg.bind))
-        log_msg(LOG_WARN, "*** --bind %s is not a loopback address and no --auth-token is set: ANYONE who can "
+        log_msg(LOG_LEVEL_WARN, "*** --bind %s is not a loopback address and no --auth-token is set: ANYONE who can "
                           "reach this port can read, write and flush the cache ***",
                 cfg.bind);
     struct http_server *server = http_server_start(&http, &cmd);
@@ -141,14 +141,14 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
-    log_msg(LOG_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+    log_msg(LOG_LEVEL_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             (long long)cfg.drain_timeout_ms);
     http_server_stop(server);
     size_t left = http_server_join(server);
     if (left > 0)
-        log_msg(LOG_WARN, "closing %zu connection(s) still open at the drain deadline", left);
+        log_msg(LOG_LEVEL_WARN, "closing %zu connection(s) still open at the drain deadline", left);
     sweeper_stop(sweeper);
     store_destroy(cmd.store);
-    log_msg(LOG_INFO, "stopped");
+    log_msg(LOG_LEVEL_INFO, "stopped");
     return 0;
 }

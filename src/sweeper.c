@@ -83,7 +83,7 @@ static void trim_if_bloated(struct sweeper *sw)
         sw->trim_wait_ms = helped ? TRIM_CHECK_MS : sw->trim_wait_ms * 2;
         if (sw->trim_wait_ms > TRIM_BACKOFF_MAX_MS)
             sw->trim_wait_ms = TRIM_BACKOFF_MAX_MS;
-        log_msg(LOG_DEBUG, "trim: RSS %zu -> %zu bytes (store %zu); next check in %lld ms", before, after,
+        log_msg(LOG_LEVEL_DEBUG, "trim: RSS %zu -> %zu bytes (store %zu); next check in %lld ms", before, after,
                 st.bytes_used, (long long)sw->trim_wait_ms);
     } else {
         sw->trim_wait_ms = TRIM_CHECK_MS;

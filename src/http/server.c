@@ -116,7 +116,7 @@ static void on_sweep(h2o_timeout_entry_t *entry)
         } else if (c->stalled_since == 0) {
             c->stalled_since = now;
         } else if (now - c->stalled_since >= w->server->settings.write_timeout_ms) {
-            log_msg(LOG_DEBUG, "closing a connection whose client took no response byte for %lld ms",
+            log_msg(LOG_LEVEL_DEBUG, "closing a connection whose client took no response byte for %lld ms",
                     (long long)(now - c->stalled_since));
             /*
              * Not closed here: h2o owns the socket. Shut down, it fails h2o's
@@ -164,7 +164,7 @@ static int accept_waiting(struct listener *l, int max)
         if (open >= w->server->settings.max_connections) {
             atomic_fetch_sub_explicit(&w->server->connections, 1, memory_order_relaxed);
             atomic_fetch_add_explicit(&w->server->connections_refused, 1, memory_order_relaxed);
-            log_msg(LOG_DEBUG, "refused a connection: %u open", open);
+            log_msg(LOG_LEVEL_DEBUG, "refused a connection: %u open", open);
             if (l->accept_ctx.ssl_ctx == NULL)
                 refuse(sock);
             else
@@ -271,7 +271,7 @@ static int open_listeners(struct http_server *srv, enum listen_kind kind, unsign
     struct sockaddr_storage addr;
     socklen_t len;
     if (parse_address(srv->settings.bind, port, &addr, &len) != 0) {
-        log_msg(LOG_ERROR, "--bind %s is not a numeric IPv4 or IPv6 address", srv->settings.bind);
+        log_msg(LOG_LEVEL_ERROR, "--bind %s is not a numeric IPv4 or IPv6 address", srv->settings.bind);
         return -1;
     }
     unsigned bound = claim_port(&addr, len);
@@ -286,7 +286,7 @@ static int open_listeners(struct http_server *srv, enum listen_kind kind, unsign
             break;
     }
     if (bound == 0 || srv->workers[srv->settings.threads - 1].listeners[kind].fd == -1) {
-        log_msg(LOG_ERROR, "cannot listen for %s on %s port %u: %s", kind_names[kind], srv->settings.bind, port,
+        log_msg(LOG_LEVEL_ERROR, "cannot listen for %s on %s port %u: %s", kind_names[kind], srv->settings.bind, port,
                 strerror(errno));
         return -1;
     }
@@ -365,7 +365,7 @@ static void *worker_main(void *arg)
     drain(w);
     size_t left = open_connections(w);
     if (left > 0)
-        log_msg(LOG_WARN, "drain deadline passed with %zu connection(s) open on a worker", left);
+        log_msg(LOG_LEVEL_WARN, "drain deadline passed with %zu connection(s) open on a worker", left);
     /* Woken by something else first: take the stop message before going, h2o cannot dispose of a queued one. */
     while (!atomic_load_explicit(&w->woken, memory_order_acquire))
         h2o_evloop_run(loop, 10);
@@ -507,14 +507,14 @@ static int fit_open_file_limit(struct http_settings *settings)
     if (lim.rlim_cur == RLIM_INFINITY || lim.rlim_cur >= needed)
         return 0;
     if (lim.rlim_cur <= (rlim_t)in_use + SPARE_FDS) {
-        log_msg(LOG_ERROR,
+        log_msg(LOG_LEVEL_ERROR,
                 "the open-file limit (%llu) leaves no descriptor for a connection: %ld in use, %d kept "
                 "spare; raise it (ulimit -n)",
                 (unsigned long long)lim.rlim_cur, in_use, SPARE_FDS);
         return -1;
     }
     unsigned fits = (unsigned)(lim.rlim_cur - (rlim_t)in_use - SPARE_FDS);
-    log_msg(LOG_WARN,
+    log_msg(LOG_LEVEL_WARN,
             "--max-connections lowered from %u to %u to fit the open-file limit of %llu (raise it with "
             "ulimit -n)",
             settings->max_connections, fits, (unsigned long long)lim.rlim_cur);
@@ -580,7 +580,7 @@ struct http_server *http_server_start(const struct http_settings *settings, cons
     }
     for (unsigned i = 0; i < settings->threads; i++) {
         if (pthread_create(&srv->workers[i].thread, NULL, worker_main, &srv->workers[i]) != 0) {
-            log_msg(LOG_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);
+            log_msg(LOG_LEVEL_ERROR, "cannot start worker thread %u of %u", i + 1, settings->threads);
             dispose_unstarted(srv, i);
             srv->settings.threads = i; /* stop and join only the ones that run */
             http_server_stop(srv);

@@ -26,7 +26,7 @@ static void log_openssl_error(const char *what, const char *path)
     if (code != 0)
         ERR_error_string_n(code, reason, sizeof(reason));
     ERR_clear_error();
-    log_msg(LOG_ERROR, "%s %s: %s", what, path, reason);
+    log_msg(LOG_LEVEL_ERROR, "%s %s: %s", what, path, reason);
 }
 
 SSL_CTX *tls_context_create(const char *cert_path, const char *key_path, int http2)

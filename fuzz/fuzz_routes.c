@@ -4,7 +4,7 @@
  *
  * The server's own h2o configuration is built once (http_server_configure:
  * the same handler, error filter and logger as a running server, with small
- * limits) beside one worker's context, exactly as server.c lays them out.
+ * limits) beside one worker's context, exactly as server.c's attach lays them out.
  * An input is one or more requests separated by "\n##\n", run in order on
  * the same store (so a PUT can meet the GET or If-Match after it). Each one
  * goes on an in-memory connection whose final output stream captures the
@@ -19,7 +19,7 @@
  * shared/notes/H2O.md pitfall 4) and its body has that length; every error
  * body is a JSON object {"error": "<UTF-8 text>"}; every JSON body parses.
  *
- * Links: src/http/ src/cmd/ src/store/ src/log.c
+ * Links: src/http/ src/cmd/ src/net/ src/store/ src/log.c src/stats.c
  * Links: -lh2o-evloop -lssl -lcrypto -lz -ljansson
  */
 #define _GNU_SOURCE /* memmem */
@@ -43,7 +43,9 @@ struct memory_conn {
 
 static struct store *store;
 static struct cmd_ctx cmd;
+static struct stats_sources stats;
 static struct http_server server;
+static struct http_worker worker;
 
 static void capture(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, size_t bufcnt, h2o_send_state_t state)
 {
@@ -77,25 +79,27 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     store = store_create(&(struct store_config){.max_memory = 1 << 20, .eviction = STORE_EVICT_S3FIFO});
     CHECK(store != NULL);
     cmd = (struct cmd_ctx){.store = store, .limits = {.max_key_bytes = 64, .max_value_bytes = 4096}};
+    /* A core that never starts: it gives /stats its counters, and runs no thread. */
+    struct net *net = net_create(&(struct net_settings){.bind = "127.0.0.1", .threads = 1, .max_connections = 16});
+    CHECK(net != NULL);
+    stats = (struct stats_sources){.store = store, .net = net, .version = "fuzz"};
     server.settings = (struct http_settings){
-        .bind = "127.0.0.1",
-        .threads = 1,
-        .max_connections = 16,
         .max_body_bytes = 8192,
         .max_header_bytes = 2048,
         .max_batch = 8,
         .request_timeout_ms = 1000,
         .idle_timeout_ms = 1000,
-        .version = "fuzz",
         .auth_token = "",
     };
     server.cmd = &cmd;
-    server.workers = aligned_alloc(64, sizeof(struct worker));
-    CHECK(server.workers != NULL);
-    memset(server.workers, 0, sizeof(struct worker));
+    server.stats = &stats;
+    server.net = net;
+    server.worker_count = 1;
+    static struct http_worker *workers[1] = {&worker};
+    server.workers = workers;
     http_server_configure(&server);
-    server.workers[0].server = &server;
-    h2o_context_init(&server.workers[0].ctx, h2o_evloop_create(), &server.config);
+    worker.server = &server;
+    h2o_context_init(&worker.ctx, h2o_evloop_create(), &server.config);
     return 0;
 }
 
@@ -175,9 +179,8 @@ static void run_request(const char *text, size_t len)
     static const h2o_conn_callbacks_t callbacks = {.get_sockname = loopback_address,
                                                    .get_peername = loopback_address};
     static char out[MAX_RESPONSE];
-    struct worker *w = &server.workers[0];
     struct memory_conn *conn = (struct memory_conn *)h2o_create_connection(
-        sizeof(*conn), &w->ctx, server.config.hosts, (struct timeval){0}, &callbacks);
+        sizeof(*conn), &worker.ctx, server.config.hosts, (struct timeval){0}, &callbacks);
     memset((char *)conn + sizeof(conn->super), 0, sizeof(*conn) - sizeof(conn->super));
     h2o_init_request(&conn->req, &conn->super, NULL);
     conn->final.do_send = capture;

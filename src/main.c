@@ -1,6 +1,6 @@
 /*
- * cachette's entry point: settings, the store, the HTTP front, the expiry
- * sweeper and the process lifecycle.
+ * cachette's entry point: settings, the store, the network core and the
+ * fronts it serves (HTTP), the expiry sweeper and the process lifecycle.
  *
  * Signals: SIGINT, SIGTERM and SIGHUP are blocked in every thread (the mask
  * is set before any thread is created and inherited) and taken synchronously
@@ -23,6 +23,8 @@
 #include "config.h"
 #include "http/server.h"
 #include "log.h"
+#include "net/net.h"
+#include "stats.h"
 #include "sweeper.h"
 
 /* Whether a numeric address (already validated) is on the loopback interface. */
@@ -99,34 +101,44 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    struct net *net = net_create(&(struct net_settings){.bind = cfg.bind,
+                                                        .threads = cfg.threads,
+                                                        .max_connections = cfg.max_connections,
+                                                        .write_timeout_ms = cfg.write_timeout_ms,
+                                                        .drain_timeout_ms = cfg.drain_timeout_ms});
+    if (net == NULL) {
+        log_msg(LOG_LEVEL_ERROR, "cannot create the network core: out of memory");
+        sweeper_stop(sweeper);
+        store_destroy(cmd.store);
+        return 1;
+    }
+    struct stats_sources stats = {.store = cmd.store, .net = net, .version = config_version()};
+
     int tls = cfg.tls_cert[0] != '\0', tls_own_port = tls && cfg.tls_port != CONFIG_PORT_UNSET;
     struct http_settings http = {
-        .bind = cfg.bind,
         .serve_http = !tls || tls_own_port,
         .http_port = cfg.port,
         .tls_cert = tls ? cfg.tls_cert : NULL,
         .tls_key = cfg.tls_key,
         .https_port = tls_own_port ? cfg.tls_port : cfg.port,
-        .threads = cfg.threads,
-        .max_connections = cfg.max_connections,
         .max_body_bytes = cfg.max_body_bytes,
         .max_header_bytes = cfg.max_header_bytes,
         .max_batch = cfg.max_batch,
         .max_mget_bytes = cfg.max_mget_bytes,
         .request_timeout_ms = cfg.request_timeout_ms,
-        .write_timeout_ms = cfg.write_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,
-        .drain_timeout_ms = cfg.drain_timeout_ms,
         .http2 = cfg.http2,
-        .version = config_version(),
         .auth_token = cfg.auth_token,
     };
     if (cfg.auth_token[0] == '\0' && !is_loopback(cfg.bind))
         log_msg(LOG_LEVEL_WARN, "*** --bind %s is not a loopback address and no --auth-token is set: ANYONE who can "
                           "reach this port can read, write and flush the cache ***",
                 cfg.bind);
-    struct http_server *server = http_server_start(&http, &cmd);
-    if (server == NULL) {
+    struct http_server *server = http_server_create(&http, &cmd, &stats, net);
+    if (server == NULL || net_start(net) != 0) {
+        net_join(net);
+        if (server != NULL)
+            http_server_destroy(server);
         sweeper_stop(sweeper);
         store_destroy(cmd.store);
         return 1;
@@ -143,10 +155,12 @@ int main(int argc, char **argv)
     int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
     log_msg(LOG_LEVEL_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             (long long)cfg.drain_timeout_ms);
-    http_server_stop(server);
-    size_t left = http_server_join(server);
+    net_stop(net);
+    size_t left = net_join(net);
     if (left > 0)
         log_msg(LOG_LEVEL_WARN, "closing %zu connection(s) still open at the drain deadline", left);
+    else
+        http_server_destroy(server); /* with connections left, h2o's contexts still use it: the process exits */
     sweeper_stop(sweeper);
     store_destroy(cmd.store);
     log_msg(LOG_LEVEL_INFO, "stopped");

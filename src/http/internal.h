@@ -1,62 +1,42 @@
 /*
- * State shared by server.c and routes.c. Each worker thread owns one h2o
- * event loop, context and listening socket per port; the only state shared between
- * workers is the connection count and the stop flag (atomics), the cmd layer
- * (thread-safe) and the read-only settings.
+ * State shared by server.c, routes.c and the handlers. The network core
+ * (src/net/) owns the threads, loops and sockets; the HTTP front keeps one
+ * h2o context per worker, made by its attach callback. The only state
+ * shared between workers is the cmd layer (thread-safe), the statistics
+ * sources and the read-only settings and h2o configuration.
  */
 #ifndef CACHETTE_HTTP_INTERNAL_H
 #define CACHETTE_HTTP_INTERNAL_H
 
-#if H2O_USE_LIBUV
-#error "cachette uses h2o's evloop flavour: build with -DH2O_USE_LIBUV=0"
-#endif
-
 #include <h2o.h>
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "http/metrics.h"
 #include "http/server.h"
 
-/* The two kinds of listening socket; a server has one or both. */
+/* The two kinds of listening port (the tag given to net_listen); a server has one or both. */
 enum listen_kind { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_KINDS };
 
-/* One listening socket of one worker, and how its connections are handed to h2o (plain or TLS). */
-struct listener {
-    struct worker *worker;
-    int fd;                             /* -1 when this kind is not served */
-    h2o_socket_t *sock;
-    h2o_accept_ctx_t accept_ctx;
-};
-
-struct worker {
+/* The HTTP front on one worker of the network core: written by that worker's thread only. */
+struct http_worker {
     struct http_server *server;
-    pthread_t thread;
     h2o_context_t ctx;
-    struct listener listeners[LISTEN_KINDS];
-    h2o_multithread_receiver_t wakeup;
-    h2o_multithread_message_t stop_message; /* what http_server_stop sends it */
-    atomic_int woken;                       /* its thread has received stop_message */
-    h2o_linklist_t connections;         /* open ones (struct connection, server.c); its thread only */
-    h2o_timeout_t sweep;                /* runs sweep_entry once a second */
-    h2o_timeout_entry_t sweep_entry;
-    atomic_uint_fast64_t requests;      /* written by its thread, read by /stats */
-    struct metrics metrics;             /* likewise */
+    h2o_accept_ctx_t accept_ctx[LISTEN_KINDS]; /* plain, and with the TLS context */
+    atomic_uint_fast64_t requests;             /* read by /stats */
+    struct metrics metrics;                    /* read by /metrics */
 } __attribute__((aligned(64)));
 
 struct http_server {
+    struct net_front front;             /* what the network core calls */
     struct http_settings settings;
     const struct cmd_ctx *cmd;
+    const struct stats_sources *stats;
+    struct net *net;
     h2o_globalconf_t config;
-    struct worker *workers;
-    unsigned ports[LISTEN_KINDS];       /* bound ports; 0 = that kind is not served */
     SSL_CTX *ssl_ctx;                   /* NULL without HTTPS */
-    atomic_uint connections;            /* open, all workers */
-    atomic_uint_fast64_t connections_total;
-    atomic_uint_fast64_t connections_refused; /* over --max-connections */
-    atomic_uint_fast64_t write_timeouts;      /* reset by --write-timeout */
-    atomic_int stopping;
-    int64_t started_ms;                 /* CLOCK_MONOTONIC */
+    struct http_worker **workers;       /* one per network worker, by index; NULL until attached */
+    unsigned worker_count;
+    unsigned ports[LISTEN_KINDS];       /* bound ports; 0 = that kind is not served */
     char server_name[64];               /* the Server header */
 };
 
@@ -85,12 +65,10 @@ struct route_handler {
     struct http_server *server;
 };
 
-struct http_counters {
-    uint64_t connections_total, connections_refused, write_timeouts;
-    unsigned connections;
-    double uptime_seconds;
-};
-
-void http_server_counters(struct http_server *server, struct http_counters *out);
+/* The worker a request is served on. */
+static inline struct http_worker *http_worker_of(h2o_req_t *req)
+{
+    return H2O_STRUCT_FROM_MEMBER(struct http_worker, ctx, req->conn->ctx);
+}
 
 #endif

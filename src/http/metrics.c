@@ -4,7 +4,8 @@
  * Each worker thread keeps its own `struct metrics` and is its only writer,
  * so recording a request is a few relaxed atomic stores to memory no other
  * thread writes: no lock, no contended cache line. The exposition sums the
- * workers' counters at read time. Counters are exact; a scrape is not one
+ * workers' counters at read time (the front adds each worker's into one
+ * metrics_totals). Counters are exact; a scrape is not one
  * instant across workers, which Prometheus tolerates by design.
  *
  * Latency is from the first byte of the request to the last byte of the
@@ -54,19 +55,24 @@ static uint64_t load(const atomic_uint_fast64_t *counter)
     return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
-static const struct metrics *worker_at(const struct metrics *first, size_t i, size_t stride)
+void metrics_add(struct metrics_totals *sum, const struct metrics *m)
 {
-    return (const struct metrics *)((const char *)first + i * stride);
+    for (int i = 0; i < METRICS_METHODS; i++)
+        for (int c = 0; c < METRICS_STATUS_CLASSES; c++)
+            sum->requests[i][c] += load(&m->requests[i][c]);
+    for (int b = 0; b <= METRICS_LATENCY_BUCKETS; b++)
+        sum->latency[b] += load(&m->latency[b]);
+    sum->latency_sum_us += load(&m->latency_sum_us);
 }
 
 /* Appends one metric family header and sample; keeps the buffer bound explicit. */
 #define EMIT(...) (p += (size_t)snprintf(p, (size_t)(end - p), __VA_ARGS__), p = p > end ? end : p)
 
-size_t metrics_render(char *buf, const struct metrics *workers, size_t count, size_t stride,
-                      const struct metrics_gauges *g)
+size_t metrics_render(char *buf, const struct metrics_totals *http, const struct stats *stats)
 {
     char *p = buf, *end = buf + METRICS_TEXT_MAX;
-    const struct store_stats *st = &g->store;
+    const struct store_stats *st = &stats->store;
+    const struct net_counters *g = &stats->net;
     const struct {
         const char *name, *type, *help;
         double value;
@@ -99,29 +105,23 @@ size_t metrics_render(char *buf, const struct metrics *workers, size_t count, si
          "# TYPE cachette_http_requests_total counter\n");
     for (int m = 0; m < METRICS_METHODS; m++) {
         for (int c = 0; c < METRICS_STATUS_CLASSES; c++) {
-            uint64_t n = 0;
-            for (size_t w = 0; w < count; w++)
-                n += load(&worker_at(workers, w, stride)->requests[m][c]);
             EMIT("cachette_http_requests_total{method=\"%s\",code=\"%dxx\"} %" PRIu64 "\n", method_names[m], c + 1,
-                 n);
+                 http->requests[m][c]);
         }
     }
 
     EMIT("# HELP cachette_http_request_duration_seconds Time from a request's first byte to its response's last.\n"
          "# TYPE cachette_http_request_duration_seconds histogram\n");
-    uint64_t cumulative = 0, sum_us = 0;
+    uint64_t cumulative = 0;
     for (int b = 0; b <= METRICS_LATENCY_BUCKETS; b++) {
-        for (size_t w = 0; w < count; w++)
-            cumulative += load(&worker_at(workers, w, stride)->latency[b]);
+        cumulative += http->latency[b];
         if (b < METRICS_LATENCY_BUCKETS)
             EMIT("cachette_http_request_duration_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
                  (double)latency_bounds_us[b] / 1e6, cumulative);
         else
             EMIT("cachette_http_request_duration_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cumulative);
     }
-    for (size_t w = 0; w < count; w++)
-        sum_us += load(&worker_at(workers, w, stride)->latency_sum_us);
-    EMIT("cachette_http_request_duration_seconds_sum %.6f\n", (double)sum_us / 1e6);
+    EMIT("cachette_http_request_duration_seconds_sum %.6f\n", (double)http->latency_sum_us / 1e6);
     EMIT("cachette_http_request_duration_seconds_count %" PRIu64 "\n", cumulative);
     return (size_t)(p - buf);
 }

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cachette/store.h"
+#include "stats.h"
 
 enum metrics_method { METRICS_GET, METRICS_HEAD, METRICS_POST, METRICS_PUT, METRICS_DELETE, METRICS_OTHER,
                       METRICS_METHODS };
@@ -27,24 +27,24 @@ enum metrics_method metrics_method(const char *method, size_t len);
 /* Records one finished request. Called by the worker that owns m. */
 void metrics_observe(struct metrics *m, enum metrics_method method, int status, uint64_t duration_us);
 
-/* Gauges and counters that come from outside the request path. */
-struct metrics_gauges {
-    struct store_stats store;
-    unsigned connections;
-    uint64_t connections_total, connections_refused, write_timeouts;
-    double uptime_seconds;
-    unsigned threads;
+/* The sum of every worker's metrics at one reading (plain integers: one thread's copy). */
+struct metrics_totals {
+    uint64_t requests[METRICS_METHODS][METRICS_STATUS_CLASSES];
+    uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
+    uint64_t latency_sum_us;
 };
+
+/* Adds one worker's metrics into sum (relaxed loads: exact per counter, not one instant). */
+void metrics_add(struct metrics_totals *sum, const struct metrics *m);
 
 /* Upper bound of the text metrics_render writes. */
 #define METRICS_TEXT_MAX 16384
 
 /*
- * Writes the Prometheus text exposition (format 0.0.4) of the gauges and of
- * the sum of `count` workers' metrics into buf (METRICS_TEXT_MAX bytes).
- * Returns the length written.
+ * Writes the Prometheus text exposition (format 0.0.4) of the server's
+ * figures and of the HTTP front's summed metrics into buf (METRICS_TEXT_MAX
+ * bytes). Returns the length written, never more than METRICS_TEXT_MAX.
  */
-size_t metrics_render(char *buf, const struct metrics *workers, size_t count, size_t stride,
-                      const struct metrics_gauges *g);
+size_t metrics_render(char *buf, const struct metrics_totals *http, const struct stats *stats);
 
 #endif

@@ -11,6 +11,7 @@
  *   /health /stats /metrics  GET HEAD                                        here
  */
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,48 +22,54 @@
 
 #define CACHE_PREFIX "/cache/"
 
-static void gauges(struct http_server *srv, struct metrics_gauges *g)
+/*
+ * Formats a JSON body into the request's pool, sized by a first pass, so the
+ * length sent is always the length written, however the figures grow.
+ */
+static void reply_json_format(h2o_req_t *req, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void reply_json_format(h2o_req_t *req, int status, const char *fmt, ...)
 {
-    struct http_counters hc;
-    store_stats(srv->cmd->store, &g->store);
-    http_server_counters(srv, &hc);
-    g->connections = hc.connections;
-    g->connections_total = hc.connections_total;
-    g->connections_refused = hc.connections_refused;
-    g->write_timeouts = hc.write_timeouts;
-    g->uptime_seconds = hc.uptime_seconds;
-    g->threads = srv->settings.threads;
+    va_list args, again;
+    va_start(args, fmt);
+    va_copy(again, args);
+    int len = vsnprintf(NULL, 0, fmt, args);
+    va_end(args);
+    char *body = h2o_mem_alloc_pool(&req->pool, (size_t)len + 1);
+    vsnprintf(body, (size_t)len + 1, fmt, again);
+    va_end(again);
+    reply_json(req, status, body, (size_t)len);
 }
 
 static void handle_stats(struct http_server *srv, h2o_req_t *req)
 {
-    struct metrics_gauges g;
+    struct stats st;
     uint64_t requests = 0;
-    char *body = h2o_mem_alloc_pool(&req->pool, 1024);
-
-    gauges(srv, &g);
-    for (unsigned i = 0; i < srv->settings.threads; i++)
-        requests += atomic_load_explicit(&srv->workers[i].requests, memory_order_relaxed);
-    int len =
-        snprintf(body, 1024,
-                 "{\"entries\":%zu,\"bytes_used\":%zu,\"bytes_pending_free\":%zu,\"max_memory\":%zu,\"hits\":%" PRIu64
-                 ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
-                 ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64
-                 ",\"connections_refused\":%" PRIu64 ",\"write_timeouts\":%" PRIu64 ",\"requests\":%" PRIu64
-                 ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
-                 g.store.entries, g.store.bytes_used, g.store.bytes_pending_free, g.store.max_memory, g.store.hits,
-                 g.store.misses, g.store.sets, g.store.deletes, g.store.expired, g.store.evicted, g.connections,
-                 g.connections_total, g.connections_refused, g.write_timeouts, requests, g.uptime_seconds, g.threads,
-                 srv->settings.version);
-    reply_json(req, 200, body, (size_t)len);
+    stats_collect(srv->stats, &st);
+    for (unsigned i = 0; i < srv->worker_count; i++)
+        if (srv->workers[i] != NULL)
+            requests += atomic_load_explicit(&srv->workers[i]->requests, memory_order_relaxed);
+    reply_json_format(req, 200,
+                      "{\"entries\":%zu,\"bytes_used\":%zu,\"bytes_pending_free\":%zu,\"max_memory\":%zu,\"hits\":%" PRIu64
+                      ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
+                      ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64
+                      ",\"connections_refused\":%" PRIu64 ",\"write_timeouts\":%" PRIu64 ",\"requests\":%" PRIu64
+                      ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
+                      st.store.entries, st.store.bytes_used, st.store.bytes_pending_free, st.store.max_memory,
+                      st.store.hits, st.store.misses, st.store.sets, st.store.deletes, st.store.expired,
+                      st.store.evicted, st.net.connections, st.net.connections_total, st.net.connections_refused,
+                      st.net.write_timeouts, requests, st.net.uptime_seconds, st.net.threads, st.version);
 }
 
 static void handle_metrics(struct http_server *srv, h2o_req_t *req)
 {
-    struct metrics_gauges g;
+    struct stats st;
+    struct metrics_totals http = {0};
     char *body = h2o_mem_alloc_pool(&req->pool, METRICS_TEXT_MAX);
-    gauges(srv, &g);
-    size_t len = metrics_render(body, &srv->workers[0].metrics, srv->settings.threads, sizeof(struct worker), &g);
+    stats_collect(srv->stats, &st);
+    for (unsigned i = 0; i < srv->worker_count; i++)
+        if (srv->workers[i] != NULL)
+            metrics_add(&http, &srv->workers[i]->metrics);
+    size_t len = metrics_render(body, &http, &st);
     reply_body(req, 200, H2O_STRLIT("text/plain; version=0.0.4; charset=utf-8"), body, len);
 }
 
@@ -199,7 +206,7 @@ static void use_origin_form(h2o_req_t *req)
 int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 {
     struct http_server *srv = ((struct route_handler *)self)->server;
-    struct worker *w = H2O_STRUCT_FROM_MEMBER(struct worker, ctx, req->conn->ctx);
+    struct http_worker *w = http_worker_of(req);
     use_origin_form(req);
     const char *path = req->path.base;
     size_t path_len = req->query_at == SIZE_MAX ? req->path.len : req->query_at;
@@ -208,7 +215,7 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
     atomic_store_explicit(&w->requests, atomic_load_explicit(&w->requests, memory_order_relaxed) + 1,
                           memory_order_relaxed);
     /* h2o stops keep-alive only for requests parsed after shutdown began; close this one's too. */
-    if (atomic_load_explicit(&srv->stopping, memory_order_relaxed))
+    if (net_stopping(srv->net))
         req->http1_is_persistent = 0;
 
     if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0 || check_origin(req) != 0 ||

@@ -347,6 +347,20 @@ static void responses_while_draining_close_the_connection(void **state)
     assert_true(exit_ms < 2000);
 }
 
+/* Opens a connection, has one request answered on it and returns it: kept alive, between requests. */
+static int open_idle_connection(unsigned port)
+{
+    static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
+    char *buf = NULL;
+    size_t len = 0;
+    int fd = raw_connect(port);
+    assert_int_equal(raw_send(fd, ping, sizeof(ping) - 1), 0);
+    raw_read(fd, "{\"status\":\"ok\"}", 3000, &buf, &len);
+    expect_contains(buf, "{\"status\":\"ok\"}", "the response");
+    free(buf);
+    return fd;
+}
+
 static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **state)
 {
     (void)state;
@@ -355,15 +369,10 @@ static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **st
     assert_int_equal(server_start_args(&s, "--drain-timeout", "1s", NULL), 0);
 
     int stalled = raw_connect(s.port); /* its body never completes */
-    int idle = raw_connect(s.port);    /* a kept-alive connection between requests */
+    int idle = open_idle_connection(s.port);
     assert_int_equal(raw_send(stalled, head, sizeof(head) - 1), 0);
-    static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\n\r\n";
     char *buf = NULL;
     size_t len = 0;
-    assert_int_equal(raw_send(idle, ping, sizeof(ping) - 1), 0);
-    raw_read(idle, "{\"status\":\"ok\"}", 3000, &buf, &len);
-    expect_contains(buf, "{\"status\":\"ok\"}", "the response");
-    free(buf);
     wait_for_connections(s.port, 3);
 
     int64_t signalled = now_ms();
@@ -389,6 +398,44 @@ static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **st
     free(buf);
     close(stalled);
     close(idle);
+}
+
+/*
+ * Idle keep-alive connections do not hold the drain: h2o 2.2.5 leaves them
+ * open on shutdown, so the network core closes every connection whose last
+ * HTTP/1 request is answered and that has sent nothing since. With a 30 s
+ * deadline (and a 60 s keep-alive wait) the server must exit long before
+ * either, and each client sees its connection closed with nothing more sent.
+ */
+static void sigterm_closes_idle_keep_alive_connections_at_once(void **state)
+{
+    (void)state;
+    struct server s;
+    int idle[3];
+    /* The keep-alive wait (--request-timeout) would close them too: make it outlast the test. */
+    assert_int_equal(server_start_args(&s, "--drain-timeout", "30s", "--request-timeout", "60s", NULL), 0);
+    for (int i = 0; i < 3; i++)
+        idle[i] = open_idle_connection(s.port);
+    wait_for_connections(s.port, 4);
+
+    int64_t signalled = now_ms();
+    server_signal(&s, SIGTERM);
+    int status = server_wait_exit(&s, 15000);
+    int64_t took = now_ms() - signalled;
+    char *log = server_stderr(&s);
+    server_cleanup(&s);
+    if (status != 0)
+        fail_msg("exit status %d %lld ms after SIGTERM (--drain-timeout 30s, -1: still running); stderr:\n%s", status,
+                 (long long)took, log);
+    free(log);
+    for (int i = 0; i < 3; i++) {
+        char *buf = NULL;
+        size_t len = 0;
+        assert_true(raw_read(idle[i], NULL, 2000, &buf, &len)); /* closed */
+        assert_int_equal(len, 0);                                 /* with nothing more sent */
+        free(buf);
+        close(idle[i]);
+    }
 }
 
 static void sigint_also_stops_cleanly(void **state)
@@ -590,6 +637,7 @@ int main(void)
         cmocka_unit_test(sigterm_lets_an_in_flight_request_finish),
         cmocka_unit_test(responses_while_draining_close_the_connection),
         cmocka_unit_test(sigterm_with_stalled_clients_exits_0_at_the_drain_deadline),
+        cmocka_unit_test(sigterm_closes_idle_keep_alive_connections_at_once),
         cmocka_unit_test(sigint_also_stops_cleanly),
         cmocka_unit_test(max_connections_refuses_the_sixth_with_503),
         cmocka_unit_test(an_open_file_limit_lowers_max_connections),

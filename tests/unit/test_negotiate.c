@@ -159,9 +159,12 @@ static void test_metrics(void **state)
     metrics_observe(&workers[0], metrics_method("GET", 3), 200, 50);
     metrics_observe(&workers[1], metrics_method("GET", 3), 404, 700);
     metrics_observe(&workers[1], metrics_method("PATCH", 5), 405, 3000000);
-    struct metrics_gauges g = {.store = {.entries = 7, .hits = 3}, .threads = 2};
+    struct stats st = {.store = {.entries = 7, .hits = 3}, .net = {.threads = 2}, .version = "test"};
+    struct metrics_totals sum = {0};
+    metrics_add(&sum, &workers[0]);
+    metrics_add(&sum, &workers[1]);
     char *text = malloc(METRICS_TEXT_MAX);
-    size_t len = metrics_render(text, workers, 2, sizeof(workers[0]), &g);
+    size_t len = metrics_render(text, &sum, &st);
     assert_true(len > 0 && len < METRICS_TEXT_MAX);
     text[len] = '\0';
     assert_exposition(text);

@@ -292,6 +292,12 @@ size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, siz
  */
 struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum store_kind kind, const char *ct,
                         size_t ct_len, size_t value_capacity, int has_expiry, int64_t expires_at);
+/*
+ * A new, unlinked copy of e (key, kind, content type, value and version) whose
+ * expiry is expires_at (0: none; e's expiry slot is kept if it has one).
+ * NULL when out of memory. e must stay allocated meanwhile (an EBR section).
+ */
+struct entry *entry_clone(struct store *s, const struct entry *e, int64_t expires_at);
 const char *entry_key(const struct entry *e);
 unsigned char *entry_value(struct entry *e);
 /* STORE_KIND_BYTES: the content type and its length; other kinds: NULL, 0. */

@@ -179,11 +179,16 @@ static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t no
     meta->created = created;
 }
 
-/* Links e in place of whatever is under its key; returns the entry it replaced, or NULL. */
+/*
+ * Links e in place of whatever is under its key; returns the entry it
+ * replaced, or NULL. e gets the shard's next version, unless it already has
+ * one (store_set_ttl keeps the version of the entry it copies).
+ */
 static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
                              entry_link *link)
 {
-    e->version = sh->next_version++;
+    if (e->version == 0)
+        e->version = sh->next_version++;
     if (old != NULL)
         do_table_replace(s, sh, link, old, e);
     else
@@ -336,26 +341,51 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
     return finish_write(s, &spare, rc, e, bytes, old, live);
 }
 
+/*
+ * A read of one key's entry: lock-free inside an EBR section, or under the
+ * shard's read lock where the calling thread has no EBR record (out of
+ * memory) or in bench/store's locked-read builds. The entry read_begin
+ * returns (or NULL) stays allocated until read_end; it is immutable once
+ * linked, so it can be read whole without the write lock (internal.h).
+ */
+struct read_section {
+    struct shard *shard;
+    struct ebr_thread *self; /* the calling thread's record, or NULL */
+    bool lock_free;
+};
+
+static struct entry *read_begin(struct store *s, const void *key, size_t key_len, struct read_section *r)
+{
+    uint64_t hash = store_hash(s, key, key_len);
+    r->shard = shard_for(s, hash);
+    r->self = ebr_this_thread(s);
+#ifdef STORE_LOCKED_READS
+    r->lock_free = false; /* bench/store's lock-based baselines */
+#else
+    r->lock_free = r->self != NULL;
+#endif
+    if (r->lock_free) {
+        ebr_enter(r->self);
+        return table_lookup(s, r->shard, hash, key, key_len);
+    }
+    shard_rdlock(&r->shard->lock);
+    return do_table_find(s, r->shard, hash, key, key_len, NULL);
+}
+
+static void read_end(struct read_section *r)
+{
+    if (r->lock_free)
+        ebr_exit(r->self);
+    else
+        shard_unlock(&r->shard->lock);
+}
+
 int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
               struct store_item *item)
 {
-    uint64_t hash = store_hash(s, key, key_len);
-    struct shard *sh = shard_for(s, hash);
     int rc = 0;
-
-    struct ebr_thread *self = ebr_this_thread(s); /* NULL if out of memory: read under the lock then */
-    /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
-#ifdef STORE_LOCKED_READS
-    bool lock_free = false; /* bench/store's lock-based baselines */
-#else
-    bool lock_free = self != NULL;
-#endif
-    if (lock_free)
-        ebr_enter(self);
-    else
-        shard_rdlock(&sh->lock);
-    struct entry *e =
-        lock_free ? table_lookup(s, sh, hash, key, key_len) : do_table_find(s, sh, hash, key, key_len, NULL);
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
     /* Only an entry that can expire needs the clock (a call that costs as much as the hash). */
     int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
     if (e == NULL || entry_is_expired(e, now)) {
@@ -386,15 +416,24 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
             policy_hit(s, e);
         }
     }
-    if (lock_free)
-        ebr_exit(self);
-    else
-        shard_unlock(&sh->lock);
+    read_end(&r);
 
     if (rc == 0)
-        stat_add_by(s, self, STAT_HITS, 1);
+        stat_add_by(s, r.self, STAT_HITS, 1);
     else if (rc == STORE_ENOTFOUND)
-        stat_add_by(s, self, STAT_MISSES, 1);
+        stat_add_by(s, r.self, STAT_MISSES, 1);
+    return rc;
+}
+
+int store_peek(struct store *s, const void *key, size_t key_len, struct store_meta *meta)
+{
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
+    int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
+    int rc = e == NULL || entry_is_expired(e, now) ? STORE_ENOTFOUND : 0;
+    if (rc == 0)
+        fill_meta(meta, e, now, false); /* and no policy_hit, no statistics: a peek leaves no trace */
+    read_end(&r);
     return rc;
 }
 
@@ -475,6 +514,82 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
     if (rc == 0)
         *result = sum;
     return rc;
+}
+
+/*
+ * Copies the live entry under key with a new expiry (0: none), or returns
+ * what stops it: STORE_ENOTFOUND, STORE_EVERSION (if_version), STORE_ENOMEM,
+ * or 1 when there is nothing to change (no expiry to remove; *meta filled).
+ * The copy keeps the entry's version: store_set_ttl links it only in place
+ * of that same version.
+ */
+static int copy_with_expiry(struct store *s, const void *key, size_t key_len, int64_t expires_at, uint64_t if_version,
+                            int64_t now, struct entry **copy, struct store_meta *meta)
+{
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
+    int rc = 0;
+    if (e == NULL || entry_is_expired(e, now))
+        rc = STORE_ENOTFOUND;
+    else if (if_version != 0 && e->version != if_version)
+        rc = STORE_EVERSION;
+    else if (expires_at == 0 && entry_expires_at(e) == 0)
+        rc = 1;
+    else if ((*copy = entry_clone(s, e, expires_at)) == NULL)
+        rc = STORE_ENOMEM;
+    if (rc == 1)
+        fill_meta(meta, e, now, false);
+    read_end(&r);
+    return rc;
+}
+
+int store_set_ttl(struct store *s, const void *key, size_t key_len, int64_t ttl_ms, uint64_t if_version,
+                  struct store_meta *meta)
+{
+    int64_t now = store_now_ms(s);
+    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+        return STORE_EINVAL;
+    int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
+
+    /*
+     * Entries are immutable for lock-free readers, so the new expiry goes
+     * into a copy, made with no lock held and linked only if the key still
+     * holds the version copied; if a write came in between, copy again.
+     */
+    for (;;) {
+        struct entry *e = NULL;
+        int rc = copy_with_expiry(s, key, key_len, expires_at, if_version, now, &e, meta);
+        if (rc != 0)
+            return rc > 0 ? 0 : rc;
+        uint64_t version = e->version;
+        struct store_set_opts same = {.mode = STORE_SET_IF_VERSION, .version = version};
+        uint64_t hash;
+        struct spared_key spare;
+        size_t bytes;
+        rc = begin_write(s, e, key, key_len, &same, NULL, now, &hash, &spare, &bytes);
+        if (rc == STORE_EVERSION)
+            continue;
+        if (rc != 0)
+            return rc;
+
+        struct shard *sh = spare.shard;
+        entry_link *link;
+        shard_wrlock(&sh->lock);
+        struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
+        bool live = old != NULL && !entry_is_expired(old, now);
+        rc = write_condition(&same, old, live, NULL, NULL);
+        if (rc == 0 && !memory_admits(s, old))
+            rc = STORE_EFULL;
+        if (rc == 0) {
+            do_link(s, sh, hash, e, old, link);
+            spare.version = version;
+            fill_meta(meta, e, now, false);
+        }
+        shard_unlock(&sh->lock);
+        rc = finish_write(s, &spare, rc, e, bytes, old, live);
+        if (rc != STORE_EVERSION)
+            return rc;
+    }
 }
 
 size_t store_flush(struct store *s)

@@ -398,7 +398,7 @@ struct spared_key {
     uint64_t hash;
     const void *key;
     size_t key_len;
-    uint64_t version; /* once linked, the version the write gave the key (memory_trim) */
+    uint64_t version; /* once linked, the version the write gave the key (memory_evict_to_bound) */
 };
 
 /* Counts bytes about to be allocated (no eviction). 0, or STORE_EFULL if they exceed max_memory alone. */
@@ -423,10 +423,12 @@ void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes);
 void memory_release(struct store *s, size_t bytes);
 /*
  * With no lock held, after a write: evicts back under max_memory if it is
- * over (a table grew), sparing the write's key. STORE_EFULL if that was not
+ * over (a table grew), sparing the write's key. (Not store_trim, which
+ * hands free memory back to the system and evicts nothing: "trim" there
+ * means what it means for malloc_trim and slab_trim.) STORE_EFULL if that was not
  * enough and the entry the write linked (spare->version) was evicted too.
  */
-int memory_trim(struct store *s, const struct spared_key *spare);
+int memory_evict_to_bound(struct store *s, const struct spared_key *spare);
 /* Counts bytes more for a growing table; 0, counting nothing, if they would pass the bound under STORE_EVICT_NONE. */
 int memory_grow(struct store *s, size_t bytes);
 

@@ -7,13 +7,16 @@
  * (which may evict, taking other locks one at a time, never the key's own
  * entry: evict.c), then take the shard's write lock only to check the
  * condition and swap links, and free the replaced entry after unlocking (then
- * evict again if the insert grew the table past max_memory: memory_trim).
- * The writes of one key (set, incr, set_ttl) share that sequence as a
- * write_op: each brings its entry and one step that decides, under the lock,
- * whether it may replace the key's entry and completes its own. A
- * get takes no lock: it finds the entry lock-free inside an EBR section
+ * evict again if the insert grew the table past max_memory:
+ * memory_evict_to_bound). The writes of one key (set, incr, set_ttl) share
+ * that sequence as a write_op: each brings its entry and one step that
+ * decides, under the lock, whether it may replace the key's entry and
+ * completes its own.
+ *
+ * A get takes no lock: it finds the entry lock-free inside an EBR section
  * (table.c, ebr.c), copies the value out into the caller's memory and records
- * the hit for the eviction policy.
+ * the hit for the eviction policy; a peek reads only the metadata and
+ * records nothing.
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
  * always lives in the same shard, so the version of a key changes on every
@@ -227,18 +230,18 @@ struct write_op;
 typedef int (*write_step_fn)(struct write_op *op, struct entry *old, bool live, bool fill);
 
 struct write_op {
-    struct entry *e;          /* the new entry, built with no lock held */
+    struct entry *e; /* the new entry, built with no lock held */
     const void *key;
     size_t key_len;
     int64_t now;
     write_step_fn step;
-    void *ctx;                /* the step's own arguments and results */
-    struct store_meta *meta;  /* may be NULL */
+    void *ctx;               /* the step's own arguments and results */
+    struct store_meta *meta; /* may be NULL */
     /* Set by write_begin and write_commit. */
     uint64_t hash;
     struct spared_key spare;
-    size_t bytes;             /* e's footprint, counted in store.used */
-    struct entry *old;        /* the entry e replaced, once linked */
+    size_t bytes;      /* e's footprint, counted in store.used */
+    struct entry *old; /* the entry e replaced, once linked */
     bool old_was_live;
 };
 
@@ -261,7 +264,7 @@ static int write_end(struct store *s, struct write_op *op, int rc)
             stat_add(s, STAT_EXPIRED, 1);
         entry_retire(s, op->old);
     }
-    if (memory_trim(s, &op->spare) != 0)
+    if (memory_evict_to_bound(s, &op->spare) != 0)
         return STORE_EFULL;
     stat_add(s, STAT_SETS, 1);
     return 0;
@@ -277,8 +280,8 @@ static int write_end(struct store *s, struct write_op *op, int rc)
 static int write_begin(struct store *s, struct write_op *op)
 {
     op->hash = store_hash(s, op->key, op->key_len);
-    op->spare = (struct spared_key){
-        .shard = shard_for(s, op->hash), .hash = op->hash, .key = op->key, .key_len = op->key_len};
+    op->spare =
+        (struct spared_key){.shard = shard_for(s, op->hash), .hash = op->hash, .key = op->key, .key_len = op->key_len};
     op->bytes = entry_footprint(s, op->e);
     int rc = memory_reserve(s, op->bytes);
     if (rc != 0) {

@@ -1912,8 +1912,8 @@ static void test_set_ttl_conditions(void **state)
 static void test_set_ttl_keeps_the_entry(void **state)
 {
     struct store *s = open_store(state, 0, 2, STORE_EVICT_S3FIFO);
-    struct store_value v = {.kind = STORE_KIND_BYTES, .data = "a\0b", .len = 3,
-                            .content_type = "image/png", .content_type_len = 9};
+    struct store_value v = {
+        .kind = STORE_KIND_BYTES, .data = "a\0b", .len = 3, .content_type = "image/png", .content_type_len = 9};
     struct store_meta meta;
     struct store_item item;
     assert_int_equal(store_set(s, "b", 1, &v, NULL, &meta), STORE_OK);

@@ -9,12 +9,40 @@
  * with acquire loads inside an epoch-based reclamation section (ebr.c), which
  * keeps every entry and table they can reach from being freed until they are
  * done. This works because an entry is immutable once linked (a write
- * replaces the whole entry), so a reader only ever needs the links to it
- * (32-bit references, entry_ref) to be published with release stores, never
- * a lock. Scans take the read lock. No code path holds two shard locks at
- * once, so there is no lock order to get wrong. Functions named do_*()
- * expect the caller to hold the shard's write lock (or, where they say so,
- * its read lock).
+ * replaces the whole entry, store_set_ttl included), so a reader only ever
+ * needs the links to it (32-bit references, entry_ref) to be published with
+ * release stores, never a lock. Scans take the read lock. Functions named
+ * do_*() expect the caller to hold the shard's write lock (or, where they
+ * say so, its read lock).
+ *
+ * The lock order. Five kinds of lock, always taken in this order, never
+ * back up it, and never two of one kind at once:
+ *
+ *   1. store.sweep_lock (mutex): one expiry sweep at a time; guards
+ *      sweep_shard and sweep_bucket. Held across the sweep's shard locks
+ *      and its retiring of what it unlinked (expire.c).
+ *   2. shard.lock (rwlock): the shard's table, queues, ghost, retired
+ *      tables, version counter and its entries' writer-side fields. One
+ *      shard at a time: eviction and flush visit shards in turn, unlocking
+ *      each before the next (evict.c), so shards need no order among
+ *      themselves.
+ *   3. ebr.lock (mutex): the registry of thread records and the orphan
+ *      list (ebr.c). Taken under a shard lock only by a thread's first
+ *      registration (ebr_this_thread, e.g. from memory_release); entries
+ *      are retired after the shard lock is dropped, and retiring frees
+ *      under it.
+ *   4. slab_class.lock (mutex): one size class's partial-page list and its
+ *      pages' bitmaps (slab.c). Taken to allocate an entry (under a shard's
+ *      read lock only by store_set_ttl's copy in a thread with no EBR
+ *      record) and to free one (under ebr.lock when the orphans go). One
+ *      class at a time, slab_trim included.
+ *   5. slab.lock (mutex): the page counters top, committed and free_pages.
+ *      Taken under a class lock to take a fresh page, or alone to release
+ *      one (after the class lock is dropped).
+ *
+ * Nothing here calls out of the store (callbacks, JSON, I/O) with any of
+ * them held, except store_scan's key callback and store_get's alloc under a
+ * shard read lock, which store.h forbids to call back into the store.
  *
  * `entry.chain` and the table slots are atomics: writers store them with
  * release order under the lock, lock-free readers load them with acquire.

@@ -31,6 +31,13 @@
 # or where the hypervisor stole more than that, is flagged NOISY, with the
 # load average and the top other consumers in the raw results.
 #
+# BASE_REV=<commit> adds cachette built at that commit (in a temporary git
+# worktree, with the same Makefile flags) beside the current binary: each
+# cachette workload is followed in every round by the same workload against
+# the base build ("base get1", ...), and the table gains each workload's
+# median per-round ratio against it: req/s and CPU per request, current over
+# base. This is how a change shows it cost nothing beyond noise.
+#
 # Then a memory figure: a fresh cachette loaded with MEM_ENTRIES entries
 # (16-byte keys, 32-byte string values) by load.c (pipelined POSTs over one
 # connection, built here with cc), reporting VmRSS and /stats bytes_used.
@@ -40,7 +47,7 @@
 #
 # Environment: DURATION (10) ROUNDS (3) WARMUP (3) CONNECTIONS (64)
 # KEYS (10000) MEM_ENTRIES (1000000; 0 skips the memory figure)
-# NOISE_PCT (3) CACHETTE_BIN (build/cachette).
+# NOISE_PCT (3) CACHETTE_BIN (build/cachette) BASE_REV (none).
 #
 # Everything is bounded in time, talks only to 127.0.0.1, and every process
 # started here is stopped on exit, error, Ctrl-C or SIGTERM.
@@ -52,7 +59,7 @@ cd "$root"
 
 # The command as given, for the table: the overrides from the environment.
 command_line=""
-for v in DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT CACHETTE_BIN; do
+for v in DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT CACHETTE_BIN BASE_REV; do
     [ -n "${!v:-}" ] && command_line+="$v=${!v} "
 done
 command_line+="bench/http/run.sh"
@@ -66,6 +73,7 @@ KEYS=${KEYS:-10000}
 MEM_ENTRIES=${MEM_ENTRIES:-1000000}
 NOISE_PCT=${NOISE_PCT:-3}
 CACHETTE_BIN=${CACHETTE_BIN:-build/cachette}
+BASE_REV=${BASE_REV:-}
 SERVER_CPU=0
 CLIENT_CPU=1
 
@@ -100,11 +108,13 @@ pids=()          # every long-lived process started here
 job_pid=""       # the wrk or loader run in progress, if any
 cachette_pid=""
 nginx_pid=""
+base_pid=""
 
 cleanup() {
     local rc=$? pid
     trap - EXIT INT TERM
     for pid in $job_pid "${pids[@]}"; do stop_pid "$pid"; done
+    [ -z "$BASE_REV" ] || git worktree remove --force "$tmp/base-src" 2>/dev/null || true
     rm -rf "$tmp"
     ((rc == 0)) || say "stopped (exit $rc); partial results, if any, in $raw"
     exit "$rc"
@@ -115,6 +125,7 @@ trap 'exit 143' TERM
 
 # A watchdog bounds the whole run: warm-up, rounds, preload and memory.
 budget=$(((ROUNDS * DURATION + WARMUP) * 5 + (ROUNDS + 1) * 5 * 15 + 240))
+[ -z "$BASE_REV" ] || budget=$((budget * 2 + 300)) # twice the runs, and a build
 (
     trap 'kill "$sp" 2>/dev/null; exit 0' TERM
     sleep "$budget" &
@@ -131,9 +142,10 @@ taskset -pc "$CLIENT_CPU" $$ >/dev/null
 
 # ------------------------------------------------------------- servers ---
 
+# start_cachette NAME [BINARY]: sets cachette_pid and cachette_port.
 start_cachette() {
     local out="$tmp/cachette.$1.out" i
-    taskset -c "$SERVER_CPU" "$CACHETTE_BIN" --port 0 --threads 1 --log-level warn \
+    taskset -c "$SERVER_CPU" "${2:-$CACHETTE_BIN}" --port 0 --threads 1 --log-level warn \
         >"$out" 2>"$tmp/cachette.$1.err" &
     cachette_pid=$!
     pids+=("$cachette_pid")
@@ -177,11 +189,15 @@ start_nginx() {
 
 # run_wrk WORKLOAD SECONDS: one wrk run; sets r_* with its figures.
 run_wrk() {
-    local w=$1 secs=$2 url args=()
+    local w=$1 secs=$2 url args=() port=$cachette_port
+    if [[ $w == base-* ]]; then
+        w=${w#base-}
+        port=$base_port
+    fi
     case $w in
     nginx) url="http://127.0.0.1:$nginx_port/cache/user42" ;;
-    get1) url="http://127.0.0.1:$cachette_port/cache/user42" ;;
-    *) url="http://127.0.0.1:$cachette_port" ;;
+    get1) url="http://127.0.0.1:$port/cache/user42" ;;
+    *) url="http://127.0.0.1:$port" ;;
     esac
     case $w in
     getN) args=(-s "$here/workload.lua" "$url" -- get "$KEYS") ;;
@@ -196,7 +212,7 @@ run_wrk() {
     snap_procs pa
     local srv_b srv_a cli_b cli_a rc=0
     local -a c0b c1b c0a c1a
-    proc_ticks srv_b "$cachette_pid" "$nginx_pid" "$nginx_worker"
+    proc_ticks srv_b "$cachette_pid" "$nginx_pid" "$nginx_worker" $base_pid
     children_ticks cli_b
     cpu_busy c0b "$SERVER_CPU"
     cpu_busy c1b "$CLIENT_CPU"
@@ -207,7 +223,7 @@ run_wrk() {
     cpu_busy c0a "$SERVER_CPU"
     cpu_busy c1a "$CLIENT_CPU"
     children_ticks cli_a
-    proc_ticks srv_a "$cachette_pid" "$nginx_pid" "$nginx_worker"
+    proc_ticks srv_a "$cachette_pid" "$nginx_pid" "$nginx_worker" $base_pid
     snap_procs pb
     ((rc == 0)) || { cat "$tmp/wrk.out" >&2; die "wrk failed (exit $rc) on $w"; }
 
@@ -245,16 +261,30 @@ run_wrk() {
 # -------------------------------------------------------------- the run ---
 
 keys_h=$(thousands "$KEYS")
-labels=(
-    [0]="nginx: fixed GET /cache/user42"
-    [1]="cachette: GET one key (user42)"
-    [2]="cachette: GET, $keys_h random keys"
-    [3]="cachette: POST, $keys_h random keys, 32-byte values"
-    [4]="cachette: 90/10 GET/POST mix, $keys_h keys"
-    [5]="cachette: PUT 1 KiB binary values, $keys_h keys"
-    [6]="cachette: GET ?raw 1 KiB binary values, $keys_h keys"
+declare -A labels=(
+    [nginx]="nginx: fixed GET /cache/user42"
+    [get1]="cachette: GET one key (user42)"
+    [getN]="cachette: GET, $keys_h random keys"
+    [post]="cachette: POST, $keys_h random keys, 32-byte values"
+    [mix]="cachette: 90/10 GET/POST mix, $keys_h keys"
+    [binput]="cachette: PUT 1 KiB binary values, $keys_h keys"
+    [binget]="cachette: GET ?raw 1 KiB binary values, $keys_h keys"
 )
 workloads=(nginx get1 getN post mix binput binget)
+if [ -n "$BASE_REV" ]; then
+    base_commit=$(git rev-parse --short "$BASE_REV") || die "BASE_REV=$BASE_REV is not a commit"
+    say "building cachette at $base_commit"
+    git worktree add --detach -q "$tmp/base-src" "$base_commit"
+    make -C "$tmp/base-src" -j"$(nproc)" build/cachette >"$tmp/base-build.log" 2>&1 ||
+        { cat "$tmp/base-build.log" >&2; die "building $base_commit failed"; }
+    # Each cachette workload, then its twin on the base build, in every round.
+    paired=(nginx)
+    for w in "${workloads[@]:1}"; do
+        paired+=("$w" "base-$w")
+        labels[base-$w]="  the same, cachette at $base_commit"
+    done
+    workloads=("${paired[@]}")
+fi
 
 say "building the loader"
 cc -O2 -std=c11 -Wall -Wextra -Werror -o "$tmp/load" "$here/load.c"
@@ -308,20 +338,33 @@ fi
         round load req/s requests p99_ms cpu_us/r srv_us/r elapsed cpu0 cpu1 server client other steal errors verdict loadavg top_others
 } >"$raw"
 
+# preload PORT: user42 and the KEYS keys.
+preload() {
+    curl -sf --max-time 5 -o /dev/null -X POST "http://127.0.0.1:$1/cache" \
+        -H 'Content-Type: application/json' -d '{"key":"user42","value":"Alice"}' || die "preloading user42 failed"
+    job taskset -c "$CLIENT_CPU" "$tmp/load" "$1" "$KEYS" >&2 || die "preloading $KEYS keys failed"
+    got=$(curl -sf --max-time 5 "http://127.0.0.1:$1/cache/user42") || die "GET user42 failed"
+    [ "$got" = '{"key":"user42","value":"Alice"}' ] || die "GET user42 answered $got"
+}
+
+if [ -n "$BASE_REV" ]; then
+    start_cachette base "$tmp/base-src/build/cachette"
+    base_pid=$cachette_pid
+    base_port=$cachette_port
+    say "cachette at $base_commit on 127.0.0.1:$base_port (pid $base_pid)"
+    say "preloading user42 and $KEYS keys into it"
+    preload "$base_port"
+fi
 start_cachette main
 start_nginx
 say "cachette on 127.0.0.1:$cachette_port (pid $cachette_pid), nginx on 127.0.0.1:$nginx_port (pid $nginx_pid, worker $nginx_worker)"
 
 say "preloading user42 and $KEYS keys"
-curl -sf --max-time 5 -o /dev/null -X POST "http://127.0.0.1:$cachette_port/cache" \
-    -H 'Content-Type: application/json' -d '{"key":"user42","value":"Alice"}' || die "preloading user42 failed"
-job taskset -c "$CLIENT_CPU" "$tmp/load" "$cachette_port" "$KEYS" >&2 || die "preloading $KEYS keys failed"
-got=$(curl -sf --max-time 5 "http://127.0.0.1:$cachette_port/cache/user42") || die "GET user42 failed"
-[ "$got" = '{"key":"user42","value":"Alice"}' ] || die "GET user42 answered $got"
+preload "$cachette_port"
 got=$(curl -s --max-time 5 "http://127.0.0.1:$nginx_port/cache/user42") || die "nginx GET failed"
 [ "$got" = '{"key":"user42","value":"Alice"}' ] || die "nginx answered $got"
 
-declare -A rps=() p99=() cpu=() noisy=() errs=()
+declare -A rps=() p99=() cpu=() noisy=() errs=() vs_base_rps=() vs_base_cpu=()
 record() { # record ROUND INDEX
     local round=$1 i=$2 w=${workloads[$2]}
     printf '%-6s %-5s %9s %10s %9s %9s %9s %7s %6s %6s %6s %6s %6s %5s %6s %-7s %-14s %s\n' \
@@ -345,6 +388,12 @@ for ((round = 1; round <= ROUNDS; round++)); do
         rps[$i]+="$r_rps "
         p99[$i]+="$r_p99 "
         cpu[$i]+="$r_cpu_us "
+        if [[ ${workloads[$i]} == base-* ]]; then # the current build's twin ran just before
+            vs_base_rps[$((i - 1))]+="$(awk -v a="$last_rps" -v b="$r_rps" 'BEGIN { printf "%.4f", a / b }') "
+            vs_base_cpu[$((i - 1))]+="$(awk -v a="$last_cpu" -v b="$r_cpu_us" 'BEGIN { printf "%.4f", a / b }') "
+        fi
+        last_rps=$r_rps
+        last_cpu=$r_cpu_us
         [[ $r_noisy == ok ]] || noisy[$i]=$((${noisy[$i]:-0} + 1))
         ((r_errors == 0)) || errs[$i]=$((${errs[$i]:-0} + 1))
         say "  $r_rps req/s, p99 ${r_p99} ms, ${r_cpu_us} CPU-us/req, $r_noisy${r_others:+ (others: $r_others)}"
@@ -354,6 +403,8 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 stop_pid "$nginx_pid"
 stop_pid "$cachette_pid"
+[ -z "$base_pid" ] || stop_pid "$base_pid"
+base_pid=""
 
 # ---------------------------------------------------------- memory figure ---
 
@@ -398,6 +449,7 @@ fi
 target_check() {
     local i=$1
     case ${workloads[$i]} in
+    base-*) echo "baseline" ;;
     get1 | getN) awk -v r="$2" -v c="$3" -v p="$4" 'BEGIN { ok = r >= 0.9 && c <= 1.15 && p <= 2
         printf "≥0.90x, ≤1.15x CPU, p99 ≤2 ms: %s", ok ? "met" : "missed" }' ;;
     post) awk -v r="$2" -v c="$3" -v p="$4" 'BEGIN { ok = r >= 0.75 && c <= 1.35 && p <= 2
@@ -418,6 +470,7 @@ target_check() {
     echo "  \`wrk -t1 -c$CONNECTIONS --latency\` on CPU $CLIENT_CPU; $ROUNDS interleaved round(s) of ${DURATION} s each after a ${WARMUP} s warm-up; medians."
     echo "  CPU µs/req: busy ticks of CPU $SERVER_CPU (/proc/stat) per request. Ratios: against nginx in this run."
     echo "- Load average: $load_start at start, $load_end after the rounds. Preflight: $quiet_line."
+    [ -z "$BASE_REV" ] || echo "- Base: cachette at $base_commit (BASE_REV), built by its own Makefile; each cachette workload runs against it right after the current build, in every round."
     echo
     echo "| Workload | req/s | p99 | CPU µs/req | req/s vs nginx | CPU µs vs nginx | Target (issue 2) | Noise |"
     echo "|---|---:|---:|---:|---:|---:|---|---|"
@@ -433,7 +486,8 @@ target_check() {
         note="clean"
         ((n == 0)) || note="NOISY ($n of $ROUNDS runs)"
         ((${errs[$i]:-0} == 0)) || note+=", HTTP/socket ERRORS in ${errs[$i]} runs"
-        awk -v l="${labels[$i]}" -v r="$m_rps" -v p="$m_p99" -v c="$m_cpu" -v rr="$rr" -v cr="$cr" \
+        [ -z "${vs_base_rps[$i]:-}" ] || note+="; vs $base_commit: $(median <<<"${vs_base_rps[$i]}")x req/s, $(median <<<"${vs_base_cpu[$i]}")x CPU µs/req (median of per-round ratios)"
+        awk -v l="${labels[${workloads[$i]}]}" -v r="$m_rps" -v p="$m_p99" -v c="$m_cpu" -v rr="$rr" -v cr="$cr" \
             -v t="$(target_check "$i" "$rr" "$cr" "$m_p99")" -v note="$note" 'BEGIN {
             s = sprintf("%d", r); out = ""
             while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }

@@ -63,6 +63,15 @@
 /* How often a worker looks for stalled writes: the write timeout's resolution. */
 #define SWEEP_MS 1000
 
+/*
+ * While draining, how long a settled connection must have been quiet before
+ * it is closed. Closing an idle keep-alive connection races with a request
+ * the client sends at that instant (RFC 9112, 9.5); a client that is using
+ * its connection sends its next request well within this, gets an answer
+ * with Connection: close, and loses nothing.
+ */
+#define DRAIN_QUIET_MS 1000
+
 /* One port, served by every worker. */
 struct port {
     struct net_front *front;
@@ -121,6 +130,7 @@ struct connection {
     uint64_t acked;         /* the peer's acknowledged bytes at the last sweep */
     int64_t stalled_since;  /* when a write was first seen making no progress; 0 if none */
     size_t settled_at;      /* sock->bytes_read when its front last said it was settled */
+    int64_t settled_ms;     /* and when */
     int settled;            /* its front has said so at least once */
     int closing;            /* shut down by the core; its front closes it */
 };
@@ -138,6 +148,7 @@ void net_connection_settled(h2o_socket_t *sock)
 {
     struct connection *c = sock->on_close.data;
     c->settled_at = sock->bytes_read;
+    c->settled_ms = monotonic_ms();
     c->settled = 1;
 }
 
@@ -453,20 +464,22 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     atomic_store_explicit(&w->woken, 1, memory_order_release);
 }
 
-/* Whether a settled connection has taken no byte since and has none to send or to read. */
-static int is_idle(const struct connection *c)
+/* Whether a connection settled DRAIN_QUIET_MS ago has taken no byte since and has none to send or to read. */
+static int is_idle(const struct connection *c, int64_t now)
 {
     int fd = h2o_socket_get_fd(c->sock), unread = 0;
-    return c->settled && !c->closing && c->sock->bytes_read == c->settled_at &&
+    return c->settled && !c->closing && now - c->settled_ms >= DRAIN_QUIET_MS &&
+           c->sock->bytes_read == c->settled_at &&
            (c->sock->input == NULL || c->sock->input->size == 0) && !has_bytes_to_deliver(c->sock, fd) &&
            ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 static void close_idle(struct net_worker *w)
 {
+    int64_t now = monotonic_ms();
     for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next) {
         struct connection *c = H2O_STRUCT_FROM_MEMBER(struct connection, link, node);
-        if (is_idle(c))
+        if (is_idle(c, now))
             shut_down(c, h2o_socket_get_fd(c->sock), 0);
     }
 }

@@ -108,9 +108,9 @@ unsigned net_worker_index(const struct net_worker *w);
 /*
  * Said by a front on the connection's worker when everything the peer has
  * sent so far is answered (an HTTP/1 keep-alive connection between
- * requests). While draining, such a connection that has received nothing
- * since and has nothing left to send is closed at once rather than held to
- * the deadline. A connection never marked is left to its front.
+ * requests). While draining, such a connection that has been quiet for a
+ * second since (nothing received, nothing left to send) is closed rather
+ * than held to the deadline. A connection never marked is left to its front.
  */
 void net_connection_settled(h2o_socket_t *sock);
 

@@ -151,6 +151,32 @@ int store_get(struct store *store, const void *key, size_t key_len, store_alloc_
               struct store_item *item);
 
 /*
+ * The metadata of the live entry under key (version, remaining ttl_ms,
+ * created false) into *meta (may be NULL), with no side effect: unlike
+ * store_get it neither marks the entry recently used for eviction nor counts
+ * a hit or a miss, so a front can check a precondition (If-Match) without
+ * changing what the cache keeps or reports. Returns 0 or STORE_ENOTFOUND
+ * (absent or expired). Takes no lock, as store_get.
+ */
+int store_peek(struct store *store, const void *key, size_t key_len, struct store_meta *meta);
+
+/*
+ * Changes only the expiry of the live entry under key, atomically: ttl_ms > 0
+ * makes it expire that long after now, ttl_ms 0 makes it never expire.
+ * if_version 0 changes whatever version is there; otherwise only that
+ * version. The value, kind, content type and version stay as they are (the
+ * version names the value, as an HTTP ETag does, and the value has not
+ * changed); for eviction it counts as a write of the key, as store_set, and
+ * in store_stats as a set. meta (may be NULL) gets the version and the new
+ * remaining ttl_ms (created false). Returns 0, STORE_ENOTFOUND (absent or
+ * expired), STORE_EVERSION, STORE_EINVAL (key length, negative ttl) or, since
+ * an entry gains room for an expiry or is copied to change it, STORE_ENOMEM
+ * or STORE_EFULL (then the key is unchanged, as for store_set).
+ */
+int store_set_ttl(struct store *store, const void *key, size_t key_len, int64_t ttl_ms, uint64_t if_version,
+                  struct store_meta *meta);
+
+/*
  * Deletes key. if_version 0 deletes whatever is there; otherwise only that
  * version. Returns 0, STORE_ENOTFOUND or STORE_EVERSION.
  */
@@ -193,8 +219,8 @@ struct store_stats {
     size_t bytes_used;        /* entries and hash tables, as the allocator sized them */
     size_t bytes_pending_free; /* removed entries not yet freed: readers may still hold them (not in bytes_used) */
     size_t max_memory;        /* 0 = unbounded */
-    uint64_t hits, misses;    /* store_get outcomes */
-    uint64_t sets, deletes;   /* successful store_set/store_incr, store_delete */
+    uint64_t hits, misses;    /* store_get outcomes (store_peek counts neither) */
+    uint64_t sets, deletes;   /* successful store_set/store_incr/store_set_ttl, store_delete */
     uint64_t expired;         /* entries reclaimed because their time ran out */
     uint64_t evicted;         /* entries dropped to stay under max_memory */
 };

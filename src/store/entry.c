@@ -87,6 +87,21 @@ struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum s
     return e;
 }
 
+struct entry *entry_clone(struct store *s, const struct entry *e, int64_t expires_at)
+{
+    size_t ct_len;
+    const char *ct = entry_content_type(e, &ct_len);
+    int has_expiry = expiry_size(e) != 0 || expires_at != 0;
+    struct entry *c = entry_new(s, entry_key(e), e->key_len, (enum store_kind)e->kind, ct, ct_len, e->value_len,
+                                has_expiry, expires_at);
+    if (c == NULL)
+        return NULL;
+    memcpy(entry_value(c), entry_value((struct entry *)e), e->value_len);
+    c->value_len = e->value_len;
+    c->version = e->version;
+    return c;
+}
+
 const char *entry_key(const struct entry *e)
 {
     return (const char *)entry_data(e) + expiry_size(e);

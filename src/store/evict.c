@@ -33,9 +33,10 @@
  * go straight to the total, never into credit, so eviction stops as soon as
  * there is room. Bucket arrays are counted when they grow, under a shard
  * lock where nothing can be evicted, so the writer whose insert grew one
- * evicts back under the bound once it has unlocked (memory_trim), sparing
- * its own new entry, often alone in its shard, unless nothing else is left:
- * then the bound wins and the write fails. With STORE_EVICT_NONE a write
+ * evicts back under the bound once it has unlocked
+ * (memory_evict_to_bound), sparing its own new entry, often alone in its
+ * shard, unless nothing else is left: then the bound wins and the write
+ * fails. With STORE_EVICT_NONE a write
  * is checked under its shard lock, where the entry it replaces is known: it
  * fails unless the total less that entry's bytes is within the bound, so an
  * overwrite that does not grow always succeeds. A table that would not fit
@@ -180,7 +181,7 @@ static int over_budget(struct store *s, size_t freed)
  * Evicts, starting in the spared key's shard, until the total less `freed`
  * is under max_memory. 0, or STORE_EFULL once no shard has anything to give.
  */
-static int evict_to_budget(struct store *s, const struct spared_key *spare, size_t freed)
+static int evict_until_under(struct store *s, const struct spared_key *spare, size_t freed)
 {
     size_t idx = (size_t)(spare->shard - s->shards);
     size_t empty_in_a_row = 0;
@@ -221,7 +222,7 @@ int memory_make_room(struct store *s, const struct spared_key *spare, size_t fre
         return 0;
     if (s->eviction == STORE_EVICT_NONE)
         return STORE_EFULL;
-    return evict_to_budget(s, spare, freed);
+    return evict_until_under(s, spare, freed);
 }
 
 int memory_is_over(struct store *s)
@@ -236,7 +237,7 @@ int memory_admits(struct store *s, const struct entry *old)
     return !over_budget(s, old != NULL ? entry_footprint(s, old) : 0);
 }
 
-int memory_trim(struct store *s, const struct spared_key *spare)
+int memory_evict_to_bound(struct store *s, const struct spared_key *spare)
 {
     if (s->eviction == STORE_EVICT_NONE || memory_make_room(s, spare, 0) == 0)
         return 0;

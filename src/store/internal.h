@@ -9,12 +9,40 @@
  * with acquire loads inside an epoch-based reclamation section (ebr.c), which
  * keeps every entry and table they can reach from being freed until they are
  * done. This works because an entry is immutable once linked (a write
- * replaces the whole entry), so a reader only ever needs the links to it
- * (32-bit references, entry_ref) to be published with release stores, never
- * a lock. Scans take the read lock. No code path holds two shard locks at
- * once, so there is no lock order to get wrong. Functions named do_*()
- * expect the caller to hold the shard's write lock (or, where they say so,
- * its read lock).
+ * replaces the whole entry, store_set_ttl included), so a reader only ever
+ * needs the links to it (32-bit references, entry_ref) to be published with
+ * release stores, never a lock. Scans take the read lock. Functions named
+ * do_*() expect the caller to hold the shard's write lock (or, where they
+ * say so, its read lock).
+ *
+ * The lock order. Five kinds of lock, always taken in this order, never
+ * back up it, and never two of one kind at once:
+ *
+ *   1. store.sweep_lock (mutex): one expiry sweep at a time; guards
+ *      sweep_shard and sweep_bucket. Held across the sweep's shard locks
+ *      and its retiring of what it unlinked (expire.c).
+ *   2. shard.lock (rwlock): the shard's table, queues, ghost, retired
+ *      tables, version counter and its entries' writer-side fields. One
+ *      shard at a time: eviction and flush visit shards in turn, unlocking
+ *      each before the next (evict.c), so shards need no order among
+ *      themselves.
+ *   3. ebr.lock (mutex): the registry of thread records and the orphan
+ *      list (ebr.c). Taken under a shard lock only by a thread's first
+ *      registration (ebr_this_thread, e.g. from memory_release); entries
+ *      are retired after the shard lock is dropped, and retiring frees
+ *      under it.
+ *   4. slab_class.lock (mutex): one size class's partial-page list and its
+ *      pages' bitmaps (slab.c). Taken to allocate an entry (under a shard's
+ *      read lock only by store_set_ttl's copy in a thread with no EBR
+ *      record) and to free one (under ebr.lock when the orphans go). One
+ *      class at a time, slab_trim included.
+ *   5. slab.lock (mutex): the page counters top, committed and free_pages.
+ *      Taken under a class lock to take a fresh page, or alone to release
+ *      one (after the class lock is dropped).
+ *
+ * Nothing here calls out of the store (callbacks, JSON, I/O) with any of
+ * them held, except store_scan's key callback and store_get's alloc under a
+ * shard read lock, which store.h forbids to call back into the store.
  *
  * `entry.chain` and the table slots are atomics: writers store them with
  * release order under the lock, lock-free readers load them with acquire.
@@ -292,6 +320,12 @@ size_t entry_alloc_size(size_t key_len, enum store_kind kind, size_t ct_len, siz
  */
 struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum store_kind kind, const char *ct,
                         size_t ct_len, size_t value_capacity, int has_expiry, int64_t expires_at);
+/*
+ * A new, unlinked copy of e (key, kind, content type, value and version) whose
+ * expiry is expires_at (0: none; e's expiry slot is kept if it has one).
+ * NULL when out of memory. e must stay allocated meanwhile (an EBR section).
+ */
+struct entry *entry_clone(struct store *s, const struct entry *e, int64_t expires_at);
 const char *entry_key(const struct entry *e);
 unsigned char *entry_value(struct entry *e);
 /* STORE_KIND_BYTES: the content type and its length; other kinds: NULL, 0. */
@@ -392,7 +426,7 @@ struct spared_key {
     uint64_t hash;
     const void *key;
     size_t key_len;
-    uint64_t version; /* once linked, the version the write gave the key (memory_trim) */
+    uint64_t version; /* once linked, the version the write gave the key (memory_evict_to_bound) */
 };
 
 /* Counts bytes about to be allocated (no eviction). 0, or STORE_EFULL if they exceed max_memory alone. */
@@ -417,10 +451,12 @@ void memory_release_by(struct store *s, struct ebr_thread *t, size_t bytes);
 void memory_release(struct store *s, size_t bytes);
 /*
  * With no lock held, after a write: evicts back under max_memory if it is
- * over (a table grew), sparing the write's key. STORE_EFULL if that was not
+ * over (a table grew), sparing the write's key. (Not store_trim, which
+ * hands free memory back to the system and evicts nothing: "trim" there
+ * means what it means for malloc_trim and slab_trim.) STORE_EFULL if that was not
  * enough and the entry the write linked (spare->version) was evicted too.
  */
-int memory_trim(struct store *s, const struct spared_key *spare);
+int memory_evict_to_bound(struct store *s, const struct spared_key *spare);
 /* Counts bytes more for a growing table; 0, counting nothing, if they would pass the bound under STORE_EVICT_NONE. */
 int memory_grow(struct store *s, size_t bytes);
 

@@ -57,14 +57,24 @@ static int test_and_clear_visited(struct entry *e)
     return atomic_fetch_and_explicit(&e->flags, (uint8_t)~ENTRY_VISITED, memory_order_relaxed) & ENTRY_VISITED;
 }
 
+/*
+ * The walk is bounded to one full turn of the queue: lock-free gets may set
+ * a visited bit again behind the hand while it walks (they take no lock), so
+ * on a small, hot shard "until a clear bit" could go round for as long as
+ * the readers keep up. Back where it started, the hand takes the entry it
+ * holds, as it would have with no reader about. No test forces the spin:
+ * that needs a get to land between two steps of the walk every time, which
+ * only a hook inside the walk could arrange.
+ */
 struct entry *do_sieve_victim(const struct store *s, struct shard *sh, int64_t now)
 {
-    /* Terminates: after one full turn every visited bit is clear. */
-    struct entry *e = sh->hand != NULL ? sh->hand : sh->main.oldest;
+    struct entry *start = sh->hand != NULL ? sh->hand : sh->main.oldest, *e = start;
     while (e != NULL) {
         if (entry_is_expired(e, now) || !test_and_clear_visited(e))
             break;
         e = e->newer != 0 ? entry_at(s, e->newer) : sh->main.oldest;
+        if (e == start)
+            break; /* one full turn */
     }
     if (e != NULL)
         sh->hand = entry_at(s, e->newer);

@@ -1,16 +1,22 @@
 /*
- * The store's operations: create and destroy, get, set, delete, incr, flush
- * and statistics, over the sharded tables of table.c.
+ * The store's operations: create and destroy, get, peek, set, delete, incr,
+ * set_ttl, flush and statistics, over the sharded tables of table.c.
  *
  * Every write follows one pattern, so that nothing slow happens under a lock:
  * build the new entry (allocate and copy) with no lock held, reserve its bytes
  * (which may evict, taking other locks one at a time, never the key's own
  * entry: evict.c), then take the shard's write lock only to check the
  * condition and swap links, and free the replaced entry after unlocking (then
- * evict again if the insert grew the table past max_memory: memory_trim). A
- * get takes no lock: it finds the entry lock-free inside an EBR section
+ * evict again if the insert grew the table past max_memory:
+ * memory_evict_to_bound). The writes of one key (set, incr, set_ttl) share
+ * that sequence as a write_op: each brings its entry and one step that
+ * decides, under the lock, whether it may replace the key's entry and
+ * completes its own.
+ *
+ * A get takes no lock: it finds the entry lock-free inside an EBR section
  * (table.c, ebr.c), copies the value out into the caller's memory and records
- * the hit for the eviction policy.
+ * the hit for the eviction policy; a peek reads only the metadata and
+ * records nothing.
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
  * always lives in the same shard, so the version of a key changes on every
@@ -179,11 +185,16 @@ static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t no
     meta->created = created;
 }
 
-/* Links e in place of whatever is under its key; returns the entry it replaced, or NULL. */
+/*
+ * Links e in place of whatever is under its key; returns the entry it
+ * replaced, or NULL. e gets the shard's next version, unless it already has
+ * one (store_set_ttl keeps the version of the entry it copies).
+ */
 static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
                              entry_link *link)
 {
-    e->version = sh->next_version++;
+    if (e->version == 0)
+        e->version = sh->next_version++;
     if (old != NULL)
         do_table_replace(s, sh, link, old, e);
     else
@@ -191,44 +202,48 @@ static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, s
     return old;
 }
 
-/* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
-static int entry_integer(struct entry *e, int64_t *out)
-{
-    char text[INT64_TEXT_MAX + 1], *end;
-    if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
-        return STORE_ENOTINT;
-    memcpy(text, entry_value(e), e->value_len);
-    text[e->value_len] = '\0';
-    if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
-        return STORE_ENOTINT;
-    errno = 0;
-    long long v = strtoll(text, &end, 10);
-    if (errno != 0 || end != text + e->value_len)
-        return STORE_ENOTINT;
-    *out = v;
-    return 0;
-}
+/* ---- the write path ------------------------------------------------------ */
 
 /*
- * Whether a write with these options may replace old (live: not expired):
- * STORE_EEXISTS or STORE_EVERSION if not, else 0. For an increment (by not
- * NULL) also STORE_ENOTINT or STORE_EOVERFLOW, and *sum, what it will store.
+ * Every write of one key (set, incr, set_ttl) is a write_op run by
+ * write_run: the caller builds the new entry with no lock held and names
+ * its own step; write_run does the rest, in the same order for all:
+ *
+ *   write_begin   no lock: counts the entry's bytes; past max_memory, makes
+ *                 room for what the write adds (e less the entry it will
+ *                 replace, read under the read lock, where the step is
+ *                 asked first, so a write bound to fail evicts nothing);
+ *   write_commit  the write lock: finds the key's entry, asks the step (the
+ *                 decision that counts; the step also fills in e), checks
+ *                 the bound under noeviction, links e, fills in meta;
+ *   write_end     no lock: frees whichever entry lost and counts the write.
  */
-static int write_condition(const struct store_set_opts *opts, struct entry *old, bool live, const int64_t *by,
-                           int64_t *sum)
-{
-    if (opts->mode == STORE_SET_IF_ABSENT && live)
-        return STORE_EEXISTS;
-    if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
-        return STORE_EVERSION;
-    if (by == NULL)
-        return 0;
-    int64_t base = 0;
-    int rc = live ? entry_integer(old, &base) : 0;
-    if (rc == 0 && __builtin_add_overflow(base, *by, sum))
-        rc = STORE_EOVERFLOW;
-    return rc;
-}
+struct write_op;
+
+/*
+ * A write's own step, under the shard lock: 0 if the write may replace old
+ * (NULL when the key is absent; live: old is there and not expired), else
+ * the error that refuses it. With fill (the write lock, after which the
+ * write links) it also completes op->e from old: the value, the expiry.
+ * Without fill (the read lock, before evicting) it only decides.
+ */
+typedef int (*write_step_fn)(struct write_op *op, struct entry *old, bool live, bool fill);
+
+struct write_op {
+    struct entry *e; /* the new entry, built with no lock held */
+    const void *key;
+    size_t key_len;
+    int64_t now;
+    write_step_fn step;
+    void *ctx;               /* the step's own arguments and results */
+    struct store_meta *meta; /* may be NULL */
+    /* Set by write_begin and write_commit. */
+    uint64_t hash;
+    struct spared_key spare;
+    size_t bytes;      /* e's footprint, counted in store.used */
+    struct entry *old; /* the entry e replaced, once linked */
+    bool old_was_live;
+};
 
 /*
  * Ends a write after its critical section: on failure frees the unlinked new
@@ -237,58 +252,102 @@ static int write_condition(const struct store_set_opts *opts, struct entry *old,
  * insert grew a table past it, and counts the write. Fails after all if
  * only evicting the new entry itself brought the store back under the bound.
  */
-static int finish_write(struct store *s, const struct spared_key *spare, int rc, struct entry *e, size_t bytes,
-                        struct entry *old, bool old_was_live)
+static int write_end(struct store *s, struct write_op *op, int rc)
 {
     if (rc != 0) {
-        entry_free(s, NULL, e);
-        memory_release(s, bytes);
+        entry_free(s, NULL, op->e);
+        memory_release(s, op->bytes);
         return rc;
     }
-    if (old != NULL) {
-        if (!old_was_live)
+    if (op->old != NULL) {
+        if (!op->old_was_live)
             stat_add(s, STAT_EXPIRED, 1);
-        entry_retire(s, old);
+        entry_retire(s, op->old);
     }
-    if (memory_trim(s, spare) != 0)
+    if (memory_evict_to_bound(s, &op->spare) != 0)
         return STORE_EFULL;
     stat_add(s, STAT_SETS, 1);
     return 0;
 }
 
 /*
- * Starts a write once its new entry e is built: finds the key's shard and
- * counts e's bytes. If that takes the store past max_memory, makes room
- * (evict.c) for what the write adds: e less the key's current entry, which
- * it will replace, read under the shard's read lock. A write that already
- * fails on that entry (its condition, or an increment's integer) evicts
- * nothing (the check under the write lock is still the one that decides). On
- * failure frees e and its bytes.
+ * Finds the key's shard and counts e's bytes. If that takes the store past
+ * max_memory, makes room (evict.c) for what the write adds: e less the key's
+ * current entry, which it will replace, read under the shard's read lock. A
+ * write its step already refuses evicts nothing (the step under the write
+ * lock still decides). On failure frees e and its bytes.
  */
-static int begin_write(struct store *s, struct entry *e, const void *key, size_t key_len,
-                       const struct store_set_opts *opts, const int64_t *incr_by, int64_t now, uint64_t *hash,
-                       struct spared_key *spare, size_t *bytes)
+static int write_begin(struct store *s, struct write_op *op)
 {
-    *hash = store_hash(s, key, key_len);
-    *spare = (struct spared_key){.shard = shard_for(s, *hash), .hash = *hash, .key = key, .key_len = key_len};
-    *bytes = entry_footprint(s, e);
-    int rc = memory_reserve(s, *bytes);
+    op->hash = store_hash(s, op->key, op->key_len);
+    op->spare =
+        (struct spared_key){.shard = shard_for(s, op->hash), .hash = op->hash, .key = op->key, .key_len = op->key_len};
+    op->bytes = entry_footprint(s, op->e);
+    int rc = memory_reserve(s, op->bytes);
     if (rc != 0) {
-        entry_free(s, NULL, e);
+        entry_free(s, NULL, op->e);
         return rc;
     }
     if (!memory_is_over(s))
         return 0;
-    struct shard *sh = spare->shard;
+    struct shard *sh = op->spare.shard;
     shard_rdlock(&sh->lock);
-    struct entry *old = do_table_find(s, sh, *hash, key, key_len, NULL);
-    int64_t sum;
-    rc = write_condition(opts, old, old != NULL && !entry_is_expired(old, now), incr_by, &sum);
+    struct entry *old = do_table_find(s, sh, op->hash, op->key, op->key_len, NULL);
+    rc = op->step(op, old, old != NULL && !entry_is_expired(old, op->now), false);
     size_t freed = old != NULL ? entry_footprint(s, old) : 0;
     shard_unlock(&sh->lock);
     if (rc == 0)
-        rc = memory_make_room(s, spare, freed);
-    return rc == 0 ? 0 : finish_write(s, spare, rc, e, *bytes, NULL, false);
+        rc = memory_make_room(s, &op->spare, freed);
+    return rc == 0 ? 0 : write_end(s, op, rc);
+}
+
+/* The critical section: decides, links and reads back the meta under the shard's write lock. */
+static int write_commit(struct store *s, struct write_op *op)
+{
+    struct shard *sh = op->spare.shard;
+    entry_link *link;
+    shard_wrlock(&sh->lock);
+    struct entry *old = do_table_find(s, sh, op->hash, op->key, op->key_len, &link);
+    bool live = old != NULL && !entry_is_expired(old, op->now);
+    int rc = op->step(op, old, live, true);
+    if (rc == 0 && !memory_admits(s, old))
+        rc = STORE_EFULL;
+    if (rc == 0) {
+        op->old = do_link(s, sh, op->hash, op->e, old, link);
+        op->old_was_live = live;
+        op->spare.version = op->e->version;
+        fill_meta(op->meta, op->e, op->now, !live); /* e may be replaced as soon as the lock drops */
+    }
+    shard_unlock(&sh->lock);
+    return rc;
+}
+
+/* Runs a write whose op->e, key, now, step (and ctx, meta) are set. Returns 0 or the write's error. */
+static int write_run(struct store *s, struct write_op *op)
+{
+    int rc = write_begin(s, op);
+    if (rc != 0)
+        return rc;
+    return write_end(s, op, write_commit(s, op));
+}
+
+/* ---- set, incr --------------------------------------------------------- */
+
+/* Whether a write with these options may replace old: STORE_EEXISTS, STORE_EVERSION or 0. */
+static int set_condition(const struct store_set_opts *opts, const struct entry *old, bool live)
+{
+    if (opts->mode == STORE_SET_IF_ABSENT && live)
+        return STORE_EEXISTS;
+    if (opts->mode == STORE_SET_IF_VERSION && (!live || old->version != opts->version))
+        return STORE_EVERSION;
+    return 0;
+}
+
+/* store_set's step: the condition only (its entry is complete before the lock). ctx: the options. */
+static int set_step(struct write_op *op, struct entry *old, bool live, bool fill)
+{
+    (void)fill;
+    return set_condition(op->ctx, old, live);
 }
 
 int store_set(struct store *s, const void *key, size_t key_len, const struct store_value *value,
@@ -312,50 +371,104 @@ int store_set(struct store *s, const void *key, size_t key_len, const struct sto
         memcpy(entry_value(e), value->data, value->len);
     e->value_len = (uint32_t)value->len;
 
-    uint64_t hash;
-    struct spared_key spare;
-    size_t bytes;
-    int rc = begin_write(s, e, key, key_len, opts, NULL, now, &hash, &spare, &bytes);
-    if (rc != 0)
-        return rc;
+    struct write_op op = {
+        .e = e, .key = key, .key_len = key_len, .now = now, .step = set_step, .ctx = (void *)opts, .meta = meta};
+    return write_run(s, &op);
+}
 
-    struct shard *sh = spare.shard;
-    entry_link *link;
-    shard_wrlock(&sh->lock);
-    struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
-    bool live = old != NULL && !entry_is_expired(old, now);
-    rc = write_condition(opts, old, live, NULL, NULL);
-    if (rc == 0 && !memory_admits(s, old))
-        rc = STORE_EFULL;
-    if (rc == 0) {
-        do_link(s, sh, hash, e, old, link);
-        spare.version = e->version;
-        fill_meta(meta, e, now, !live); /* e may be replaced as soon as the lock drops */
+/* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
+static int entry_integer(struct entry *e, int64_t *out)
+{
+    char text[INT64_TEXT_MAX + 1], *end;
+    if (e->kind != STORE_KIND_JSON || e->value_len == 0 || e->value_len > INT64_TEXT_MAX)
+        return STORE_ENOTINT;
+    memcpy(text, entry_value(e), e->value_len);
+    text[e->value_len] = '\0';
+    if (!(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
+        return STORE_ENOTINT;
+    errno = 0;
+    long long v = strtoll(text, &end, 10);
+    if (errno != 0 || end != text + e->value_len)
+        return STORE_ENOTINT;
+    *out = v;
+    return 0;
+}
+
+struct incr_args {
+    const struct store_set_opts *opts;
+    int64_t by;
+    int64_t sum; /* out: what the increment stores */
+};
+
+/*
+ * store_incr's step: the condition, then STORE_ENOTINT or STORE_EOVERFLOW;
+ * filling, writes the sum and keeps a live entry's expiry (a new key gets
+ * opts->ttl_ms).
+ */
+static int incr_step(struct write_op *op, struct entry *old, bool live, bool fill)
+{
+    struct incr_args *a = op->ctx;
+    int64_t base = 0;
+    int rc = set_condition(a->opts, old, live);
+    if (rc == 0 && live)
+        rc = entry_integer(old, &base);
+    if (rc == 0 && __builtin_add_overflow(base, a->by, &a->sum))
+        rc = STORE_EOVERFLOW;
+    if (rc != 0 || !fill)
+        return rc;
+    int64_t ttl_ms = a->opts->ttl_ms;
+    entry_set_expires_at(op->e, live ? entry_expires_at(old) : ttl_ms > 0 ? op->now + ttl_ms : 0);
+    char text[INT64_TEXT_MAX + 1];
+    op->e->value_len = (uint32_t)snprintf(text, sizeof(text), "%" PRId64, a->sum);
+    memcpy(entry_value(op->e), text, op->e->value_len);
+    return 0;
+}
+
+/*
+ * A read of one key's entry: lock-free inside an EBR section, or under the
+ * shard's read lock where the calling thread has no EBR record (out of
+ * memory) or in bench/store's locked-read builds. The entry read_begin
+ * returns (or NULL) stays allocated until read_end; it is immutable once
+ * linked, so it can be read whole without the write lock (internal.h).
+ */
+struct read_section {
+    struct shard *shard;
+    struct ebr_thread *self; /* the calling thread's record, or NULL */
+    bool lock_free;
+};
+
+static struct entry *read_begin(struct store *s, const void *key, size_t key_len, struct read_section *r)
+{
+    uint64_t hash = store_hash(s, key, key_len);
+    r->shard = shard_for(s, hash);
+    r->self = ebr_this_thread(s);
+#ifdef STORE_LOCKED_READS
+    r->lock_free = false; /* bench/store's lock-based baselines */
+#else
+    r->lock_free = r->self != NULL;
+#endif
+    if (r->lock_free) {
+        ebr_enter(r->self);
+        return table_lookup(s, r->shard, hash, key, key_len);
     }
-    shard_unlock(&sh->lock);
-    return finish_write(s, &spare, rc, e, bytes, old, live);
+    shard_rdlock(&r->shard->lock);
+    return do_table_find(s, r->shard, hash, key, key_len, NULL);
+}
+
+static void read_end(struct read_section *r)
+{
+    if (r->lock_free)
+        ebr_exit(r->self);
+    else
+        shard_unlock(&r->shard->lock);
 }
 
 int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
               struct store_item *item)
 {
-    uint64_t hash = store_hash(s, key, key_len);
-    struct shard *sh = shard_for(s, hash);
     int rc = 0;
-
-    struct ebr_thread *self = ebr_this_thread(s); /* NULL if out of memory: read under the lock then */
-    /* No lock: the EBR section keeps whatever the lookup reaches allocated (see internal.h). */
-#ifdef STORE_LOCKED_READS
-    bool lock_free = false; /* bench/store's lock-based baselines */
-#else
-    bool lock_free = self != NULL;
-#endif
-    if (lock_free)
-        ebr_enter(self);
-    else
-        shard_rdlock(&sh->lock);
-    struct entry *e =
-        lock_free ? table_lookup(s, sh, hash, key, key_len) : do_table_find(s, sh, hash, key, key_len, NULL);
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
     /* Only an entry that can expire needs the clock (a call that costs as much as the hash). */
     int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
     if (e == NULL || entry_is_expired(e, now)) {
@@ -386,15 +499,24 @@ int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn a
             policy_hit(s, e);
         }
     }
-    if (lock_free)
-        ebr_exit(self);
-    else
-        shard_unlock(&sh->lock);
+    read_end(&r);
 
     if (rc == 0)
-        stat_add_by(s, self, STAT_HITS, 1);
+        stat_add_by(s, r.self, STAT_HITS, 1);
     else if (rc == STORE_ENOTFOUND)
-        stat_add_by(s, self, STAT_MISSES, 1);
+        stat_add_by(s, r.self, STAT_MISSES, 1);
+    return rc;
+}
+
+int store_peek(struct store *s, const void *key, size_t key_len, struct store_meta *meta)
+{
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
+    int64_t now = e != NULL && entry_expires_at(e) != 0 ? store_now_ms(s) : 0;
+    int rc = e == NULL || entry_is_expired(e, now) ? STORE_ENOTFOUND : 0;
+    if (rc == 0)
+        fill_meta(meta, e, now, false); /* and no policy_hit, no statistics: a peek leaves no trace */
+    read_end(&r);
     return rc;
 }
 
@@ -435,46 +557,84 @@ int store_incr(struct store *s, const void *key, size_t key_len, int64_t by, con
     static const struct store_set_opts defaults = {0};
     if (opts == NULL)
         opts = &defaults;
-    int64_t ttl_ms = opts->ttl_ms, now = store_now_ms(s);
-    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+    int64_t now = store_now_ms(s);
+    if (key_len > STORE_MAX_KEY_LEN || opts->ttl_ms < 0 || opts->ttl_ms > INT64_MAX - now)
         return STORE_EINVAL;
 
     /* Counters always carry an expiry slot, so the entry can be sized before the lock. */
     struct entry *e = entry_new(s, key, key_len, STORE_KIND_JSON, NULL, 0, INT64_TEXT_MAX, 1, 0);
     if (e == NULL)
         return STORE_ENOMEM;
-
-    uint64_t hash;
-    struct spared_key spare;
-    size_t bytes;
-    int rc = begin_write(s, e, key, key_len, opts, &by, now, &hash, &spare, &bytes);
-    if (rc != 0)
-        return rc;
-
-    struct shard *sh = spare.shard;
-    entry_link *link;
-    int64_t sum = 0;
-    shard_wrlock(&sh->lock);
-    struct entry *old = do_table_find(s, sh, hash, key, key_len, &link);
-    bool live = old != NULL && !entry_is_expired(old, now);
-    int64_t expires_at = live ? entry_expires_at(old) : ttl_ms > 0 ? now + ttl_ms : 0;
-    rc = write_condition(opts, old, live, &by, &sum);
-    if (rc == 0 && !memory_admits(s, old))
-        rc = STORE_EFULL;
-    if (rc == 0) {
-        entry_set_expires_at(e, expires_at);
-        char text[INT64_TEXT_MAX + 1];
-        e->value_len = (uint32_t)snprintf(text, sizeof(text), "%" PRId64, sum);
-        memcpy(entry_value(e), text, e->value_len);
-        do_link(s, sh, hash, e, old, link);
-        spare.version = e->version;
-        fill_meta(meta, e, now, !live);
-    }
-    shard_unlock(&sh->lock);
-    rc = finish_write(s, &spare, rc, e, bytes, old, live);
+    struct incr_args args = {.opts = opts, .by = by};
+    struct write_op op = {
+        .e = e, .key = key, .key_len = key_len, .now = now, .step = incr_step, .ctx = &args, .meta = meta};
+    int rc = write_run(s, &op);
     if (rc == 0)
-        *result = sum;
+        *result = args.sum;
     return rc;
+}
+
+/* ---- set_ttl ------------------------------------------------------------- */
+
+/*
+ * Copies the live entry under key with a new expiry (0: none), or returns
+ * what stops it: STORE_ENOTFOUND, STORE_EVERSION (if_version), STORE_ENOMEM,
+ * or 1 when there is nothing to change (no expiry to remove; *meta filled).
+ * The copy keeps the entry's version: store_set_ttl links it only in place
+ * of that same version.
+ */
+static int copy_with_expiry(struct store *s, const void *key, size_t key_len, int64_t expires_at, uint64_t if_version,
+                            int64_t now, struct entry **copy, struct store_meta *meta)
+{
+    struct read_section r;
+    struct entry *e = read_begin(s, key, key_len, &r);
+    int rc = 0;
+    if (e == NULL || entry_is_expired(e, now))
+        rc = STORE_ENOTFOUND;
+    else if (if_version != 0 && e->version != if_version)
+        rc = STORE_EVERSION;
+    else if (expires_at == 0 && entry_expires_at(e) == 0)
+        rc = 1;
+    else if ((*copy = entry_clone(s, e, expires_at)) == NULL)
+        rc = STORE_ENOMEM;
+    if (rc == 1)
+        fill_meta(meta, e, now, false);
+    read_end(&r);
+    return rc;
+}
+
+/* store_set_ttl's step: only in place of the live entry that was copied (same version). */
+static int same_version_step(struct write_op *op, struct entry *old, bool live, bool fill)
+{
+    (void)fill;
+    return live && old->version == op->e->version ? 0 : STORE_EVERSION;
+}
+
+int store_set_ttl(struct store *s, const void *key, size_t key_len, int64_t ttl_ms, uint64_t if_version,
+                  struct store_meta *meta)
+{
+    int64_t now = store_now_ms(s);
+    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+        return STORE_EINVAL;
+    int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
+
+    /*
+     * Entries are immutable for lock-free readers, so the new expiry goes
+     * into a copy, made with no lock held and linked only if the key still
+     * holds the version copied; if a write came in between (or the entry
+     * expired), copy again: the next copy sees the write, or the absence.
+     */
+    for (;;) {
+        struct entry *e = NULL;
+        int rc = copy_with_expiry(s, key, key_len, expires_at, if_version, now, &e, meta);
+        if (rc != 0)
+            return rc > 0 ? 0 : rc;
+        struct write_op op = {
+            .e = e, .key = key, .key_len = key_len, .now = now, .step = same_version_step, .meta = meta};
+        rc = write_run(s, &op);
+        if (rc != STORE_EVERSION)
+            return rc;
+    }
 }
 
 size_t store_flush(struct store *s)

@@ -59,12 +59,14 @@ static int teardown(void **state)
 }
 
 /* Opens the fixture's store with the test clock and these settings. */
-static struct store *open_store(void **state, size_t max_memory, unsigned shard_bits, enum store_eviction eviction)
+static struct store *open_store_as(void **state, size_t max_memory, unsigned shard_bits, bool single_shard,
+                                   enum store_eviction eviction)
 {
     struct fixture *fx = *state;
     struct store_config cfg = {
         .max_memory = max_memory,
         .shard_bits = shard_bits,
+        .single_shard = single_shard,
         .eviction = eviction,
         .clock = test_clock,
         .clock_ctx = fx,
@@ -72,6 +74,17 @@ static struct store *open_store(void **state, size_t max_memory, unsigned shard_
     fx->store = store_create(&cfg);
     assert_non_null(fx->store);
     return fx->store;
+}
+
+static struct store *open_store(void **state, size_t max_memory, unsigned shard_bits, enum store_eviction eviction)
+{
+    return open_store_as(state, max_memory, shard_bits, false, eviction);
+}
+
+/* One shard, so every key shares one eviction queue. */
+static struct store *open_single_shard(void **state, size_t max_memory, enum store_eviction eviction)
+{
+    return open_store_as(state, max_memory, 0, true, eviction);
 }
 
 static void advance(void **state, int64_t ms)
@@ -1710,16 +1723,7 @@ static int present_unread(struct store *s, const char *key)
 
 static void test_s3fifo_ghost_readmits_to_main(void **state)
 {
-    struct fixture *fx = *state;
-    struct store_config cfg = {
-        .max_memory = 128 * KIB,
-        .single_shard = true,
-        .eviction = STORE_EVICT_S3FIFO,
-        .clock = test_clock,
-        .clock_ctx = fx,
-    };
-    struct store *s = fx->store = store_create(&cfg);
-    assert_non_null(s);
+    struct store *s = open_single_shard(state, 128 * KIB, STORE_EVICT_S3FIFO);
     char value[300];
     char key[32];
     memset(value, 'g', sizeof(value));
@@ -1753,6 +1757,192 @@ static void test_s3fifo_ghost_readmits_to_main(void **state)
     }
     assert_true(stats_of(s).evicted > 3000);
     assert_true(present_unread(s, "again"));
+}
+
+/* ------------------------------------------------------------------------ */
+/* store_peek and store_set_ttl                                              */
+/* ------------------------------------------------------------------------ */
+
+/* A peek returns what a get would, and counts neither a hit nor a miss. */
+static void test_peek_meta_and_no_counts(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta set_meta, meta;
+    assert_int_equal(set_json(s, "k", "1", 1000, &set_meta), STORE_OK);
+    assert_int_equal(set_json(s, "forever", "2", 0, NULL), STORE_OK);
+    struct store_stats before = stats_of(s);
+
+    memset(&meta, 0xa5, sizeof(meta));
+    assert_int_equal(store_peek(s, "k", 1, &meta), STORE_OK);
+    assert_int_equal(meta.version, set_meta.version);
+    assert_int_equal(meta.ttl_ms, 1000);
+    assert_false(meta.created);
+    assert_int_equal(store_peek(s, "forever", 7, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, -1);
+    assert_int_equal(store_peek(s, "forever", 7, NULL), STORE_OK);
+    assert_int_equal(store_peek(s, "absent", 6, &meta), STORE_ENOTFOUND);
+    advance(state, 400);
+    assert_int_equal(store_peek(s, "k", 1, &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, 600);
+    advance(state, 600);
+    assert_int_equal(store_peek(s, "k", 1, &meta), STORE_ENOTFOUND); /* expired */
+
+    struct store_stats after = stats_of(s);
+    assert_int_equal(after.hits, before.hits);
+    assert_int_equal(after.misses, before.misses);
+    assert_int_equal(after.sets, before.sets);
+}
+
+/*
+ * Fills one shard up to its bound with "first" written first (the oldest
+ * entry, where both SIEVE's hand and S3-FIFO's small queue start), touches
+ * it with a peek or a get, then writes until exactly one entry is evicted.
+ * Returns whether "first" survived.
+ */
+static int first_survives_one_eviction(void **state, enum store_eviction eviction, bool read_it)
+{
+    struct store *s = open_single_shard(state, 64 * KIB, eviction);
+    char value[400], key[32];
+    struct store_item item;
+    memset(value, 'p', sizeof(value));
+
+    assert_int_equal(set_kind(s, "first", STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                     STORE_OK);
+    if (read_it) {
+        assert_int_equal(get(s, "first", &item), STORE_OK);
+        free(item.data);
+    } else {
+        assert_int_equal(store_peek(s, "first", 5, NULL), STORE_OK);
+    }
+    for (int w = 0; stats_of(s).evicted == 0; w++) {
+        assert_true(w < 1000);
+        snprintf(key, sizeof(key), "fill:%d", w);
+        assert_int_equal(set_kind(s, key, STORE_KIND_STRING, value, sizeof(value), 0, STORE_SET_ALWAYS, 0, NULL),
+                         STORE_OK);
+    }
+    assert_int_equal(stats_of(s).evicted, 1);
+    return present_unread(s, "first");
+}
+
+/* A peek leaves the entry as cold as it was: the first to go, where a read keeps it. */
+static void test_peek_marks_nothing_sieve(void **state)
+{
+    assert_false(first_survives_one_eviction(state, STORE_EVICT_SIEVE, false));
+    teardown(state);
+    setup(state);
+    assert_true(first_survives_one_eviction(state, STORE_EVICT_SIEVE, true));
+}
+
+static void test_peek_marks_nothing_s3fifo(void **state)
+{
+    assert_false(first_survives_one_eviction(state, STORE_EVICT_S3FIFO, false));
+    teardown(state);
+    setup(state);
+    assert_true(first_survives_one_eviction(state, STORE_EVICT_S3FIFO, true));
+}
+
+/* Asserts key's remaining ttl (-1: none) and version, by a peek. */
+static void assert_ttl(struct store *s, const char *key, int64_t ttl_ms, uint64_t version)
+{
+    struct store_meta meta;
+    assert_int_equal(store_peek(s, key, strlen(key), &meta), STORE_OK);
+    assert_int_equal(meta.ttl_ms, ttl_ms);
+    assert_int_equal(meta.version, version);
+}
+
+/* An expiry is added, changed and removed; the value and the version never change. */
+static void test_set_ttl(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    assert_int_equal(set_json(s, "k", "[1,2]", 0, &meta), STORE_OK);
+    uint64_t v = meta.version;
+
+    memset(&meta, 0xa5, sizeof(meta));
+    assert_int_equal(store_set_ttl(s, "k", 1, 1000, 0, &meta), STORE_OK); /* added */
+    assert_int_equal(meta.version, v);
+    assert_int_equal(meta.ttl_ms, 1000);
+    assert_false(meta.created);
+    assert_ttl(s, "k", 1000, v);
+    advance(state, 400);
+    assert_ttl(s, "k", 600, v);
+    assert_int_equal(store_set_ttl(s, "k", 1, 5000, v, &meta), STORE_OK); /* changed, on its version */
+    assert_int_equal(meta.ttl_ms, 5000);
+    advance(state, 4999);
+    assert_ttl(s, "k", 1, v);
+    assert_int_equal(store_set_ttl(s, "k", 1, 0, 0, &meta), STORE_OK); /* removed */
+    assert_int_equal(meta.ttl_ms, -1);
+    assert_int_equal(meta.version, v);
+    advance(state, 1000000);
+    assert_ttl(s, "k", -1, v);
+    assert_int_equal(store_set_ttl(s, "k", 1, 0, 0, &meta), STORE_OK); /* nothing to remove */
+    assert_ttl(s, "k", -1, v);
+    assert_json(s, "k", "[1,2]");
+    assert_int_equal(version_of(s, "k"), v);
+
+    assert_int_equal(store_set_ttl(s, "k", 1, 100, 0, NULL), STORE_OK);
+    advance(state, 100);
+    assert_int_equal(store_set_ttl(s, "k", 1, 1000, 0, &meta), STORE_ENOTFOUND); /* expired */
+    assert_absent(s, "k");
+    assert_int_equal(store_set_ttl(s, "absent", 6, 1000, 0, &meta), STORE_ENOTFOUND);
+    assert_int_equal(stats_of(s).entries, 1); /* the expired entry, not yet reclaimed */
+}
+
+static void test_set_ttl_conditions(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    struct store_meta meta;
+    assert_int_equal(set_json(s, "k", "1", 1000, &meta), STORE_OK);
+    uint64_t v = meta.version;
+
+    assert_int_equal(store_set_ttl(s, "k", 1, 50, v + 1, &meta), STORE_EVERSION);
+    assert_int_equal(store_set_ttl(s, "k", 1, -1, 0, &meta), STORE_EINVAL);
+    assert_int_equal(store_set_ttl(s, "k", 1, INT64_MAX, 0, &meta), STORE_EINVAL);
+    assert_ttl(s, "k", 1000, v); /* untouched */
+    assert_int_equal(store_set_ttl(s, "k", 1, 50, v, NULL), STORE_OK);
+    assert_ttl(s, "k", 50, v);
+    /* A write after it gives a new version, and the old one no longer matches. */
+    assert_int_equal(set_json(s, "k", "2", 0, &meta), STORE_OK);
+    assert_true(meta.version != v);
+    assert_int_equal(store_set_ttl(s, "k", 1, 50, v, NULL), STORE_EVERSION);
+    assert_ttl(s, "k", -1, meta.version);
+}
+
+/* The copy keeps every part of the entry: kind, content type, a value with NUL, a large value. */
+static void test_set_ttl_keeps_the_entry(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_S3FIFO);
+    struct store_value v = {
+        .kind = STORE_KIND_BYTES, .data = "a\0b", .len = 3, .content_type = "image/png", .content_type_len = 9};
+    struct store_meta meta;
+    struct store_item item;
+    assert_int_equal(store_set(s, "b", 1, &v, NULL, &meta), STORE_OK);
+    assert_int_equal(store_set_ttl(s, "b", 1, 10, 0, NULL), STORE_OK);
+    assert_int_equal(get(s, "b", &item), STORE_OK);
+    assert_int_equal(item.kind, STORE_KIND_BYTES);
+    assert_int_equal(item.len, 3);
+    assert_memory_equal(item.data, "a\0b", 3);
+    assert_string_equal(item.content_type, "image/png");
+    assert_int_equal(item.meta.version, meta.version);
+    assert_int_equal(item.meta.ttl_ms, 10);
+    free(item.data);
+
+    size_t big = 100 * KIB; /* an entry past a slab slot: header and malloc'd body */
+    char *data = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        data[i] = (char)(i * 7);
+    assert_int_equal(set_kind(s, "big", STORE_KIND_STRING, data, big, 0, STORE_SET_ALWAYS, 0, NULL), STORE_OK);
+    assert_int_equal(store_set_ttl(s, "big", 3, 10, 0, NULL), STORE_OK);
+    assert_int_equal(get(s, "big", &item), STORE_OK);
+    assert_int_equal(item.len, big);
+    assert_memory_equal(item.data, data, big);
+    free(item.data);
+    free(data);
+    advance(state, 10);
+    assert_absent(s, "big");
+    assert_absent(s, "b");
+    assert_int_equal(store_expire_step(s, 1u << 20), 2);
+    assert_int_equal(stats_of(s).entries, 0);
 }
 
 int main(void)
@@ -1801,6 +1991,12 @@ int main(void)
         T(test_evict_takes_expired),
         T(test_s3fifo_keeps_frequent),
         T(test_s3fifo_ghost_readmits_to_main),
+        T(test_peek_meta_and_no_counts),
+        T(test_peek_marks_nothing_sieve),
+        T(test_peek_marks_nothing_s3fifo),
+        T(test_set_ttl),
+        T(test_set_ttl_conditions),
+        T(test_set_ttl_keeps_the_entry),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -95,6 +95,24 @@ enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_l
     return from_store(store_get(ctx->store, key, key_len, alloc, alloc_ctx, item));
 }
 
+enum cmd_status cmd_peek(const struct cmd_ctx *ctx, const char *key, size_t key_len, struct store_meta *meta)
+{
+    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+        return CMD_NOT_FOUND;
+    return from_store(store_peek(ctx->store, key, key_len, meta));
+}
+
+enum cmd_status cmd_set_ttl(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t ttl_ms,
+                            uint64_t if_version, struct store_meta *meta)
+{
+    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    if (st == CMD_OK)
+        st = cmd_check_ttl(ttl_ms);
+    if (st != CMD_OK)
+        return st;
+    return from_store(store_set_ttl(ctx->store, key, key_len, ttl_ms, if_version, meta));
+}
+
 enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len, uint64_t if_version)
 {
     if (cmd_check_key(ctx, key, key_len) != CMD_OK)

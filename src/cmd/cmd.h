@@ -91,6 +91,25 @@ enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_l
 enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_len, store_alloc_fn alloc,
                         void *alloc_ctx, struct store_item *item);
 
+/*
+ * Reads key's metadata (version, remaining TTL; meta may be NULL) with no
+ * side effect: no hit or miss counted, recency untouched, so that checking a
+ * precondition does not change what the cache keeps or reports. CMD_OK or
+ * CMD_NOT_FOUND (also for a key that cannot exist).
+ */
+enum cmd_status cmd_peek(const struct cmd_ctx *ctx, const char *key, size_t key_len, struct store_meta *meta);
+
+/*
+ * Changes only key's expiry, atomically, keeping its value and version:
+ * ttl_ms > 0 (at most CMD_MAX_TTL_MS) expires it that long from now, 0 makes
+ * it never expire (unlike cmd_set, no default TTL applies). if_version 0:
+ * whatever version is there. meta (may be NULL) gets the version and the new
+ * TTL. CMD_OK, CMD_BAD_KEY, CMD_KEY_TOO_LONG, CMD_BAD_TTL, CMD_NOT_FOUND,
+ * CMD_VERSION_MISMATCH, CMD_FULL or CMD_NO_MEMORY.
+ */
+enum cmd_status cmd_set_ttl(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t ttl_ms,
+                            uint64_t if_version, struct store_meta *meta);
+
 /* Deletes key (if_version 0: whatever is there). CMD_OK, CMD_NOT_FOUND or CMD_VERSION_MISMATCH. */
 enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len, uint64_t if_version);
 

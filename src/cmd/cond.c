@@ -54,12 +54,16 @@ static bool precondition_holds(const struct cmd_precondition *pre, bool exists, 
     return false;
 }
 
-/* Reads whether key has a live entry, and its version, without the value. */
+/*
+ * Reads whether key has a live entry, and its version, without the value and
+ * without side effects: a precondition checked is not a read by the client
+ * (no hit counted, no recency given to an entry about to be replaced).
+ */
 static void read_state(const struct cmd_ctx *ctx, const char *key, size_t key_len, bool *exists, uint64_t *version)
 {
-    struct store_item now;
-    *exists = cmd_get(ctx, key, key_len, NULL, NULL, &now) == CMD_OK;
-    *version = *exists ? now.meta.version : 0;
+    struct store_meta now = {0};
+    *exists = cmd_peek(ctx, key, key_len, &now) == CMD_OK;
+    *version = *exists ? now.version : 0;
 }
 
 static enum cmd_status do_write(const struct cmd_ctx *ctx, const char *key, size_t key_len,

@@ -353,12 +353,15 @@ struct racing_test {
     uint64_t want;  /* holds on this version only */
     int calls;
     uint64_t newer; /* the version it wrote */
+    bool deletes;   /* deletes the key instead of writing it */
 };
 
 static bool race_then_match(void *arg, bool exists, uint64_t version)
 {
     struct racing_test *t = arg;
-    if (t->calls++ == 0)
+    if (t->calls++ == 0 && t->deletes)
+        assert_int_equal(cmd_delete(t->ctx, "r", 1, 0), CMD_OK);
+    else if (t->calls == 1)
         t->newer = put(t->ctx, "r", "\"newer\"");
     return exists && version == t->want;
 }
@@ -387,6 +390,11 @@ static void a_pinned_write_never_touches_the_entry_written_after_its_check(void 
     assert_int_equal(cmd_incr_if(ctx, "r", 1, 1, 0, &pre, NULL, NULL), CMD_VERSION_MISMATCH);
     assert_int_equal(cmd_peek(ctx, "r", 1, &meta), CMD_OK);
     assert_int_equal(meta.version, t.newer);
+
+    /* Deleted by another client in between: re-checked on the absent entry, 412, not 404. */
+    t = (struct racing_test){.ctx = ctx, .want = meta.version, .deletes = true};
+    assert_int_equal(cmd_delete_if(ctx, "r", 1, &pre), CMD_VERSION_MISMATCH);
+    assert_int_equal(t.calls, 2);
 }
 
 /* ---- peek and set_ttl ------------------------------------------------------ */

@@ -5,24 +5,28 @@
  * fail (0: none; the count runs over all the parsers of one input), the next
  * three the max-batch limit (0-7) for _mset and _mget. The rest is the body,
  * given to every parser: body_parse_write with and without "key",
- * body_parse_mset, body_parse_mget, body_parse_incr and body_parse_ttl_text.
+ * body_parse_mset, body_parse_mget, body_parse_incr, and cmd_ttl_parse (the
+ * reading of ?ttl=, beside the body's "ttl").
  *
  * The allocator is a per-input pool of separate malloc blocks, so ASan sees an
  * overrun of any one of them, all freed after the input. On success every
- * item is checked: a key is non-empty, a TTL is whole seconds in range, a
+ * item is checked: a key is non-empty, a TTL is in range and is the JSON
+ * number's seconds rounded up to the millisecond, a
  * string value is the document's string, and a JSON value is compact text
  * that jansson parses back to a value equal to the one in the document and
  * that dumps to the same text again. On failure the message is non-empty
  * UTF-8 (it is sent inside a JSON reply).
- * body_parse_ttl_text is compared with a reference parser.
+ * cmd_ttl_parse agrees with a reference for whole seconds, and whatever it
+ * accepts is in range.
  *
  * An allocation that fails must give BODY_NOMEM (and only then), with a
  * message; body_error_status must map each code to 400, 413 or 503.
  *
- * Links: src/http/body.c src/cmd/utf8.c -ljansson
+ * Links: src/http/body.c src/cmd/cmd.c src/cmd/ttl.c src/cmd/utf8.c src/store/ -ljansson
  */
 #include "fuzz_check.h"
 #include "cmd/cmd.h"
+#include "cmd/ttl.h"
 #include "cmd/utf8.h"
 #include "http/body.h"
 
@@ -85,13 +89,15 @@ static void check_ttl(json_t *obj, int64_t ttl_ms)
         CHECK(ttl_ms == 0);
         return;
     }
-    CHECK(json_is_integer(ttl));
-    CHECK(ttl_ms >= 1000 && ttl_ms <= CMD_MAX_TTL_MS && ttl_ms % 1000 == 0);
-    CHECK(ttl_ms / 1000 == json_integer_value(ttl));
+    CHECK(json_is_number(ttl));
+    CHECK(ttl_ms >= 1 && ttl_ms <= CMD_MAX_TTL_MS);
+    /* Rounded up to the millisecond: never below the seconds given, less than 1 ms above. */
+    double ms = json_number_value(ttl) * 1000;
+    CHECK((double)ttl_ms >= ms * (1 - 1e-12) && (double)ttl_ms < ms + 1);
 }
 
 /* One parsed item against the object it came from. */
-static void check_item(json_t *obj, const struct body_item *item, int with_key)
+static void check_item(json_t *obj, const struct cmd_item *item, int with_key)
 {
     CHECK(json_is_object(obj));
     if (with_key) {
@@ -128,18 +134,22 @@ static void check_item(json_t *obj, const struct body_item *item, int with_key)
     json_decref(again);
 }
 
-/* The reference for body_parse_ttl_text: 1 to 12 decimal digits, 1 s to 10 years. */
+/*
+ * The reference for cmd_ttl_parse on text of digits alone (leading zeros
+ * allowed, at most 32 characters): 1 s to 10 years. -2 for any other text.
+ */
 static int ref_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
 {
-    if (len == 0 || len > 12)
-        return -1;
     int64_t s = 0;
+    if (len == 0)
+        return -1;
     for (size_t i = 0; i < len; i++) {
         if (text[i] < '0' || text[i] > '9')
-            return -1;
-        s = s * 10 + (text[i] - '0');
+            return -2;
+        if (s <= 315360000)
+            s = s * 10 + (text[i] - '0');
     }
-    if (s < 1 || s > 315360000)
+    if (len > 32 || s < 1 || s > 315360000)
         return -1;
     *ttl_ms = s * 1000;
     return 0;
@@ -220,9 +230,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     int64_t got = -7, want = -7;
-    int trc = body_parse_ttl_text(body, len, &got);
-    CHECK(trc == ref_ttl_text(body, len, &want));
-    CHECK(got == want);
+    enum cmd_status tst = cmd_ttl_parse(body, len, &got);
+    int ref = ref_ttl_text(body, len, &want);
+    CHECK(tst == CMD_OK || tst == CMD_BAD_TTL);
+    if (tst == CMD_OK)
+        CHECK(got >= 1 && got <= CMD_MAX_TTL_MS);
+    else
+        CHECK(got == -7);
+    if (ref != -2) /* digits alone: exactly the reference */
+        CHECK((tst == CMD_OK ? 0 : -1) == ref && got == want);
 
     pool_reset(&pool);
     free(body);

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
-#include "cmd/decimal.h"
+#include "cmd/ttl.h"
 #include "cmd/utf8.h"
 
 static int fail(char *err, size_t err_size, const char *msg)
@@ -21,31 +21,16 @@ static int fail(char *err, size_t err_size, const char *msg)
     return -1;
 }
 
-/* A TTL in whole seconds, from 1 to the longest the command layer allows; 0 or -1. */
-static int ttl_from_seconds(int64_t seconds, int64_t *ttl_ms)
-{
-    if (seconds <= 0 || seconds > CMD_MAX_TTL_MS / 1000)
-        return -1;
-    *ttl_ms = seconds * 1000;
-    return 0;
-}
-
-static int ttl_from_json(json_t *ttl, int64_t *ttl_ms)
+/* Reads "ttl" (absent or null: none, 0) as the command layer reads every TTL; 0, or -1 with err set. */
+static int ttl_from_json(json_t *ttl, int64_t *ttl_ms, char *err, size_t err_size)
 {
     *ttl_ms = 0;
     if (ttl == NULL || json_is_null(ttl))
         return 0;
-    if (!json_is_integer(ttl))
-        return -1;
-    return ttl_from_seconds((int64_t)json_integer_value(ttl), ttl_ms);
-}
-
-int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms)
-{
-    uint64_t seconds;
-    if (decimal_parse(text, len, 12, &seconds) != 0)
-        return -1;
-    return ttl_from_seconds((int64_t)seconds, ttl_ms);
+    if (json_is_number(ttl) && cmd_ttl_from_seconds(json_number_value(ttl), ttl_ms) == CMD_OK)
+        return 0;
+    cmd_status_message(NULL, CMD_BAD_TTL, err, err_size);
+    return -1;
 }
 
 /* Loads a JSON object; returns it, or NULL with err set. */
@@ -72,7 +57,7 @@ static json_t *load_object(const char *body, size_t len, char *err, size_t err_s
 }
 
 /* Fills item from one {"key"?, "value", "ttl"?} object. */
-static int parse_item(json_t *obj, int with_key, store_alloc_fn alloc, void *alloc_ctx, struct body_item *item,
+static int parse_item(json_t *obj, int with_key, store_alloc_fn alloc, void *alloc_ctx, struct cmd_item *item,
                       char *err, size_t err_size)
 {
     memset(item, 0, sizeof(*item));
@@ -95,8 +80,8 @@ static int parse_item(json_t *obj, int with_key, store_alloc_fn alloc, void *all
         return fail(err, err_size, "missing \"value\"");
     if (json_is_null(value))
         return fail(err, err_size, "\"value\" must not be null");
-    if (ttl_from_json(json_object_get(obj, "ttl"), &item->ttl_ms) != 0)
-        return fail(err, err_size, "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000");
+    if (ttl_from_json(json_object_get(obj, "ttl"), &item->ttl_ms, err, err_size) != 0)
+        return -1;
 
     if (json_is_string(value)) {
         item->value.kind = STORE_KIND_STRING;
@@ -211,8 +196,8 @@ int body_parse_incr(const char *body, size_t len, int64_t *by, int64_t *ttl_ms, 
     json_t *step = json_object_get(root, "by");
     if (step != NULL && !json_is_integer(step))
         rc = fail(err, err_size, "\"by\" must be a whole number");
-    else if (ttl_from_json(json_object_get(root, "ttl"), ttl_ms) != 0)
-        rc = fail(err, err_size, "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000");
+    else if (ttl_from_json(json_object_get(root, "ttl"), ttl_ms, err, err_size) != 0)
+        rc = BODY_INVALID;
     else if (step != NULL)
         *by = json_integer_value(step);
     json_decref(root);

@@ -7,20 +7,19 @@
 #include <stdint.h>
 
 #include "cachette/store.h"
+#include "cmd/batch.h"
 
-/* One entry to write. Strings point into the parsed document or into alloc'd memory. */
-struct body_item {
-    const char *key;          /* "key", when asked for */
-    size_t key_len;
-    struct store_value value; /* a string is kept unquoted; any other JSON as compact text */
-    int64_t ttl_ms;           /* "ttl" in milliseconds; 0 when absent or null */
-};
-
-/* A parsed request body: release with body_free. */
+/*
+ * A parsed request body: release with body_free. Each item is one entry to
+ * write, as the command layer takes it: "key" (when asked for), "value" (a
+ * string kept unquoted, any other JSON as compact text) and "ttl" in
+ * milliseconds (0 when absent or null). Strings point into the parsed
+ * document or into alloc'd memory.
+ */
 struct body {
     json_t *root;
-    size_t count;             /* items parsed */
-    struct body_item *items;  /* from alloc; one item for a single write */
+    size_t count;            /* items parsed */
+    struct cmd_item *items;  /* from alloc; one item for a single write */
 };
 
 /*
@@ -35,7 +34,8 @@ struct body {
 int body_error_status(int rc);
 
 /*
- * A single write: {"key"?: string, "value": any JSON but null, "ttl"?: seconds}.
+ * A single write: {"key"?: string, "value": any JSON but null, "ttl"?: seconds}
+ * ("ttl" any number cmd_ttl_from_seconds takes, or null for none).
  * with_key says whether "key" is required (POST /cache) or ignored (PUT).
  * Members other than these are ignored.
  */
@@ -54,11 +54,5 @@ int body_parse_mget(const char *body, size_t len, size_t max_items, store_alloc_
 int body_parse_incr(const char *body, size_t len, int64_t *by, int64_t *ttl_ms, char *err, size_t err_size);
 
 void body_free(struct body *b);
-
-/*
- * Parses a TTL in whole seconds from text (the ?ttl= query parameter) into
- * milliseconds. Returns 0 or -1.
- */
-int body_parse_ttl_text(const char *text, size_t len, int64_t *ttl_ms);
 
 #endif

@@ -7,10 +7,9 @@
  * clients write and the tables grow; a key may come back twice. The cursor
  * is opaque to clients: a decimal number, null when the listing is complete.
  *
- * _mset checks every item (key, value size, TTL) before writing any, so a
- * bad item changes nothing; the writes themselves are not one transaction:
- * readers may see some before others, and if memory runs out midway the
- * answer says how many were stored.
+ * The batches' rules (the size limit, _mset checking every item before
+ * writing any) are the command layer's (cmd/batch.h); this file parses the
+ * JSON, adds what only HTTP has (?ttl= for every item) and writes the answer.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -35,7 +34,7 @@ static void store_one(struct http_server *srv, h2o_req_t *req)
     struct store_meta meta;
     int64_t ttl_ms;
     if (request_parse_write(req, 1, &body, &ttl_ms) == 0) {
-        const struct body_item *item = &body.items[0];
+        const struct cmd_item *item = &body.items[0];
         enum cmd_status st = cmd_set(srv->cmd, item->key, item->key_len, &item->value, ttl_ms, CMD_UNCONDITIONAL, &meta);
         if (st == CMD_OK || st == CMD_CREATED)
             reply_message(req, 200, "stored");
@@ -155,6 +154,32 @@ void cache_collection_handle(struct http_server *srv, h2o_req_t *req)
 
 /* ---- POST /cache/_mget and /cache/_mset ----------------------------------- */
 
+enum { MISSING, TEXT, BINARY }; /* where an _mget key goes: the output pass that writes it */
+
+/* The size of an _mget answer, summed as cmd_mget reads each entry. */
+struct mget_answer {
+    char *where;                  /* per key: MISSING, TEXT or BINARY */
+    size_t len;                   /* the answer's exact length so far */
+    size_t text, binary, missing; /* keys in each part */
+    size_t max_len;               /* --max-mget-bytes */
+};
+
+/* cmd_read_fn: adds read i to the answer's length; stops once it is over the bound. */
+static int mget_measure(void *arg, size_t i, const struct cmd_read *read)
+{
+    struct mget_answer *a = arg;
+    a->where[i] = MISSING;
+    a->len += json_string_len(read->key, read->key_len);
+    if (read->found) {
+        a->where[i] = json_item_is_text(&read->item) ? TEXT : BINARY;
+        a->len += 1 + (a->where[i] == TEXT ? json_item_len(&read->item) : BASE64_LEN(read->item.len) + 2);
+        a->len += a->binary == 0 && a->where[i] == BINARY ? sizeof(",\"entries_base64\":{}") - 1 : 0;
+    }
+    size_t *n = a->where[i] == TEXT ? &a->text : a->where[i] == BINARY ? &a->binary : &a->missing;
+    a->len += (*n)++ > 0; /* the comma before it */
+    return a->len > a->max_len;
+}
+
 /*
  * {"entries":{k:v,…},"entries_base64":{k:b64,…},"missing":[k,…]}; the second
  * only when needed. The body's exact length is summed as the values are
@@ -173,56 +198,51 @@ static void mget(struct http_server *srv, h2o_req_t *req)
         body_free(&body);
         return;
     }
-    enum { MISSING, TEXT, BINARY }; /* where each key goes: the output pass that writes it */
-    struct store_item *items = h2o_mem_alloc_pool(&req->pool, (body.count ? body.count : 1) * sizeof(*items));
-    char *where = h2o_mem_alloc_pool(&req->pool, body.count + 1);
-    size_t text = 0, binary = 0, missing = 0;
-    size_t len = sizeof("{\"entries\":{},\"missing\":[]}") - 1; /* the frame; commas and colons follow */
-    for (size_t i = 0; i < body.count; i++) {
-        const struct body_item *it = &body.items[i];
-        where[i] = MISSING;
-        len += json_string_len(it->key, it->key_len);
-        if (cmd_get(srv->cmd, it->key, it->key_len, request_pool_alloc, &req->pool, &items[i]) == CMD_OK) {
-            where[i] = json_item_is_text(&items[i]) ? TEXT : BINARY;
-            len += 1 + (where[i] == TEXT ? json_item_len(&items[i]) : BASE64_LEN(items[i].len) + 2);
-            len += binary == 0 && where[i] == BINARY ? sizeof(",\"entries_base64\":{}") - 1 : 0;
-        }
-        size_t *n = where[i] == TEXT ? &text : where[i] == BINARY ? &binary : &missing;
-        len += (*n)++ > 0; /* the comma before it */
-        if (len > srv->settings.max_mget_bytes) {
-            char message[160];
-            snprintf(message, sizeof(message),
+    struct cmd_read *reads = h2o_mem_alloc_pool(&req->pool, (body.count ? body.count : 1) * sizeof(*reads));
+    for (size_t i = 0; i < body.count; i++)
+        reads[i] = (struct cmd_read){.key = body.items[i].key, .key_len = body.items[i].key_len};
+    struct mget_answer a = {.where = h2o_mem_alloc_pool(&req->pool, body.count + 1),
+                            .len = sizeof("{\"entries\":{},\"missing\":[]}") - 1, /* the frame */
+                            .max_len = srv->settings.max_mget_bytes};
+    size_t done; /* fewer than asked when mget_measure stopped it: a.len tells */
+    enum cmd_status st =
+        cmd_mget(srv->cmd, reads, body.count, request_pool_alloc, &req->pool, mget_measure, &a, &done);
+    if (st != CMD_OK || a.len > a.max_len) {
+        if (st != CMD_OK) {
+            reply_cmd_error(req, srv->cmd, st, NULL);
+        } else {
+            snprintf(err, sizeof(err),
                      "the entries asked for make a response over max-mget-bytes (%zu): ask for fewer or smaller ones",
                      srv->settings.max_mget_bytes);
-            reply_error(req, 413, message);
-            body_free(&body);
-            return;
+            reply_error(req, 413, err);
         }
+        body_free(&body);
+        return;
     }
 
-    char *out = h2o_mem_alloc_pool(&req->pool, len + 1), *p = out; /* + 1: stpcpy's NUL */
+    char *out = h2o_mem_alloc_pool(&req->pool, a.len + 1), *p = out; /* + 1: stpcpy's NUL */
     static const struct {
         int where;
         const char *head;
     } passes[] = {{TEXT, "{\"entries\":{"}, {BINARY, "},\"entries_base64\":{"}, {MISSING, "},\"missing\":["}};
     for (size_t pass = 0; pass < sizeof(passes) / sizeof(passes[0]); pass++) {
-        if (passes[pass].where == BINARY && binary == 0)
+        if (passes[pass].where == BINARY && a.binary == 0)
             continue;
         size_t n = 0;
         p = stpcpy(p, passes[pass].head);
         for (size_t i = 0; i < body.count; i++) {
-            if (where[i] != passes[pass].where)
+            if (a.where[i] != passes[pass].where)
                 continue;
             if (n++ > 0)
                 *p++ = ',';
-            p = json_write_string(p, body.items[i].key, body.items[i].key_len);
-            if (where[i] == TEXT) {
+            p = json_write_string(p, reads[i].key, reads[i].key_len);
+            if (a.where[i] == TEXT) {
                 *p++ = ':';
-                p = json_write_item(p, &items[i]);
-            } else if (where[i] == BINARY) {
+                p = json_write_item(p, &reads[i].item);
+            } else if (a.where[i] == BINARY) {
                 *p++ = ':';
                 *p++ = '"';
-                p = base64_encode(p, (const unsigned char *)items[i].data, items[i].len);
+                p = base64_encode(p, (const unsigned char *)reads[i].item.data, reads[i].item.len);
                 *p++ = '"';
             }
         }
@@ -236,7 +256,6 @@ static void mset(struct http_server *srv, h2o_req_t *req)
 {
     struct body body;
     char err[256], prefix[32];
-    size_t stored = 0;
     int rc = body_parse_mset(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
     int64_t query_ttl_ms; /* ?ttl= applies to every item that names none */
@@ -247,7 +266,7 @@ static void mset(struct http_server *srv, h2o_req_t *req)
     if (request_ttl(req, 0, &query_ttl_ms) != 0)
         goto done;
     for (size_t i = 0; i < body.count; i++) {
-        struct body_item *it = &body.items[i];
+        struct cmd_item *it = &body.items[i];
         if (it->ttl_ms != 0 && query_ttl_ms != 0) {
             snprintf(err, sizeof(err), "entries[%zu]: ttl is given both in the query and in the body", i);
             reply_error(req, 400, err);
@@ -255,35 +274,28 @@ static void mset(struct http_server *srv, h2o_req_t *req)
         }
         if (it->ttl_ms == 0)
             it->ttl_ms = query_ttl_ms;
-        enum cmd_status st = cmd_check_key(srv->cmd, it->key, it->key_len);
-        if (st == CMD_OK)
-            st = cmd_check_value(srv->cmd, &it->value, it->ttl_ms);
-        if (st != CMD_OK) {
-            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
-            reply_cmd_error(req, srv->cmd, st, prefix);
-            goto done;
-        }
     }
-    for (size_t i = 0; i < body.count; i++) {
-        const struct body_item *it = &body.items[i];
-        struct store_meta meta;
-        enum cmd_status st = cmd_set(srv->cmd, it->key, it->key_len, &it->value, it->ttl_ms, CMD_UNCONDITIONAL, &meta);
-        if (st != CMD_OK && st != CMD_CREATED) {
-            /* Items before this one are stored: say how many, beside the error. */
-            char message[160];
-            snprintf(prefix, sizeof(prefix), "entries[%zu]: ", i);
-            int status = reply_cmd_message(srv->cmd, st, prefix, message, sizeof(message));
-            char *out = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(sizeof(message)) + 48), *p = out;
-            p = json_write_string(stpcpy(p, "{\"error\":"), message, strlen(message));
-            p += sprintf(p, ",\"stored\":%zu}", stored);
-            reply_json(req, status, out, (size_t)(p - out));
-            goto done;
-        }
-        stored++;
+    struct cmd_mset_result res;
+    enum cmd_status st = cmd_mset(srv->cmd, body.items, body.count, &res);
+    if (st == CMD_OK) {
+        int len = snprintf(err, sizeof(err), "{\"stored\":%zu}", res.stored);
+        reply_json(req, 200, h2o_strdup(&req->pool, err, (size_t)len).base, (size_t)len);
+        goto done;
     }
-    char out[48];
-    int len = snprintf(out, sizeof(out), "{\"stored\":%zu}", stored);
-    reply_json(req, 200, h2o_strdup(&req->pool, out, (size_t)len).base, (size_t)len);
+    if (res.failed_at < body.count)
+        snprintf(prefix, sizeof(prefix), "entries[%zu]: ", res.failed_at);
+    else
+        prefix[0] = '\0';
+    if (!res.checked) {
+        reply_cmd_error(req, srv->cmd, st, prefix); /* nothing was written */
+        goto done;
+    }
+    /* Items before this one are stored: say how many, beside the error. */
+    int status = reply_cmd_message(srv->cmd, st, prefix, err, sizeof(err));
+    char *out = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(sizeof(err)) + 48), *p = out;
+    p = json_write_string(stpcpy(p, "{\"error\":"), err, strlen(err));
+    p += sprintf(p, ",\"stored\":%zu}", res.stored);
+    reply_json(req, status, out, (size_t)(p - out));
 done:
     body_free(&body);
 }

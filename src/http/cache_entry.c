@@ -17,21 +17,20 @@
  * for an absent entry, only if it is still absent): the check and the write
  * are one atomic step in the store, so two clients doing read-modify-write
  * cannot lose an update. If the entry changed in between, the fields are
- * evaluated again on the new state.
+ * evaluated again on the new state. That loop is the command layer's
+ * (cmd/cond.c); this file only turns the header fields into its test.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cmd/cond.h"
 #include "http/internal.h"
 #include "http/jsonw.h"
 #include "http/keypath.h"
 #include "http/negotiate.h"
 #include "http/reply.h"
 #include "http/request.h"
-
-/* Re-evaluations of a precondition when the entry changes under it. */
-#define PRECONDITION_ATTEMPTS 8
 
 static void add_etag(h2o_req_t *req, uint64_t version, enum etag_of which)
 {
@@ -58,77 +57,35 @@ struct preconditions {
     h2o_iovec_t if_match, if_none_match;
 };
 
-static int read_preconditions(const h2o_req_t *req, struct preconditions *pre)
+/* cmd_precondition_fn: RFC 9110 13.2.2 for a write; either representation's tag names the version. */
+static bool preconditions_hold(void *arg, bool exists, uint64_t version)
 {
-    pre->has_if_match = request_header(req, H2O_TOKEN_IF_MATCH, &pre->if_match);
-    pre->has_if_none_match = request_header(req, H2O_TOKEN_IF_NONE_MATCH, &pre->if_none_match);
-    return pre->has_if_match || pre->has_if_none_match;
+    const struct preconditions *pre = arg;
+    if (pre->has_if_match && !etag_matches(pre->if_match.base, pre->if_match.len, exists, version, 0, ETAG_OF_EITHER))
+        return false;
+    if (pre->has_if_none_match &&
+        etag_matches(pre->if_none_match.base, pre->if_none_match.len, exists, version, 1, ETAG_OF_EITHER))
+        return false;
+    return true;
 }
 
 /*
- * Evaluates the preconditions against the entry as it is now. Returns 1 and
- * the store condition that pins that state when they hold, 0 when not.
+ * The request's If-Match and If-None-Match as a command precondition, which
+ * the command layer evaluates and pins to the entry's state (cmd/cond.h);
+ * none when neither is sent. pre holds the headers and must outlive it.
  */
-static int preconditions_hold(const struct http_server *srv, const struct preconditions *pre, const char *key,
-                              size_t key_len, struct cmd_cond *cond, int *exists)
+static struct cmd_precondition read_preconditions(const h2o_req_t *req, struct preconditions *pre)
 {
-    struct store_item now;
-    if (!pre->has_if_match && !pre->has_if_none_match) {
-        *cond = CMD_UNCONDITIONAL;
-        *exists = 1;
-        return 1;
-    }
-    *exists = cmd_get(srv->cmd, key, key_len, NULL, NULL, &now) == CMD_OK;
-    uint64_t version = *exists ? now.meta.version : 0;
-    /* Either representation's tag names the version a write is conditioned on. */
-    if (pre->has_if_match && !etag_matches(pre->if_match.base, pre->if_match.len, *exists, version, 0, ETAG_OF_EITHER))
-        return 0;
-    if (pre->has_if_none_match &&
-        etag_matches(pre->if_none_match.base, pre->if_none_match.len, *exists, version, 1, ETAG_OF_EITHER))
-        return 0;
-    *cond = *exists ? (struct cmd_cond){STORE_SET_IF_VERSION, version} : (struct cmd_cond){STORE_SET_IF_ABSENT, 0};
-    return 1;
-}
-
-/* The outcome of a write attempt that only failed because the entry moved under its precondition. */
-static int raced(const struct preconditions *pre, enum cmd_status st)
-{
-    return (pre->has_if_match || pre->has_if_none_match) && (st == CMD_VERSION_MISMATCH || st == CMD_EXISTS);
+    pre->has_if_match = request_header(req, H2O_TOKEN_IF_MATCH, &pre->if_match);
+    pre->has_if_none_match = request_header(req, H2O_TOKEN_IF_NONE_MATCH, &pre->if_none_match);
+    if (!pre->has_if_match && !pre->has_if_none_match)
+        return CMD_PRE_NONE;
+    return (struct cmd_precondition){.kind = CMD_PRE_TEST, .test = preconditions_hold, .test_arg = pre};
 }
 
 static void reply_precondition_failed(h2o_req_t *req)
 {
     reply_error(req, 412, "precondition failed");
-}
-
-/* One write under a pinned condition: cond holds the state the preconditions were evaluated on. */
-typedef enum cmd_status (*conditional_write_fn)(struct http_server *srv, const char *key, size_t key_len,
-                                                struct cmd_cond cond, int exists, void *ctx);
-
-/*
- * Evaluates the request's If-Match / If-None-Match and runs write under the
- * condition that pins the state they were evaluated on, again on the new
- * state if the entry changed in between. Returns the write's status; a
- * precondition that does not hold (or keeps losing the race) has already
- * been answered 412 and returns -1.
- */
-static int write_if_preconditions_hold(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len,
-                                       conditional_write_fn write, void *ctx)
-{
-    struct preconditions pre;
-    enum cmd_status st = CMD_OK;
-    read_preconditions(req, &pre);
-    for (int attempt = 0; attempt < PRECONDITION_ATTEMPTS; attempt++) {
-        struct cmd_cond cond;
-        int exists;
-        if (!preconditions_hold(srv, &pre, key, key_len, &cond, &exists))
-            break;
-        st = write(srv, key, key_len, cond, exists, ctx);
-        if (!raced(&pre, st))
-            return (int)st;
-    }
-    reply_precondition_failed(req);
-    return -1;
 }
 
 /* ---- GET and HEAD ------------------------------------------------------- */
@@ -217,20 +174,6 @@ static void get_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
 
 /* ---- PUT and DELETE ------------------------------------------------------ */
 
-struct put_args {
-    const struct store_value *value;
-    int64_t ttl_ms;
-    struct store_meta *meta;
-};
-
-static enum cmd_status put_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
-                                 int exists, void *ctx)
-{
-    const struct put_args *args = ctx;
-    (void)exists;
-    return cmd_set(srv->cmd, key, key_len, args->value, args->ttl_ms, cond, args->meta);
-}
-
 /* Whether every byte is a space, a tab or visible ASCII. */
 static int is_printable_ascii(const char *text, size_t len)
 {
@@ -266,10 +209,6 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
             reply_error(req, 400, "Content-Type is empty: leave it out for JSON, or name the bytes' type");
             goto done;
         }
-        if (type.len > STORE_MAX_CONTENT_TYPE_LEN) {
-            reply_error(req, 400, "Content-Type is longer than 255 bytes");
-            goto done;
-        }
         if (!is_printable_ascii(type.base, type.len)) {
             /* It is echoed in a header and in JSON envelopes: a media type is ASCII (RFC 9110 §8.3). */
             reply_error(req, 400, "Content-Type must be printable ASCII");
@@ -280,8 +219,9 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
         value = (struct store_value){STORE_KIND_BYTES, req->entity.base, req->entity.len, type.base, type.len};
     }
 
-    struct put_args args = {.value = &value, .ttl_ms = ttl_ms, .meta = &meta};
-    int st = write_if_preconditions_hold(srv, req, key, key_len, put_write, &args);
+    struct preconditions headers;
+    struct cmd_precondition pre = read_preconditions(req, &headers);
+    enum cmd_status st = cmd_set_if(srv->cmd, key, key_len, &value, ttl_ms, &pre, &meta);
     if (st == CMD_CREATED || st == CMD_OK) {
         add_etag(req, meta.version, ETAG_OF_ENVELOPE);
         if (st == CMD_CREATED) {
@@ -289,72 +229,54 @@ static void put_entry(struct http_server *srv, h2o_req_t *req, const char *key, 
             h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_LOCATION, NULL, req->path.base, path_len);
         }
         reply_message(req, st == CMD_CREATED ? 201 : 200, st == CMD_CREATED ? "created" : "replaced");
-    } else if (st >= 0) {
-        reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
+    } else {
+        reply_cmd_error(req, srv->cmd, st, NULL);
     }
 done:
     body_free(&body);
 }
 
-static enum cmd_status delete_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
-                                    int exists, void *ctx)
-{
-    (void)ctx;
-    /* Absent when the preconditions were evaluated: deleting now could remove a newer entry. */
-    return exists ? cmd_delete(srv->cmd, key, key_len, cond.version) : CMD_NOT_FOUND;
-}
-
 static void delete_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
-    int st = write_if_preconditions_hold(srv, req, key, key_len, delete_write, NULL);
+    struct preconditions headers;
+    struct cmd_precondition pre = read_preconditions(req, &headers);
+    enum cmd_status st = cmd_delete_if(srv->cmd, key, key_len, &pre);
     if (st == CMD_OK)
         reply_message(req, 200, "deleted");
-    else if (st >= 0)
-        reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
+    else
+        reply_cmd_error(req, srv->cmd, st, NULL);
 }
 
 /* ---- POST /cache/{key}/incr ---------------------------------------------- */
 
-struct incr_args {
-    int64_t by, ttl_ms, sum;
-    struct store_meta meta;
-};
-
-static enum cmd_status incr_write(struct http_server *srv, const char *key, size_t key_len, struct cmd_cond cond,
-                                  int exists, void *ctx)
-{
-    struct incr_args *args = ctx;
-    (void)exists;
-    return cmd_incr(srv->cmd, key, key_len, args->by, args->ttl_ms, cond, &args->sum, &args->meta);
-}
-
 static void incr_entry(struct http_server *srv, h2o_req_t *req, const char *key, size_t key_len)
 {
-    struct incr_args args;
-    int64_t body_ttl_ms;
+    int64_t by, body_ttl_ms, ttl_ms, sum;
+    struct store_meta meta;
     char err[256];
 
     if (!request_method_is(req, H2O_STRLIT("POST"))) {
         reply_method_not_allowed(req, "POST");
         return;
     }
-    if (body_parse_incr(req->entity.base, req->entity.len, &args.by, &body_ttl_ms, err, sizeof(err)) != 0) {
+    if (body_parse_incr(req->entity.base, req->entity.len, &by, &body_ttl_ms, err, sizeof(err)) != 0) {
         reply_error(req, 400, err);
         return;
     }
-    if (request_ttl(req, body_ttl_ms, &args.ttl_ms) != 0)
+    if (request_ttl(req, body_ttl_ms, &ttl_ms) != 0)
         return;
-    int st = write_if_preconditions_hold(srv, req, key, key_len, incr_write, &args);
+    struct preconditions headers;
+    struct cmd_precondition pre = read_preconditions(req, &headers);
+    enum cmd_status st = cmd_incr_if(srv->cmd, key, key_len, by, ttl_ms, &pre, &sum, &meta);
     if (st != CMD_OK && st != CMD_CREATED) {
-        if (st >= 0)
-            reply_cmd_error(req, srv->cmd, (enum cmd_status)st, NULL);
+        reply_cmd_error(req, srv->cmd, st, NULL);
         return;
     }
-    add_etag(req, args.meta.version, ETAG_OF_ENVELOPE);
+    add_etag(req, meta.version, ETAG_OF_ENVELOPE);
     char *body = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(key_len) + 48), *p = body;
     memcpy(p, "{\"key\":", 7);
     p = json_write_string(p + 7, key, key_len);
-    p += sprintf(p, ",\"value\":%" PRId64 "}", args.sum);
+    p += sprintf(p, ",\"value\":%" PRId64 "}", sum);
     reply_json(req, 200, body, (size_t)(p - body));
 }
 
@@ -383,8 +305,8 @@ void cache_entry_handle(struct http_server *srv, h2o_req_t *req, const char *raw
     size_t key_len = (size_t)decoded;
     if (key_len > srv->cmd->limits.max_key_bytes) {
         char message[96];
-        snprintf(message, sizeof(message), "key is longer than max-key-bytes (%zu)", srv->cmd->limits.max_key_bytes);
-        reply_error(req, 414, message);
+        cmd_status_message(srv->cmd, CMD_KEY_TOO_LONG, message, sizeof(message));
+        reply_error(req, 414, message); /* the key is in the URI: 414 here, 413 in a body */
         return;
     }
 

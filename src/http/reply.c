@@ -2,7 +2,8 @@
  * Responses. Every response of cachette's is JSON with a Content-Length,
  * which keeps HTTP/1.1 connections alive for errors too (h2o 2.2.5 closes the
  * connection after a non-200 response of unknown length). Command outcomes
- * map to HTTP statuses in `cmd_errors` below and nowhere else.
+ * map to HTTP statuses in `cmd_http_status` below and nowhere else; their
+ * messages are the command layer's, which every front shares.
  *
  * h2o answers some bad requests itself before any handler runs (a declared
  * body over max-body-bytes: 413; an unknown Expect: 417) with a text/plain
@@ -117,38 +118,36 @@ void reply_method_not_allowed(h2o_req_t *req, const char *allow)
     reply_error(req, 405, "method not allowed");
 }
 
-static const struct {
-    int http_status;
-    const char *message; /* may hold one %zu: the limit that was passed */
-} cmd_errors[] = {
-    [CMD_NOT_FOUND] = {404, "key not found"},
-    [CMD_BAD_KEY] = {400, "key must be non-empty UTF-8 text without NUL"},
-    [CMD_KEY_TOO_LONG] = {413, "key is longer than max-key-bytes (%zu)"},
-    [CMD_VALUE_TOO_LARGE] = {413, "value is larger than max-value-bytes (%zu)"},
-    [CMD_BAD_TTL] = {400, "ttl is out of range"},
-    [CMD_EXISTS] = {412, "precondition failed: key exists"},
-    [CMD_VERSION_MISMATCH] = {412, "precondition failed"},
-    [CMD_NOT_INTEGER] = {409, "value is not an integer"},
-    [CMD_OVERFLOW] = {409, "increment would overflow a 64-bit integer"},
-    [CMD_FULL] = {507, "not enough memory: the entry does not fit in max-memory"},
-    [CMD_NO_MEMORY] = {503, "out of memory, try again later"},
+/* The HTTP status of each command outcome; the words are the command layer's (cmd_status_message). */
+static const int cmd_http_status[] = {
+    [CMD_NOT_FOUND] = 404,
+    [CMD_BAD_KEY] = 400,
+    [CMD_KEY_TOO_LONG] = 413,
+    [CMD_VALUE_TOO_LARGE] = 413,
+    [CMD_BAD_TTL] = 400,
+    [CMD_EXISTS] = 412,
+    [CMD_VERSION_MISMATCH] = 412,
+    [CMD_NOT_INTEGER] = 409,
+    [CMD_OVERFLOW] = 409,
+    [CMD_FULL] = 507,
+    [CMD_NO_MEMORY] = 503,
+    [CMD_CONTENT_TYPE_TOO_LONG] = 400,
+    [CMD_BAD_VALUE] = 400,
+    [CMD_BATCH_TOO_LARGE] = 413,
 };
 
 int reply_cmd_message(const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix, char *buf, size_t size)
 {
-    size_t limit = status == CMD_KEY_TOO_LONG ? cmd->limits.max_key_bytes : cmd->limits.max_value_bytes;
     size_t at = prefix != NULL ? (size_t)snprintf(buf, size, "%s", prefix) : 0;
     if (at >= size)
         at = size - 1;
-    if (status <= CMD_CREATED || status >= sizeof(cmd_errors) / sizeof(cmd_errors[0])) {
+    if (status <= CMD_CREATED || status >= sizeof(cmd_http_status) / sizeof(cmd_http_status[0]) ||
+        cmd_http_status[status] == 0) {
         snprintf(buf + at, size - at, "internal error");
         return 500;
     }
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-    snprintf(buf + at, size - at, cmd_errors[status].message, limit);
-#pragma GCC diagnostic pop
-    return cmd_errors[status].http_status;
+    cmd_status_message(cmd, status, buf + at, size - at);
+    return cmd_http_status[status];
 }
 
 void reply_cmd_error(h2o_req_t *req, const struct cmd_ctx *cmd, enum cmd_status status, const char *prefix)

@@ -5,6 +5,7 @@
  */
 #include "http/request.h"
 
+#include "cmd/ttl.h"
 #include "http/keypath.h"
 #include "http/reply.h"
 
@@ -60,8 +61,11 @@ int request_ttl(h2o_req_t *req, int64_t body_ttl_ms, int64_t *ttl_ms)
         reply_error(req, 400, "ttl is given both in the query and in the body");
         return -1;
     }
-    if (body_parse_ttl_text(text.base, text.len, ttl_ms) != 0) {
-        reply_error(req, 400, "ttl must be a whole number of seconds, at least 1 and at most 315360000");
+    enum cmd_status st = cmd_ttl_parse(text.base, text.len, ttl_ms);
+    if (st != CMD_OK) {
+        char message[128];
+        cmd_status_message(NULL, st, message, sizeof(message));
+        reply_error(req, 400, message);
         return -1;
     }
     return 0;

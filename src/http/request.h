@@ -22,8 +22,8 @@ int request_query_param(const h2o_req_t *req, const char *name, h2o_iovec_t *val
 int request_header(const h2o_req_t *req, const h2o_token_t *token, h2o_iovec_t *value);
 
 /*
- * Picks the TTL from ?ttl= or from the body's (at most one may be given).
- * Returns 0, or -1 after replying 400.
+ * Picks the TTL from ?ttl= (read by cmd_ttl_parse) or from the body's, in
+ * milliseconds (at most one may be given). Returns 0, or -1 after replying 400.
  */
 int request_ttl(h2o_req_t *req, int64_t body_ttl_ms, int64_t *ttl_ms);
 

@@ -424,6 +424,54 @@ static void requests_from_another_origin_are_403(void **state)
     }
 }
 
+/* method path [JSON body] with one Origin header line; asserts a response. */
+static void request_from(const char *origin, const char *method, const char *path, const char *body,
+                         struct http_res *res)
+{
+    const char *headers[] = {origin, body != NULL ? "Content-Type: application/json" : NULL, NULL};
+    struct http_req req = {.method = method, .path = path, .body = body, .headers = headers};
+    assert_int_equal(http_do(NULL, PORT, &req, res), 0);
+}
+
+/*
+ * Every method that changes the cache is refused from a foreign origin, not
+ * only the POST a form can send: a page's fetch() sends PUT and DELETE too
+ * (preflighted, but the server must not rely on the browser's CORS check to
+ * keep a flush from running). Nothing changes.
+ */
+static void writes_and_deletes_from_another_origin_are_403(void **state)
+{
+    (void)state;
+    static const char *const refused = "cross-origin request refused: its Origin is not this server";
+    static const struct {
+        const char *method, *path, *body;
+    } writes[] = {
+        {"PUT", "/cache/csrf-k", "{\"value\":\"evil\"}"},
+        {"DELETE", "/cache/csrf-k", NULL},
+        {"DELETE", "/cache", NULL},
+        {"POST", "/cache/csrf-k/incr", NULL},
+        {"POST", "/cache/_mset", "{\"entries\":[{\"key\":\"csrf-k\",\"value\":\"evil\"}]}"},
+    };
+    struct http_res res;
+    put_ok("/cache/csrf-k", "{\"value\":\"mine\"}");
+    for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++) {
+        request_from("Origin: http://evil.example", writes[i].method, writes[i].path, writes[i].body, &res);
+        if (res.status != 403)
+            fail_msg("%s %s from another origin: %ld %s", writes[i].method, writes[i].path, res.status, res.body);
+        expect_error(&res, 403, refused);
+        http_res_free(&res);
+        json_t *v = get_value("/cache/csrf-k", "csrf-k", 6);
+        assert_string_equal(json_string_value(v), "mine");
+        json_decref(v);
+    }
+    /* The server's own origin may. */
+    char own[64];
+    snprintf(own, sizeof(own), "Origin: http://127.0.0.1:%u", PORT);
+    request_from(own, "DELETE", "/cache/csrf-k", NULL, &res);
+    expect_message(&res, 200, "deleted");
+    http_res_free(&res);
+}
+
 /* ---- TTL ------------------------------------------------------------------------ */
 
 static json_int_t ttl_of(const char *path)
@@ -468,6 +516,48 @@ static void ttl_from_query_or_body_is_shown_by_get(void **state)
     assert_int_equal(ttl_of("/cache/ttl-none"), -1);
     put_ok("/cache/ttl-q", "{\"value\":\"q2\"}");
     assert_int_equal(ttl_of("/cache/ttl-q"), -1);
+}
+
+/*
+ * A TTL is any number of seconds: 3600.0 (what Python's
+ * timedelta.total_seconds() sends) and 1.5, in the body or the query, and
+ * in _mset items. 1.5 s is 1500 ms: shown as 2 (seconds left, rounded up)
+ * while more than 1 s is left, and gone 1.5 s after the write, which a TTL
+ * cut to 1 s or rounded to 2 s would not both satisfy.
+ */
+static void fractional_ttls_are_read_to_the_millisecond(void **state)
+{
+    (void)state;
+    put_ok("/cache/ttl-real", "{\"value\":1,\"ttl\":3600.0}");
+    assert_int_equal(ttl_of("/cache/ttl-real"), 3600);
+    post_ok("{\"key\":\"ttl-real-p\",\"value\":1,\"ttl\":36e2}");
+    assert_int_equal(ttl_of("/cache/ttl-real-p"), 3600);
+    struct http_res res;
+    http_call(PORT, "POST", "/cache/_mset", "{\"entries\":[{\"key\":\"ttl-real-m\",\"value\":1,\"ttl\":2.5}]}",
+              &res);
+    expect_json(&res, 200);
+    http_res_free(&res);
+    json_int_t m = ttl_of("/cache/ttl-real-m");
+    assert_true(m >= 2 && m <= 3);
+
+    int64_t start = now_ms();
+    put_ok("/cache/ttl-frac-b", "{\"value\":1,\"ttl\":1.5}");
+    put_ok("/cache/ttl-frac-q?ttl=1.5", "{\"value\":1}");
+    int64_t written = now_ms();
+    json_int_t b = ttl_of("/cache/ttl-frac-b"), q = ttl_of("/cache/ttl-frac-q");
+    if (now_ms() - start < 400) { /* read well within the first 1.1 s of both: more than 1 s left */
+        assert_int_equal(b, 2);
+        assert_int_equal(q, 2);
+    }
+    assert_true(b >= 1 && b <= 2 && q >= 1 && q <= 2);
+    /* Both were written before `written`, so both are gone 1.5 s after it; with a 2 s TTL they would stay. */
+    sleep_ms((int)(written + 1600 - now_ms()));
+    get("/cache/ttl-frac-b", &res);
+    expect_error(&res, 404, "key not found");
+    http_res_free(&res);
+    get("/cache/ttl-frac-q", &res);
+    expect_error(&res, 404, "key not found");
+    http_res_free(&res);
 }
 
 static void ttl_one_second_entry_is_gone_after_it_expires(void **state)
@@ -653,9 +743,10 @@ static void bad_ttls_get_400(void **state)
 {
     (void)state;
     static const char *const body_ttls[] = {
-        "0", "-1", "\"5\"", "1.5", "1e3", "true", "[5]", "315360001", "99999999999999999"};
-    const char *body_msg = "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000";
-    const char *query_msg = "ttl must be a whole number of seconds, at least 1 and at most 315360000";
+        "0", "0.0", "-1", "-0.5", "\"5\"", "true", "[5]", "315360001", "315360000.001", "1e9", "99999999999999999"};
+    /* One message for the body and the query, worded by the command layer. */
+    const char *body_msg = "ttl must be a number of seconds above 0 and at most 315360000";
+    const char *query_msg = body_msg;
     char body[128];
     for (size_t i = 0; i < sizeof(body_ttls) / sizeof(body_ttls[0]); i++) {
         snprintf(body, sizeof(body), "{\"key\":\"bad-ttl\",\"value\":1,\"ttl\":%s}", body_ttls[i]);
@@ -663,7 +754,8 @@ static void bad_ttls_get_400(void **state)
         snprintf(body, sizeof(body), "{\"value\":1,\"ttl\":%s}", body_ttls[i]);
         expect_status_error("PUT", "/cache/bad-ttl", body, 400, body_msg);
     }
-    static const char *const queries[] = {"0", "-1", "abc", "1.5", "", "5s", "315360001"};
+    static const char *const queries[] = {"0",  "0.0", "-1", "abc", "", "5s", "315360001", "nan", "inf", "1.",
+                                          ".5", "+5",  "0x10", "%205", "1e400"};
     char path[64];
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         snprintf(path, sizeof(path), "/cache/bad-ttl?ttl=%s", queries[i]);
@@ -1066,8 +1158,10 @@ int main(void)
         cmocka_unit_test(head_has_gets_status_and_headers_but_no_body),
         cmocka_unit_test(absolute_form_targets_are_served),
         cmocka_unit_test(requests_from_another_origin_are_403),
+        cmocka_unit_test(writes_and_deletes_from_another_origin_are_403),
         cmocka_unit_test(ttl_from_query_or_body_is_shown_by_get),
         cmocka_unit_test(ttl_one_second_entry_is_gone_after_it_expires),
+        cmocka_unit_test(fractional_ttls_are_read_to_the_millisecond),
         cmocka_unit_test(keys_are_percent_decoded_from_the_raw_path),
         cmocka_unit_test(bad_percent_escapes_are_400),
         cmocka_unit_test(keys_that_are_not_utf8_text_are_refused),

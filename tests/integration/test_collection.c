@@ -431,8 +431,8 @@ static void incr_with_a_bad_body_is_400_and_creates_nothing(void **state)
         {"{\"by\":true}", "\"by\" must be a whole number", 0},
         {"{\"by\":null}", "\"by\" must be a whole number", 0},
         {"{\"by\":[1]}", "\"by\" must be a whole number", 0},
-        {"{\"ttl\":0}", "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000", 0},
-        {"{\"ttl\":\"5\"}", "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000", 0},
+        {"{\"ttl\":0}", "ttl must be a number of seconds above 0 and at most 315360000", 0},
+        {"{\"ttl\":\"5\"}", "ttl must be a number of seconds above 0 and at most 315360000", 0},
         {"{\"by\":99999999999999999999}", "invalid JSON", 1},
         {"by=1", "invalid JSON", 1},
         {"[1]", "request body must be a JSON object", 0},
@@ -450,7 +450,7 @@ static void incr_with_a_bad_body_is_400_and_creates_nothing(void **state)
         expect_absent("c-bad");
     }
     expect_status_error("POST", "/cache/c-bad/incr?ttl=0", NULL, 400,
-                        "ttl must be a whole number of seconds, at least 1 and at most 315360000");
+                        "ttl must be a number of seconds above 0 and at most 315360000");
     expect_absent("c-bad");
 
     /* A bad body leaves an existing counter alone. */
@@ -1081,7 +1081,7 @@ static void mset_stores_every_item_or_none(void **state)
                         "{\"entries\":[{\"key\":\"ms-r\",\"value\":1},{\"key\":\"ms-s\",\"value\":1,\"ttl\":5}]}", 400,
                         "entries[1]: ttl is given both in the query and in the body");
     expect_status_error("POST", "/cache/_mset?ttl=0", "{\"entries\":[{\"key\":\"ms-r\",\"value\":1}]}", 400,
-                        "ttl must be a whole number of seconds, at least 1 and at most 315360000");
+                        "ttl must be a number of seconds above 0 and at most 315360000");
     expect_absent("ms-r");
 
     /*
@@ -1110,7 +1110,7 @@ static void mset_stores_every_item_or_none(void **state)
         {"{\"key\":\"ms-new-1\",\"value\":null}", "{\"key\":\"ms-new-2\",\"value\":2}", 400,
          "entries[1]: \"value\" must not be null"},
         {"{\"key\":\"ms-new-1\",\"value\":1}", "{\"key\":\"ms-new-2\",\"value\":2,\"ttl\":0}", 400,
-         "entries[2]: \"ttl\" must be a whole number of seconds, at least 1 and at most 315360000"},
+         "entries[2]: ttl must be a number of seconds above 0 and at most 315360000"},
         {"[1]", "{\"key\":\"ms-new-2\",\"value\":2}", 400, "entries[1]: must be a JSON object"},
         /* These pass the parser and fail the check that runs over every item before any write. */
         {"{\"key\":\"ms-new-1\",\"value\":1}", "{\"key\":\"ms\\u0000nul\",\"value\":2}", 400,

@@ -796,6 +796,7 @@ static void read_modify_write_with_if_match_loses_no_update(void **state)
 #define BURST_ROUNDS  200
 
 struct burst {
+    int mixed;                                /* odd clients send DELETE instead of PUT */
     pthread_barrier_t go, done;
     struct tag tag;                           /* the round's tag, set by the main thread */
     long status[BURST_CLIENTS][BURST_ROUNDS]; /* each client's answer, 0 when none came */
@@ -824,8 +825,10 @@ static void *burst_client_run(void *arg)
         pthread_barrier_wait(&b->go);
         snprintf(header, sizeof(header), "If-Match: %s", b->tag.s);
         snprintf(body, sizeof(body), "{\"value\":\"client %d, round %d\"}", c->id, round);
+        int deletes = b->mixed && c->id % 2 == 1;
         struct http_req put = {.method = "PUT", .path = "/cache/burst", .body = body, .headers = headers};
-        b->status[c->id][round] = http_do(easy, PORT, &put, &res) == 0 ? res.status : 0;
+        struct http_req del = {.method = "DELETE", .path = "/cache/burst", .headers = headers};
+        b->status[c->id][round] = http_do(easy, PORT, deletes ? &del : &put, &res) == 0 ? res.status : 0;
         http_res_free(&res);
         pthread_barrier_wait(&b->done);
     }
@@ -833,13 +836,14 @@ static void *burst_client_run(void *arg)
     return NULL;
 }
 
-static void simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_through(void **state)
+/* Runs the burst rounds: PUTs only, or PUTs and DELETEs (mixed); asserts one winner a round and 412 for the rest. */
+static void run_burst(int mixed)
 {
-    (void)state;
     struct burst *b = calloc(1, sizeof(*b));
     struct burst_client clients[BURST_CLIENTS];
     struct http_res res;
     assert_non_null(b);
+    b->mixed = mixed;
 
     request("PUT", "/cache/burst", "{\"value\":\"start\"}", NULL, &res);
     expect_json(&res, 0);
@@ -854,6 +858,10 @@ static void simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_throu
     /* The rounds run to the end even when one goes wrong, so that no client is left at a barrier. */
     char failure[256] = "";
     for (int round = 0; round < BURST_ROUNDS; round++) {
+        if (mixed) { /* the last round may have deleted it */
+            request("PUT", "/cache/burst", "{\"value\":\"start\"}", NULL, &res);
+            http_res_free(&res);
+        }
         char *before = get_entry("/cache/burst", &b->tag);
         free(before);
         pthread_barrier_wait(&b->go);
@@ -872,7 +880,13 @@ static void simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_throu
         if (wins != 1 && failure[0] == '\0')
             snprintf(failure, sizeof(failure), "round %d: %d of %d writes with the same If-Match tag succeeded", round,
                      wins, BURST_CLIENTS);
-        if (wins == 1 && failure[0] == '\0') {
+        if (wins == 1 && failure[0] == '\0' && mixed && winner % 2 == 1) {
+            request("GET", "/cache/burst", NULL, NULL, &res);
+            if (res.status != 404)
+                snprintf(failure, sizeof(failure), "round %d: the DELETE of client %d won but GET answers %ld %s",
+                         round, winner, res.status, res.body);
+            http_res_free(&res);
+        } else if (wins == 1 && failure[0] == '\0') {
             struct tag now;
             char *after = get_entry("/cache/burst", &now), want[96];
             snprintf(want, sizeof(want), "{\"key\":\"burst\",\"value\":\"client %d, round %d\"}", winner, round);
@@ -891,6 +905,24 @@ static void simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_throu
         fail_msg("%s", failure);
 }
 
+static void simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_through(void **state)
+{
+    (void)state;
+    run_burst(0);
+}
+
+/*
+ * PUTs and DELETEs holding the same tag: a DELETE is pinned to the version
+ * it checked, so once any one of them has won, every other gets 412 (not a
+ * 404 from a DELETE that checked before the winning one and deleted after,
+ * nor a deletion of the winning PUT's entry).
+ */
+static void simultaneous_puts_and_deletes_with_the_same_if_match_tag_let_exactly_one_through(void **state)
+{
+    (void)state;
+    run_burst(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -906,6 +938,7 @@ int main(void)
         cmocka_unit_test(cache_control_follows_the_entrys_ttl),
         cmocka_unit_test(read_modify_write_with_if_match_loses_no_update),
         cmocka_unit_test(simultaneous_writes_with_the_same_if_match_tag_let_exactly_one_through),
+        cmocka_unit_test(simultaneous_puts_and_deletes_with_the_same_if_match_tag_let_exactly_one_through),
     };
     group_server_args = server_flags;
     return support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

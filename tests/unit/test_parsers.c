@@ -171,7 +171,7 @@ static void test_body_json_value(void **state)
 static void test_body_errors(void **state)
 {
     (void)state;
-    const char *ttl_msg = "\"ttl\" must be a whole number of seconds, at least 1 and at most 315360000";
+    const char *ttl_msg = "ttl must be a number of seconds above 0 and at most 315360000";
     expect_body_error("", 1, "request body is empty: expected a JSON object");
     expect_body_error("[1]", 1, "request body must be a JSON object");
     expect_body_error("\"s\"", 1, "request body must be a JSON object");
@@ -183,7 +183,8 @@ static void test_body_errors(void **state)
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":0}", 1, ttl_msg);
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":-1}", 1, ttl_msg);
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":\"5\"}", 1, ttl_msg);
-    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":1.5}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":0.0}", 1, ttl_msg);
+    expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":-0.001}", 1, ttl_msg);
     expect_body_error("{\"key\":\"k\",\"value\":1,\"ttl\":315360001}", 1, ttl_msg);
 
     struct body w;
@@ -284,18 +285,29 @@ static void test_body_allocation_failure(void **state)
     assert_int_equal(body_error_status(BODY_TOO_MANY), 413);
 }
 
-static void test_ttl_text(void **state)
+/* "ttl" is any number of seconds above 0, read as the command layer reads every TTL (tests/unit/test_cmd.c). */
+static void test_body_ttl_numbers(void **state)
 {
     (void)state;
-    int64_t ms;
-    assert_int_equal(body_parse_ttl_text("30", 2, &ms), 0);
-    assert_int_equal(ms, 30000);
-    assert_int_equal(body_parse_ttl_text("0", 1, &ms), -1);
-    assert_int_equal(body_parse_ttl_text("", 0, &ms), -1);
-    assert_int_equal(body_parse_ttl_text("-5", 2, &ms), -1);
-    assert_int_equal(body_parse_ttl_text("5s", 2, &ms), -1);
-    assert_int_equal(body_parse_ttl_text("315360001", 9, &ms), -1);
-    assert_int_equal(body_parse_ttl_text("99999999999999", 14, &ms), -1);
+    static const struct {
+        const char *body;
+        int64_t ms;
+    } ok[] = {{"{\"value\":1,\"ttl\":3600.0}", 3600000},
+              {"{\"value\":1,\"ttl\":1.5}", 1500},
+              {"{\"value\":1,\"ttl\":0.0001}", 1},
+              {"{\"value\":1,\"ttl\":36e2}", 3600000},
+              {"{\"value\":1,\"ttl\":null}", 0}};
+    struct body w;
+    char err[256];
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        assert_int_equal(parse(ok[i].body, 0, &w, err), 0);
+        assert_int_equal(w.items[0].ttl_ms, ok[i].ms);
+        body_free(&w);
+    }
+    int64_t by, ttl;
+    const char *incr = "{\"ttl\":2.25}";
+    assert_int_equal(body_parse_incr(incr, strlen(incr), &by, &ttl, err, sizeof(err)), 0);
+    assert_int_equal(ttl, 2250);
 }
 
 static void test_decimal(void **state)
@@ -414,7 +426,7 @@ int main(void)
         cmocka_unit_test(test_body_json_value), cmocka_unit_test(test_body_errors),
         cmocka_unit_test(test_body_batches),   cmocka_unit_test(test_body_incr),
         cmocka_unit_test(test_body_allocation_failure),
-        cmocka_unit_test(test_ttl_text),       cmocka_unit_test(test_decimal),
+        cmocka_unit_test(test_body_ttl_numbers),       cmocka_unit_test(test_decimal),
         cmocka_unit_test(test_json_write_string), cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_config_load),

@@ -78,7 +78,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     log_set_level(LOG_LEVEL_ERROR);
     store = store_create(&(struct store_config){.max_memory = 1 << 20, .eviction = STORE_EVICT_S3FIFO});
     CHECK(store != NULL);
-    cmd = (struct cmd_ctx){.store = store, .limits = {.max_key_bytes = 64, .max_value_bytes = 4096}};
+    cmd = (struct cmd_ctx){.store = store, .limits = {.max_key_bytes = 64, .max_value_bytes = 4096, .max_batch = 8}};
     /* A core that never starts: it gives /stats its counters, and runs no thread. */
     struct net *net = net_create(&(struct net_settings){.bind = "127.0.0.1", .threads = 1, .max_connections = 16});
     CHECK(net != NULL);
@@ -86,7 +86,6 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     server.settings = (struct http_settings){
         .max_body_bytes = 8192,
         .max_header_bytes = 2048,
-        .max_batch = 8,
         .request_timeout_ms = 1000,
         .idle_timeout_ms = 1000,
         .auth_token = "",

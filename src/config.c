@@ -19,6 +19,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "cmd/cmd.h"
+
 #define CACHETTE_VERSION "0.1.0"
 
 enum option_type {
@@ -73,7 +75,7 @@ static const struct option_def options[] = {
     {"max-batch", OPT_UINT, FIELD(max_batch), 1, 100000, "items in one _mget or _mset request (default 1000)"},
     {"max-mget-bytes", OPT_SIZE, FIELD(max_mget_bytes), 1024, 1ULL << 34,
      "largest _mget response body; asking for more gets 413 (default 64mb)"},
-    {"default-ttl", OPT_DURATION, FIELD(default_ttl_ms), 0, 315360000000ULL,
+    {"default-ttl", OPT_DURATION, FIELD(default_ttl_ms), 0, CMD_MAX_TTL_MS,
      "TTL of writes that give none, e.g. 10m; 0 = never expire (default 0)"},
     {"max-connections", OPT_UINT, FIELD(max_connections), 1, 1000000, "open connections at most (default 10000)"},
     {"write-timeout", OPT_DURATION, FIELD(write_timeout_ms), 1000, 3600000,

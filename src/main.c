@@ -87,6 +87,7 @@ int main(int argc, char **argv)
     struct store_config store_cfg = {.max_memory = cfg.max_memory, .eviction = cfg.eviction};
     struct cmd_ctx cmd = {.limits = {.max_key_bytes = cfg.max_key_bytes,
                                      .max_value_bytes = cfg.max_value_bytes,
+                                     .max_batch = cfg.max_batch,
                                      .default_ttl_ms = cfg.default_ttl_ms}};
     cmd.store = store_create(&store_cfg);
     if (cmd.store == NULL) {
@@ -123,7 +124,6 @@ int main(int argc, char **argv)
         .https_port = tls_own_port ? cfg.tls_port : cfg.port,
         .max_body_bytes = cfg.max_body_bytes,
         .max_header_bytes = cfg.max_header_bytes,
-        .max_batch = cfg.max_batch,
         .max_mget_bytes = cfg.max_mget_bytes,
         .request_timeout_ms = cfg.request_timeout_ms,
         .idle_timeout_ms = cfg.idle_timeout_ms,

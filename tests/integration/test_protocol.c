@@ -567,7 +567,7 @@ static void clients_vanishing_mid_body_leave_the_server_healthy(void **state)
     assert_int_equal(raw_send(fd, preface, sizeof(preface) - 1), 0);
     close(fd);
 
-    expect_connections_drop_to(PORT, baseline, 5000);
+    expect_connections_drop_to(PORT, baseline, 30000);
     expect_health(NULL, 0);
     struct http_res res;
     http_call(PORT, "GET", "/cache/vanished", NULL, &res);

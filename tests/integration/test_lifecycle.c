@@ -20,7 +20,7 @@
 #include "../support/raw.h"
 #include "../support/server.h"
 
-#define CLI_TIMEOUT_MS  5000
+#define CLI_TIMEOUT_MS  30000
 #define STOP_TIMEOUT_MS 15000
 
 static void expect_contains(const char *haystack, const char *needle, const char *what)

@@ -314,7 +314,7 @@ static void a_log_file_that_cannot_be_opened_stops_start_up(void **state)
     (void)state;
     const char *argv[] = {"--port", "0", "--log-file", "/nonexistent-dir/cachette.log", NULL};
     char *out, *err;
-    int status = run_binary(argv, NULL, 5000, &out, &err);
+    int status = run_binary(argv, NULL, 30000, &out, &err);
     assert_int_equal(status, 2);
     assert_non_null(strstr(err, "cannot open --log-file /nonexistent-dir/cachette.log"));
     assert_null(strstr(out, "listening"));

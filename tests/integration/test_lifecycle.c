@@ -388,7 +388,7 @@ static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **st
     if (status != 0)
         fail_msg("exit status %d after the drain deadline; stderr:\n%s", status, log);
     free(log);
-    assert_true(took >= 800);   /* it did wait for the stalled request */
+    assert_true(took >= 800);  /* it did wait for the stalled request */
     assert_true(took < 20000); /* and no longer than the drain, however slow: not the 60 s request timeout */
 
     /* Both clients see their connection closed. */

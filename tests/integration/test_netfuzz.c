@@ -68,8 +68,8 @@
  * valgrind variant only the server runs under valgrind.
  */
 static int hang_ms = REQUEST_TIMEOUT_MS + 5000;
-#define READ_CAP           (1 << 20)
-#define MAX_PIECES         16
+#define READ_CAP   (1 << 20)
+#define MAX_PIECES 16
 
 /* Small limits, so that small requests reach 413 and 431, and a small store that evicts. */
 static const char *const server_flags[] = {
@@ -1426,7 +1426,10 @@ static void thousands_of_malformed_requests_leave_the_server_answering_correctly
     hang_ms = REQUEST_TIMEOUT_MS + (SANITIZED || valgrind ? 20000 : 5000);
     unsigned long cases = (unsigned long)env_u64("NETFUZZ_CASES", valgrind ? VALGRIND_CASES : CASES);
     printf("netfuzz: seed %" PRIu64 " (repeat with NETFUZZ_SEED=%" PRIu64 "), %lu cases, %d at a time%s\n", t.seed,
-           t.seed, cases, SLOTS, SANITIZED ? ", sanitized build" : valgrind ? ", server under valgrind" : "");
+           t.seed, cases, SLOTS,
+           SANITIZED  ? ", sanitized build"
+           : valgrind ? ", server under valgrind"
+                      : "");
     fflush(stdout);
 
     int64_t start = now_ms();

@@ -194,12 +194,12 @@ static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
     if (status != 0)
         fail_msg("exit status %d after SIGTERM under load; stderr:\n%s", status, log);
     free(log);
-    assert_true(before_signal > 0);                 /* the load was running when the signal came */
-    assert_int_equal(atomic_load(&load.torn), 0);    /* no response cut off midway */
-    assert_int_equal(atomic_load(&load.lost), 0);    /* no request left unanswered on a working connection */
+    assert_true(before_signal > 0);               /* the load was running when the signal came */
+    assert_int_equal(atomic_load(&load.torn), 0); /* no response cut off midway */
+    assert_int_equal(atomic_load(&load.lost), 0); /* no request left unanswered on a working connection */
     assert_int_equal(atomic_load(&load.bad_status), 0);
     assert_int_equal(atomic_load(&load.refused), CLIENTS); /* each client ran until the listener closed */
-    assert_true(took < 30000);                       /* within the drain deadline (30 s), however slow the machine */
+    assert_true(took < 30000); /* within the drain deadline (30 s), however slow the machine */
 }
 
 /* ---- SIGHUP and the log file ------------------------------------------------ */

@@ -27,7 +27,12 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23${ASAN_OPTIONS:+
 export LSAN_OPTIONS="suppressions=$here/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
-timeout_s=${TEST_TIMEOUT:-300}
+# Per binary. Under valgrind (the server in "valgrind", the binary in "memcheck")
+# on a loaded machine an integration binary may run for many minutes.
+case "$variant" in
+*valgrind* | *memcheck*) timeout_s=${TEST_TIMEOUT:-1800} ;;
+*) timeout_s=${TEST_TIMEOUT:-300} ;;
+esac
 # TSan's shadow memory layout breaks under high ASLR entropy on some kernels
 # ("unexpected memory mapping"); run its binaries without randomisation.
 # A "memcheck" variant runs its binaries under valgrind memcheck: any error fails the binary.

@@ -20,7 +20,7 @@
 #include "../support/raw.h"
 #include "../support/server.h"
 
-#define CLI_TIMEOUT_MS  5000
+#define CLI_TIMEOUT_MS  30000
 #define STOP_TIMEOUT_MS 15000
 
 static void expect_contains(const char *haystack, const char *needle, const char *what)
@@ -60,7 +60,7 @@ static int wait_until_refused(unsigned port, int timeout_ms)
 /* Polls /stats until the server counts at least want open connections (its own request included). */
 static void wait_for_connections(unsigned port, json_int_t want)
 {
-    int64_t deadline = now_ms() + 5000;
+    int64_t deadline = now_ms() + 30000;
     json_int_t open = -1;
     while (now_ms() < deadline) {
         json_t *stats = get_stats(port);
@@ -296,12 +296,12 @@ static char *post_across_sigterm(const char *drain, int wait_close_ms, int *clos
     raw_read(fd, "{\"message\":\"stored\"}", 3000, &buf, &len);
     *closed = raw_read(fd, NULL, wait_close_ms, &buf, &len);
 
-    int status = server_wait_exit(&s, 10000);
+    int status = server_wait_exit(&s, 70000);
     *exit_ms = s.pid == 0 ? now_ms() - signalled : -1;
     close(fd);
     server_cleanup(&s);
     if (*exit_ms == -1)
-        fail_msg("the server had not exited 10 s after SIGTERM (--drain-timeout %s)", drain);
+        fail_msg("the server had not exited 70 s after SIGTERM (--drain-timeout %s)", drain);
     assert_int_equal(status, 0);
     return buf;
 }
@@ -311,14 +311,15 @@ static void sigterm_lets_an_in_flight_request_finish(void **state)
     (void)state;
     int closed;
     int64_t exit_ms;
-    char *buf = post_across_sigterm("2s", 0, &closed, &exit_ms);
+    char *buf = post_across_sigterm("30s", 0, &closed, &exit_ms);
     struct raw_res r;
     assert_int_equal(raw_parse(buf, strlen(buf), &r, 1, 0), 1);
     json_t *obj = expect_raw_json(&r, 200);
     assert_string_equal(json_string_value(json_object_get(obj, "message")), "stored");
     json_decref(obj);
     free(buf);
-    assert_true(exit_ms < 2000 + 3000); /* within the drain, give or take a slow (sanitized) exit */
+    /* Once its one request is done, not at the drain deadline (30 s): a slow (sanitized, loaded) exit is fine. */
+    assert_true(exit_ms < 20000);
 }
 
 static void responses_while_draining_close_the_connection(void **state)
@@ -331,7 +332,7 @@ static void responses_while_draining_close_the_connection(void **state)
      */
     int closed;
     int64_t exit_ms;
-    char *buf = post_across_sigterm("3s", 1000, &closed, &exit_ms);
+    char *buf = post_across_sigterm("60s", 1000, &closed, &exit_ms);
     struct raw_res r;
     char conn[32] = "";
     assert_int_equal(raw_parse(buf, strlen(buf), &r, 1, 0), 1);
@@ -339,12 +340,12 @@ static void responses_while_draining_close_the_connection(void **state)
     if (raw_header(&r, "Connection", conn, sizeof(conn)) == NULL || strcmp(conn, "close") != 0) {
         free(buf);
         fail_msg("a response sent while draining says 'Connection: %s', not close; the server exited %lld ms "
-                 "after SIGTERM (--drain-timeout 3s)",
+                 "after SIGTERM (--drain-timeout 60s)",
                  conn[0] ? conn : "(none)", (long long)exit_ms);
     }
     free(buf);
     assert_true(closed);
-    assert_true(exit_ms < 2000);
+    assert_true(exit_ms < 20000); /* at once, not at the drain deadline (60 s), however slow the machine */
 }
 
 /* Opens a connection, has one request answered on it and returns it: kept alive, between requests. */
@@ -366,7 +367,8 @@ static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **st
     (void)state;
     struct server s;
     static const char head[] = "POST /cache HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{\"key\":";
-    assert_int_equal(server_start_args(&s, "--drain-timeout", "1s", NULL), 0);
+    /* --request-timeout 60s: the stalled client is not timed out first, so only the drain deadline ends it. */
+    assert_int_equal(server_start_args(&s, "--drain-timeout", "1s", "--request-timeout", "60s", NULL), 0);
 
     int stalled = raw_connect(s.port); /* its body never completes */
     int idle = open_idle_connection(s.port);
@@ -377,17 +379,17 @@ static void sigterm_with_stalled_clients_exits_0_at_the_drain_deadline(void **st
 
     int64_t signalled = now_ms();
     server_signal(&s, SIGTERM);
-    int status = server_wait_exit(&s, 6000);
+    int status = server_wait_exit(&s, 30000);
     int64_t took = now_ms() - signalled;
     if (status == -1)
-        fail_msg("the server had not exited 6 s after SIGTERM (--drain-timeout 1s)");
+        fail_msg("the server had not exited 30 s after SIGTERM (--drain-timeout 1s)");
     char *log = server_stderr(&s);
     server_cleanup(&s);
     if (status != 0)
         fail_msg("exit status %d after the drain deadline; stderr:\n%s", status, log);
     free(log);
-    assert_true(took >= 800); /* it did wait for the stalled request */
-    assert_true(took < 5000);
+    assert_true(took >= 800);  /* it did wait for the stalled request */
+    assert_true(took < 20000); /* and no longer than the drain, however slow: not the 60 s request timeout */
 
     /* Both clients see their connection closed. */
     buf = NULL;
@@ -516,7 +518,7 @@ static void max_connections_refuses_the_sixth_with_503(void **state)
 
     /* When one closes, a new connection is served again. */
     close(held[0]);
-    int64_t deadline = now_ms() + 3000;
+    int64_t deadline = now_ms() + 30000;
     int served = 0;
     while (!served && now_ms() < deadline) {
         static const char ping[] = "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
@@ -534,7 +536,7 @@ static void max_connections_refuses_the_sixth_with_503(void **state)
         close(held[i]);
     /* Counted: the 2 sixth connections, the 20 eager ones, and any 503 while waiting to be served again. */
     json_int_t refused = -1;
-    for (int64_t until = now_ms() + 3000; refused < 0 && now_ms() < until; sleep_ms(10))
+    for (int64_t until = now_ms() + 30000; refused < 0 && now_ms() < until; sleep_ms(10))
         refused = raw_stat(s.port, "connections_refused");
     if (refused < 22)
         fail_msg("connections_refused is %lld, expected at least 22", (long long)refused);

@@ -16,6 +16,16 @@
  * handshake completes in the instant the listener closes may be reset
  * before its first response (the kernel resets what is left in the accept
  * queue); those are counted and printed, not failed.
+ *
+ * Draining also closes HTTP/1 keep-alive connections that have been quiet
+ * for DRAIN_QUIET_MS (src/net/net.c), which races with a request the client
+ * sends at that instant (RFC 9112, 9.5). A client thread descheduled that
+ * long between two requests may so see its connection closed with no
+ * response: after SIGTERM, and only when more than DRAIN_QUIET_MS passed
+ * between its previous request and this one, that counts as "closed idle",
+ * printed, not failed. The server cannot have been quiet for longer than
+ * that, since the previous request reached it; a close after a shorter gap
+ * is lost.
  */
 #define _GNU_SOURCE /* strcasestr */
 #include <errno.h>
@@ -33,17 +43,28 @@
 #include "../support/raw.h"
 #include "../support/server.h"
 
-#define CLIENTS 16
+#define CLIENTS         16
 #define BIG_VALUE_BYTES (256 * 1024)
-#define LOAD_BEFORE_SIGNAL_MS 1000
+#define DRAIN_QUIET_MS  1000 /* src/net/net.c */
 
 /* ---- SIGTERM under load --------------------------------------------------- */
 
 struct load {
     unsigned port;
     atomic_int stop;
-    atomic_long complete, torn, lost, reset_unserved, refused, bad_status;
+    atomic_int signalled; /* set just before SIGTERM is sent */
+    atomic_long complete, torn, lost, closed_idle, reset_unserved, refused, bad_status;
 };
+
+/*
+ * A request that got no byte of response, on a connection that had served
+ * `served` others: reset unserved on a new connection, closed idle when the
+ * server may have been draining a quiet connection (see the top), else lost.
+ */
+static void count_unanswered(struct load *load, int served, int idle_close_allowed)
+{
+    atomic_fetch_add(served == 0 ? &load->reset_unserved : idle_close_allowed ? &load->closed_idle : &load->lost, 1);
+}
 
 enum outcome { COMPLETE, TORN, CLOSED_BETWEEN };
 
@@ -88,6 +109,7 @@ static void *load_client(void *arg)
             break;
         }
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+        int64_t previous_sent = 0;
         for (int served = 0;; i++, served++) {
             int len;
             if (i % 2 == 0) {
@@ -99,8 +121,11 @@ static void *load_client(void *arg)
                                "Content-Length: %d\r\n\r\n%s",
                                body_len, body);
             }
+            int64_t sent = now_ms();
+            int idle_close_allowed = atomic_load(&load->signalled) && sent - previous_sent > DRAIN_QUIET_MS;
+            previous_sent = sent;
             if (raw_send(fd, req, (size_t)len) != 0) {
-                atomic_fetch_add(served ? &load->lost : &load->reset_unserved, 1);
+                count_unanswered(load, served, idle_close_allowed);
                 break;
             }
             int status = 0;
@@ -110,7 +135,7 @@ static void *load_client(void *arg)
                 break;
             }
             if (got == CLOSED_BETWEEN) {
-                atomic_fetch_add(served ? &load->lost : &load->reset_unserved, 1);
+                count_unanswered(load, served, idle_close_allowed);
                 break;
             }
             atomic_fetch_add(&load->complete, 1);
@@ -129,7 +154,7 @@ static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
 {
     (void)state;
     struct server s;
-    assert_int_equal(server_start_args(&s, "--drain-timeout", "5s", NULL), 0);
+    assert_int_equal(server_start_args(&s, "--drain-timeout", "30s", NULL), 0);
 
     char *big = malloc(BIG_VALUE_BYTES);
     assert_non_null(big);
@@ -147,11 +172,14 @@ static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
     pthread_t clients[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         assert_int_equal(pthread_create(&clients[i], NULL, load_client, &load), 0);
-    sleep_ms(LOAD_BEFORE_SIGNAL_MS);
+    /* Until every client could have had a response (30 s at most): the load is running. */
+    for (int64_t until = now_ms() + 30000; atomic_load(&load.complete) < CLIENTS && now_ms() < until;)
+        sleep_ms(10);
     long before_signal = atomic_load(&load.complete);
     int64_t signalled = now_ms();
+    atomic_store(&load.signalled, 1);
     server_signal(&s, SIGTERM);
-    int status = server_wait_exit(&s, 15000);
+    int status = server_wait_exit(&s, 60000);
     int64_t took = now_ms() - signalled;
     for (int i = 0; i < CLIENTS; i++)
         pthread_join(clients[i], NULL);
@@ -159,18 +187,19 @@ static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
     server_cleanup(&s);
 
     print_message("  SIGTERM under load: %ld responses before the signal, %ld in all, %ld torn, %ld lost, "
-                  "%ld new connections reset unserved, %d clients refused; exit %d after %lld ms\n",
+                  "%ld closed idle, %ld new connections reset unserved, %d clients refused; exit %d after %lld ms\n",
                   before_signal, atomic_load(&load.complete), atomic_load(&load.torn), atomic_load(&load.lost),
-                  atomic_load(&load.reset_unserved), (int)atomic_load(&load.refused), status, (long long)took);
+                  atomic_load(&load.closed_idle), atomic_load(&load.reset_unserved), (int)atomic_load(&load.refused),
+                  status, (long long)took);
     if (status != 0)
         fail_msg("exit status %d after SIGTERM under load; stderr:\n%s", status, log);
     free(log);
-    assert_true(before_signal > 0);                 /* the load was running when the signal came */
-    assert_int_equal(atomic_load(&load.torn), 0);    /* no response cut off midway */
-    assert_int_equal(atomic_load(&load.lost), 0);    /* no request left unanswered on a working connection */
+    assert_true(before_signal > 0);               /* the load was running when the signal came */
+    assert_int_equal(atomic_load(&load.torn), 0); /* no response cut off midway */
+    assert_int_equal(atomic_load(&load.lost), 0); /* no request left unanswered on a working connection */
     assert_int_equal(atomic_load(&load.bad_status), 0);
     assert_int_equal(atomic_load(&load.refused), CLIENTS); /* each client ran until the listener closed */
-    assert_true(took < 5000 + 3000);                 /* within the drain deadline, give or take a sanitized exit */
+    assert_true(took < 30000); /* within the drain deadline (30 s), however slow the machine */
 }
 
 /* ---- SIGHUP and the log file ------------------------------------------------ */
@@ -285,7 +314,7 @@ static void a_log_file_that_cannot_be_opened_stops_start_up(void **state)
     (void)state;
     const char *argv[] = {"--port", "0", "--log-file", "/nonexistent-dir/cachette.log", NULL};
     char *out, *err;
-    int status = run_binary(argv, NULL, 5000, &out, &err);
+    int status = run_binary(argv, NULL, 30000, &out, &err);
     assert_int_equal(status, 2);
     assert_non_null(strstr(err, "cannot open --log-file /nonexistent-dir/cachette.log"));
     assert_null(strstr(out, "listening"));

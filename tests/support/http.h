@@ -26,7 +26,7 @@ struct http_req {
     size_t body_len;            /* 0: strlen(body) */
     long http_version;          /* 0: HTTP/1.1; else a CURL_HTTP_VERSION_* */
     size_t chunk_size;          /* > 0: send the body chunked, at most this many bytes per chunk */
-    long timeout_ms;            /* 0: 5000 */
+    long timeout_ms;            /* 0: 15000 (the connect phase, TLS included, at most 10000) */
     const char *tls_ca;         /* NULL: http://; else https:// trusting this PEM CA file */
 };
 

@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define READY_TIMEOUT_MS 10000
+#define READY_TIMEOUT_MS 30000
 #define MAX_ARGS         64
 #define MAX_ENV          512
 
@@ -337,8 +337,11 @@ int server_start(struct server *s, const struct server_opts *opts)
 
     if (read_ready_line(s->stdout_fd, now_ms() + READY_TIMEOUT_MS, line, sizeof(line)) != 0 ||
         strstr(line, "listening on ") == NULL) {
-        /* It exited (bad flags, port taken…) or hung: reap it, killing it if needed. */
-        int status = server_wait_exit(s, 500);
+        /*
+         * It exited (bad flags, port taken…) or hung: reap it, killing it if needed. A process that closed its
+         * stdout may still be exiting (under valgrind, seconds): a SIGKILL then would hide its exit status.
+         */
+        int status = server_wait_exit(s, 10000);
         if (status == -1 && s->pid != 0) {
             kill(s->pid, SIGKILL);
             status = server_wait_exit(s, 2000);

@@ -45,7 +45,7 @@ const char *server_binary(void);
 /*
  * Starts the binary with "--port 0 --threads 2" and then opts->args (opts may
  * be NULL), with every inherited CACHETTE_* variable removed and opts->env
- * added, and waits at most 10 s for its "listening on" line. Returns 0 with
+ * added, and waits at most 30 s for its "listening on" line. Returns 0 with
  * s->port and s->tls_port set, or -1 after printing why (the process is reaped, and its exit
  * status is in s->exit_status when it exited by itself).
  */

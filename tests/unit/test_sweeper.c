@@ -90,7 +90,7 @@ static void expired_entries_are_reclaimed_without_reads(void **state)
     assert_int_equal(store_count(s), 50000); /* nothing has expired yet: the sweeper takes nothing */
     clock_ms += 2;
     int64_t started = monotonic_ms();
-    assert_true(wait_for_count(s, kept, 5000));
+    assert_true(wait_for_count(s, kept, 30000));
     printf("  %d expired entries reclaimed in %lld ms\n", 50000 - (int)kept, (long long)(monotonic_ms() - started));
     struct store_stats st;
     store_stats(s, &st);
@@ -116,8 +116,8 @@ static void trim_returns_the_heap_expiry_left_behind(void **state)
     struct sweeper *sw = sweeper_start(s, 1);
     assert_non_null(sw);
     clock_ms += 2;
-    int64_t started = monotonic_ms(), deadline = started + 12000; /* the sweeper's longest back-off (8 s) and more */
-    assert_true(wait_for_count(s, kept, 5000));
+    int64_t started = monotonic_ms(), deadline = started + 30000; /* the longest back-off (8 s), on a loaded machine */
+    assert_true(wait_for_count(s, kept, 30000));
 
     struct store_stats st;
     store_stats(s, &st);

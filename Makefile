@@ -6,8 +6,8 @@
 #                   integration and a 60 s soak (release), the integration
 #                   suites with the server under valgrind (and the store's
 #                   tests under memcheck), unit and
-#                   integration under ASan+UBSan, and the concurrency stress
-#                   tests under TSan
+#                   integration under ASan+UBSan, and unit, integration (the
+#                   server built with TSan) and the stress tests under TSan
 #   make soak       the soak test alone for SOAK_SECONDS (1800): 64 connections
 #                   of mixed load with evictions and expiry; zero errors, RSS
 #                   and open fds flat (tests/soak/soak.c)
@@ -123,7 +123,7 @@ test: deps
 	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
-	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit stress" \
+	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit integration stress" \
 		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer $(TSAN_NO_WARN)"
 	@tests/run.sh --total build/results.txt
 
@@ -135,7 +135,7 @@ asan:
 
 tsan:
 	@rm -f build/results.txt
-	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit stress" \
+	$(MAKE) --no-print-directory check-variant B=build/tsan SUITES="unit integration stress" \
 		SAN_FLAGS="-fsanitize=thread -fno-omit-frame-pointer $(TSAN_NO_WARN)"
 	@tests/run.sh --total build/results.txt
 

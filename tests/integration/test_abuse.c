@@ -73,11 +73,12 @@ static void ensure_fd_limit(rlim_t need)
 }
 
 /*
- * Whether the binary under test is built with AddressSanitizer: it then
- * names __asan_init, whether the runtime is linked statically or not. (The
- * environment cannot tell: tests/run.sh sets ASAN_OPTIONS for every variant.)
+ * The sanitizer the binary under test is built with ("ASan build", "TSan
+ * build"), or NULL: it then names __asan_init or __tsan_init, whether the
+ * runtime is linked statically or not. (The environment cannot tell:
+ * tests/run.sh sets ASAN_OPTIONS and TSAN_OPTIONS for every variant.)
  */
-static int server_is_asan_build(void)
+static const char *server_sanitizer(void)
 {
     FILE *f = fopen(server_binary(), "rb");
     assert_non_null(f);
@@ -89,9 +90,11 @@ static int server_is_asan_build(void)
     assert_non_null(image);
     assert_int_equal(fread(image, 1, (size_t)size, f), (size_t)size);
     fclose(f);
-    int asan = memmem(image, (size_t)size, "__asan_init", 11) != NULL;
+    const char *name = memmem(image, (size_t)size, "__asan_init", 11) != NULL   ? "ASan build"
+                       : memmem(image, (size_t)size, "__tsan_init", 11) != NULL ? "TSan build"
+                                                                                : NULL;
     free(image);
-    return asan;
+    return name;
 }
 
 /* ---- HTTP/2 frames, written and read raw --------------------------------------- */
@@ -408,12 +411,12 @@ static void slowloris_clients_neither_slow_others_down_nor_outlive_the_request_t
      * The goal is a p99 under 50 ms, which a loaded 2-core machine cannot
      * promise: what fails is what a server stalled behind the trickling
      * connections shows, a p99 of half a second or more and a handful of
-     * requests in 2.5 s. An instrumented server (ASan, valgrind) is too slow
+     * requests in 2.5 s. An instrumented server (a sanitizer, valgrind) is too slow
      * for any bound: the numbers are printed only.
      */
-    int instrumented = server_is_asan_build() || procfs_runs_under_valgrind(s.pid);
+    int instrumented = server_sanitizer() != NULL || procfs_runs_under_valgrind(s.pid);
     if (instrumented)
-        printf("slowloris: not asserted on an instrumented server (ASan or valgrind)\n");
+        printf("slowloris: not asserted on an instrumented server (a sanitizer or valgrind)\n");
     if (!instrumented && n < 20)
         fail_msg("the normal client made only %zu requests in its window", n);
     if (!instrumented && p99 >= 500000)
@@ -1154,9 +1157,9 @@ static void large_bodies_through_many_connections_do_not_stay_resident(void **st
     long store_kb = (long)(json_int_member(stats, "bytes_used") / 1024);
     json_decref(stats);
     long bound_kb = store_kb + store_kb / 4 + 16 * 1024 + start_kb, rss_kb = busy_kb;
-    const char *instrumented = server_is_asan_build()              ? "ASan build"
-                               : procfs_runs_under_valgrind(s.pid) ? "valgrind"
-                                                                   : NULL;
+    const char *instrumented = server_sanitizer();
+    if (instrumented == NULL && procfs_runs_under_valgrind(s.pid))
+        instrumented = "valgrind";
     int64_t deadline = now_ms() + (instrumented ? 0 : 30000); /* the longest back-off (8 s), on a loaded machine */
     while ((rss_kb = procfs_rss_kb(s.pid)) > bound_kb && now_ms() < deadline)
         sleep_ms(100);
@@ -1212,9 +1215,9 @@ static void writing_ten_times_max_memory_evicts_and_stays_within_the_bound(void 
      * quarantine (freed blocks held back, 256 MB by default), or valgrind's shadow
      * memory and its freed-block queue (20 MB), inflate it.
      */
-    const char *instrumented = server_is_asan_build()              ? "ASan build"
-                               : procfs_runs_under_valgrind(s.pid) ? "valgrind"
-                                                                   : NULL;
+    const char *instrumented = server_sanitizer();
+    if (instrumented == NULL && procfs_runs_under_valgrind(s.pid))
+        instrumented = "valgrind";
     printf("memory pressure: %zu PUTs, %d MiB of values into --max-memory 4mb: bytes_used %lld, evicted %lld; "
            "server RSS %ld KiB at start, peak %ld KiB, limit %ld KiB%s%s%s\n",
            puts, WRITERS * 10, (long long)used, (long long)evicted, base_kb, peak_kb, limit_kb,

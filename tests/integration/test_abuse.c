@@ -296,7 +296,13 @@ static void clients_that_stop_reading_are_closed_after_the_write_timeout(void **
     int64_t began = now_ms();
     assert_int_equal(raw_send(steady, get_and_close, sizeof(get_and_close) - 1), 0);
 
-    /* The steady client: up to 32 KiB every 50 ms, about 1.6 s for the whole value. */
+    /*
+     * The steady client: up to 32 KiB every 125 ms, about 4 s for the whole
+     * value. That spans at least three sweeps (1 s apart) with bytes waiting at
+     * each, so a timeout that ignored the acknowledged bytes and counted only
+     * time with something queued would cut it off; at 1.6 s, whether the
+     * second sweep came a millisecond early decided whether it did.
+     */
     size_t got = 0;
     char chunk[32 * 1024];
     for (;;) {
@@ -304,12 +310,12 @@ static void clients_that_stop_reading_are_closed_after_the_write_timeout(void **
         if (n <= 0)
             break;
         got += (size_t)n;
-        sleep_ms(50);
+        sleep_ms(125);
     }
     int64_t took = now_ms() - began;
     close(steady);
-    if (got < VALUE_BYTES || took < 1000)
-        fail_msg("the steady reader got %zu bytes in %lld ms; expected the whole value over more than the timeout", got,
+    if (got < VALUE_BYTES || took < 3000)
+        fail_msg("the steady reader got %zu bytes in %lld ms; expected the whole value over three sweeps", got,
                  (long long)took);
 
     /* The stalled ones are closed: within the timeout, a sweep (1 s) and a margin; reset, so not all was sent. */

@@ -92,7 +92,8 @@ run_suites() {
         rc=$?
         echo "$out" >>"$log"
         if ! grep -q '^--- \[mutant\] [0-9]* passed, 0 failed$' <<<"$out"; then
-            failed=$(sed -n 's/^\[  FAILED  \] \([a-z_0-9]*\)$/\1/p' <<<"$out" | head -n 3 | paste -sd, -)
+            failed=$(sed -n 's/^\[  FAILED  \] \([a-z_0-9]*\)$/\1/p' <<<"$out" | awk '!seen[$0]++' | head -n 3 |
+                paste -sd, -)
             grep -q "exited with status 124" <<<"$out" && failed="${failed:+$failed, }timeout"
             grep -q "exited with status" <<<"$out" && [ -z "$failed" ] &&
                 failed=$(sed -n 's/^!!! [a-z_0-9]* \(exited with status [0-9]*\)/\1/p' <<<"$out" | head -n 1)

@@ -139,14 +139,14 @@ for n in "${selected[@]}"; do
             survived=$((survived + 1))
         fi
     fi
-    row=$(printf '%3s  %-28s %-26s %-9s %4ss  %s' "$n" "$id" "$file" "$result" $((SECONDS - t0)) "$by")
+    row=$(printf '%3s  %-32s %-26s %-9s %4ss  %s' "$n" "$id" "$file" "$result" $((SECONDS - t0)) "$by")
     rows+=("$row")
     say "$row"
 done
 git checkout --quiet -- .
 
 say ""
-say "  #  mutant                       file                       result     time  by"
+say "  #  mutant                           file                       result     time  by"
 for row in "${rows[@]}"; do say "$row"; done
 say ""
 say "run time $((SECONDS - start)) s"

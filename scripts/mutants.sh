@@ -59,8 +59,28 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-mutants.XXXXXX")
 tree=$tmp/tree
+# Every long step runs in the background and is waited for, so that Ctrl-C
+# interrupts the wait at once (bash runs a trap only when a foreground child
+# exits, and drops SIGINT if that child did not die of it; `timeout` puts
+# make and the test binaries in process groups of their own, which a
+# terminal's SIGINT never reaches). Cleanup then ends this script's own
+# descendants, by process id.
+descendants() {
+    local child
+    for child in $(pgrep -P "$1"); do
+        echo "$child"
+        descendants "$child"
+    done
+}
+in_background() {
+    "$@" &
+    wait $!
+}
 cleanup() {
     trap - EXIT INT TERM
+    local pids
+    pids=$(descendants $$)
+    [ -z "$pids" ] || kill -TERM $pids 2>/dev/null
     git -C "$here" worktree remove --force "$tree" >/dev/null 2>&1
     rm -rf "$tmp"
     git -C "$here" worktree prune >/dev/null 2>&1
@@ -80,7 +100,8 @@ bins+=(build/tests/test_embed)
 for f in tests/integration/*.c tests/stress/*.c; do bins+=("build/tests/$(basename "$f" .c)"); done
 
 build() {
-    timeout "$build_timeout" make --no-print-directory -j"$jobs" B=build build/cachette "${bins[@]}" >>"$log" 2>&1
+    in_background timeout "$build_timeout" make --no-print-directory -j"$jobs" B=build build/cachette "${bins[@]}" \
+        >>"$log" 2>&1
 }
 
 # Runs the binaries in order until one fails; sets $verdict to "binary: tests" of the first failure, or "".
@@ -88,8 +109,10 @@ run_suites() {
     verdict=""
     local bin out rc failed
     for bin in "${bins[@]}"; do
-        out=$(CACHETTE_BIN=build/cachette tests/run.sh --variant mutant --results "$tmp/results.txt" "$bin" 2>&1)
+        CACHETTE_BIN=build/cachette in_background tests/run.sh --variant mutant --results "$tmp/results.txt" "$bin" \
+            >"$tmp/out" 2>&1
         rc=$?
+        out=$(cat "$tmp/out")
         echo "$out" >>"$log"
         if ! grep -q '^--- \[mutant\] [0-9]* passed, 0 failed$' <<<"$out"; then
             failed=$(sed -n 's/^\[  FAILED  \] \([a-z_0-9]*\)$/\1/p' <<<"$out" | awk '!seen[$0]++' | head -n 3 |

@@ -22,6 +22,10 @@
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
 #                   Redis and memcached (bench/peers/run.sh)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/)
+#   make mutants    plant each plausible bug in tests/mutants.txt in a temporary
+#                   worktree of HEAD and run the release unit, integration and
+#                   stress suites against it; fails if any bug survives
+#                   (scripts/mutants.sh; minutes, so not part of make test)
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
@@ -74,7 +78,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz clang format clean
+.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -180,6 +184,10 @@ bench-peers: $(SERVER)
 fuzz:
 	@scripts/deps.sh fuzz
 	fuzz/run.sh $${FUZZ_SECONDS:-60}
+
+# MUTANTS="3 sieve-and-for-or" runs only those; MUTANTS_FILTER=regex those whose id or file matches.
+mutants: deps
+	scripts/mutants.sh $(MUTANTS)
 
 clang:
 	@scripts/deps.sh fuzz

@@ -9,7 +9,7 @@
  * as the decimal point because cachette never calls setlocale.)
  *
  * Rounding. seconds * 1000 is rarely a whole number in binary even when the
- * decimal text was (0.29 * 1000 = 290.00000000000006), so a product within a
+ * decimal text was (2.007 * 1000 = 2007.0000000000002), so a product within a
  * relative 1e-12 of a whole number is taken as that number: the decimal to
  * binary conversion and the product each err by under 2^-53, far inside it.
  * Any other remainder rounds up, to the next millisecond: a TTL that was

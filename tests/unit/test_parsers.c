@@ -339,6 +339,14 @@ static void test_json_write_string(void **state)
     assert_int_equal(end - out, (long)(sizeof(want) - 1));
     assert_memory_equal(out, want, sizeof(want) - 1);
     assert_true((size_t)(end - out) <= JSONW_STRING_MAX(sizeof(in) - 1));
+
+    /* Control characters from 0x10 up have a high nibble too: ESC is \u001b, not \u000b. */
+    const char high[] = "\x10\x1b\x1f";
+    end = json_write_string(out, high, sizeof(high) - 1);
+    const char want_high[] = "\"\\u0010\\u001b\\u001f\"";
+    assert_int_equal(end - out, (long)(sizeof(want_high) - 1));
+    assert_memory_equal(out, want_high, sizeof(want_high) - 1);
+    assert_int_equal(json_string_len(high, sizeof(high) - 1), sizeof(want_high) - 1);
 }
 
 static void test_sizes(void **state)
@@ -398,6 +406,14 @@ static void test_config_load(void **state)
 
     char *bad_port[] = {"cachette", "--port", "70000", NULL};
     assert_int_equal(config_load(&cfg, 3, bad_port), CONFIG_ERROR);
+    /* An integer flag's bounds are inclusive, as --help prints them: the largest is taken, one more is not. */
+    char *highest[] = {"cachette", "--port", "65535", "--max-batch", "100000", NULL},
+         *port_over[] = {"cachette", "--port", "65536", NULL}, *batch_over[] = {"cachette", "--max-batch", "100001", NULL};
+    assert_int_equal(config_load(&cfg, 5, highest), CONFIG_RUN);
+    assert_int_equal(cfg.port, 65535);
+    assert_int_equal(cfg.max_batch, 100000);
+    assert_int_equal(config_load(&cfg, 3, port_over), CONFIG_ERROR);
+    assert_int_equal(config_load(&cfg, 3, batch_over), CONFIG_ERROR);
     char *unknown[] = {"cachette", "--nope", "1", NULL};
     assert_int_equal(config_load(&cfg, 3, unknown), CONFIG_ERROR);
     char *missing[] = {"cachette", "--port", NULL};

@@ -2008,6 +2008,57 @@ static void test_evict_none_bound_is_exact(void **state)
     assert_int_equal(stats_of(((struct fixture *)*state)->store).evicted, 0);
 }
 
+/*
+ * Opens a one-shard noeviction store bounded at max and writes keys g0, g1,
+ * ... up to g<last> (every one must succeed); returns bytes_used.
+ */
+static size_t bytes_for_keys(void **state, size_t max, int last)
+{
+    struct fixture *fx = *state;
+    store_destroy(fx->store);
+    struct store *s = open_single_shard(state, max, STORE_EVICT_NONE);
+    char key[16];
+    for (int i = 0; i <= last; i++) {
+        snprintf(key, sizeof(key), "g%d", i);
+        assert_int_equal(set_json(s, key, "1", 0, NULL), STORE_OK);
+    }
+    return stats_of(s).bytes_used;
+}
+
+/*
+ * A hash table's growth counts against the bound like an entry, and as
+ * inclusively: under noeviction a growth that lands exactly on max_memory
+ * happens, one that would pass it by a byte does not (the write that caused
+ * it still succeeds, on the smaller table). The write whose bytes jump by
+ * more than an entry's is the one that grew the table; replayed on stores
+ * bounded at exactly the total it reached, and one byte under.
+ */
+static void test_evict_none_table_growth_bound_is_exact(void **state)
+{
+    struct store *s = open_single_shard(state, 1u << 20, STORE_EVICT_NONE);
+    size_t before = stats_of(s).bytes_used, entry = 0, grown = 0;
+    char key[16];
+    int last = 0;
+    for (; last < 10000 && grown == 0; last++) {
+        snprintf(key, sizeof(key), "g%d", last);
+        assert_int_equal(set_json(s, key, "1", 0, NULL), STORE_OK);
+        size_t used = stats_of(s).bytes_used;
+        if (entry == 0 && last == 1)
+            entry = used - before; /* g0 may have been the first of anything; g1 is an entry alone */
+        else if (entry != 0 && used - before > entry)
+            grown = used;
+        before = used;
+    }
+    last--; /* the write that grew the table */
+    if (grown == 0)
+        fail_msg("no write among %d grew the table", last + 1);
+
+    assert_int_equal(bytes_for_keys(state, grown, last), grown);
+    size_t under = bytes_for_keys(state, grown - 1, last);
+    assert_true(under < grown);
+    assert_int_equal(stats_of(((struct fixture *)*state)->store).entries, (size_t)last + 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2062,6 +2113,7 @@ int main(void)
         T(test_set_ttl_keeps_the_entry),
         T(test_s3fifo_promotes_an_entry_read_once),
         T(test_evict_none_bound_is_exact),
+        T(test_evict_none_table_growth_bound_is_exact),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,10 +33,11 @@
 #
 # BASE_REV=<commit> adds cachette built at that commit (in a temporary git
 # worktree, with the same Makefile flags) beside the current binary: each
-# cachette workload is followed in every round by the same workload against
-# the base build ("base get1", ...), and the table gains each workload's
-# median per-round ratio against it: req/s and CPU per request, current over
-# base. This is how a change shows it cost nothing beyond noise.
+# cachette workload is paired in every round with the same workload against
+# the base build ("base get1", ...; the base runs first in even rounds, so
+# neither build always follows the other), and the table gains each
+# workload's median per-round ratio against it: req/s and CPU per request,
+# current over base. This is how a change shows it cost nothing beyond noise.
 #
 # Then a memory figure: a fresh cachette loaded with MEM_ENTRIES entries
 # (16-byte keys, 32-byte string values) by load.c (pipelined POSTs over one
@@ -381,23 +382,32 @@ if ((WARMUP > 0)); then
 fi
 
 for ((round = 1; round <= ROUNDS; round++)); do
-    for i in "${!workloads[@]}"; do
+    order=("${!workloads[@]}")
+    if [ -n "$BASE_REV" ] && ((round % 2 == 0)); then
+        # Even rounds run each base twin first, so neither build always follows the other.
+        order=(0)
+        for ((i = 1; i < ${#workloads[@]}; i += 2)); do order+=($((i + 1)) "$i"); done
+    fi
+    declare -A round_rps=() round_cpu=()
+    for i in "${order[@]}"; do
         say "round $round/$ROUNDS: ${workloads[$i]} (${DURATION}s)"
         run_wrk "${workloads[$i]}" "$DURATION"
         record "$round" "$i"
         rps[$i]+="$r_rps "
         p99[$i]+="$r_p99 "
         cpu[$i]+="$r_cpu_us "
-        if [[ ${workloads[$i]} == base-* ]]; then # the current build's twin ran just before
-            vs_base_rps[$((i - 1))]+="$(awk -v a="$last_rps" -v b="$r_rps" 'BEGIN { printf "%.4f", a / b }') "
-            vs_base_cpu[$((i - 1))]+="$(awk -v a="$last_cpu" -v b="$r_cpu_us" 'BEGIN { printf "%.4f", a / b }') "
-        fi
-        last_rps=$r_rps
-        last_cpu=$r_cpu_us
+        round_rps[$i]=$r_rps
+        round_cpu[$i]=$r_cpu_us
         [[ $r_noisy == ok ]] || noisy[$i]=$((${noisy[$i]:-0} + 1))
         ((r_errors == 0)) || errs[$i]=$((${errs[$i]:-0} + 1))
         say "  $r_rps req/s, p99 ${r_p99} ms, ${r_cpu_us} CPU-us/req, $r_noisy${r_others:+ (others: $r_others)}"
     done
+    if [ -n "$BASE_REV" ]; then # this round's ratio of each current build to its base twin
+        for ((i = 1; i < ${#workloads[@]}; i += 2)); do
+            vs_base_rps[$i]+="$(awk -v a="${round_rps[$i]}" -v b="${round_rps[$((i + 1))]}" 'BEGIN { printf "%.4f", a / b }') "
+            vs_base_cpu[$i]+="$(awk -v a="${round_cpu[$i]}" -v b="${round_cpu[$((i + 1))]}" 'BEGIN { printf "%.4f", a / b }') "
+        done
+    fi
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -470,7 +480,7 @@ target_check() {
     echo "  \`wrk -t1 -c$CONNECTIONS --latency\` on CPU $CLIENT_CPU; $ROUNDS interleaved round(s) of ${DURATION} s each after a ${WARMUP} s warm-up; medians."
     echo "  CPU µs/req: busy ticks of CPU $SERVER_CPU (/proc/stat) per request. Ratios: against nginx in this run."
     echo "- Load average: $load_start at start, $load_end after the rounds. Preflight: $quiet_line."
-    [ -z "$BASE_REV" ] || echo "- Base: cachette at $base_commit (BASE_REV), built by its own Makefile; each cachette workload runs against it right after the current build, in every round."
+    [ -z "$BASE_REV" ] || echo "- Base: cachette at $base_commit (BASE_REV), built by its own Makefile; each cachette workload runs against it beside the current build in every round (the base first in even rounds)."
     echo
     echo "| Workload | req/s | p99 | CPU µs/req | req/s vs nginx | CPU µs vs nginx | Target (issue 2) | Noise |"
     echo "|---|---:|---:|---:|---:|---:|---|---|"

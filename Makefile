@@ -17,6 +17,8 @@
 #                   error or a definite leak fails the test that stopped it;
 #                   then the store's unit and stress tests under memcheck
 #   make bench      HTTP benchmark against nginx (bench/http/run.sh)
+#   make bench-instructions  instructions per request under callgrind
+#                   (BASE_REV=<commit> beside that commit's build)
 #   make bench-store  the store alone: sharded rwlocks against one rwlock and
 #                   one mutex, 1-8 threads (bench/store/run.sh)
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
@@ -78,7 +80,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-store bench-peers fuzz mutants clang format clean
+.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -173,6 +175,10 @@ soak: $(SERVER) $(SOAK_TESTS)
 bench: $(SERVER)
 	@scripts/deps.sh bench
 	bench/http/run.sh
+
+bench-instructions: $(SERVER)
+	@scripts/deps.sh bench
+	bench/http/instructions.sh
 
 bench-store:
 	bench/store/run.sh

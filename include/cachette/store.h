@@ -105,7 +105,7 @@ struct store_set_opts {
 
 /* What a write or read learned about the entry it touched. */
 struct store_meta {
-    uint64_t version;         /* changes on every write of the key; never 0 */
+    uint64_t version;         /* changes on every write of the value (not on store_set_ttl); never 0 */
     int64_t ttl_ms;           /* remaining lifetime, or -1 when it never expires */
     bool created;             /* the write created the key (it was absent or expired) */
 };
@@ -167,11 +167,14 @@ int store_peek(struct store *store, const void *key, size_t key_len, struct stor
  * version. The value, kind, content type and version stay as they are (the
  * version names the value, as an HTTP ETag does, and the value has not
  * changed); for eviction it counts as a write of the key, as store_set, and
- * in store_stats as a set. meta (may be NULL) gets the version and the new
- * remaining ttl_ms (created false). Returns 0, STORE_ENOTFOUND (absent or
- * expired), STORE_EVERSION, STORE_EINVAL (key length, negative ttl) or, since
- * an entry gains room for an expiry or is copied to change it, STORE_ENOMEM
- * or STORE_EFULL (then the key is unchanged, as for store_set).
+ * in store_stats as a set (removing an expiry that is not there changes and
+ * counts nothing). meta (may be NULL) gets the version and the new remaining
+ * ttl_ms (created false). Returns 0, STORE_ENOTFOUND (absent or expired),
+ * STORE_EVERSION (not if_version, or, with if_version 0, the value kept
+ * changing under the copy: 8 writes in a row landed between copy and link),
+ * STORE_EINVAL (key length, negative ttl) or, since an entry gains room for an
+ * expiry or is copied to change it, STORE_ENOMEM or STORE_EFULL (then the key
+ * is unchanged, as for store_set).
  */
 int store_set_ttl(struct store *store, const void *key, size_t key_len, int64_t ttl_ms, uint64_t if_version,
                   struct store_meta *meta);

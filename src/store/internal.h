@@ -426,7 +426,7 @@ struct spared_key {
     uint64_t hash;
     const void *key;
     size_t key_len;
-    uint64_t version; /* once linked, the version the write gave the key (memory_evict_to_bound) */
+    uint64_t version; /* once linked, the version only this write gave the key, or 0 (memory_evict_to_bound) */
 };
 
 /* Counts bytes about to be allocated (no eviction). 0, or STORE_EFULL if they exceed max_memory alone. */

@@ -20,8 +20,10 @@
  *
  * Versions come from a per-shard counter bumped under the write lock. A key
  * always lives in the same shard, so the version of a key changes on every
- * write and never repeats while the process lives; the counters start from
- * the wall clock (seconds << 20) so versions rarely repeat across restarts.
+ * write of its value and never repeats while the process lives (a copy made
+ * by store_set_ttl keeps the version of the value it copies); the counters
+ * start from the wall clock (seconds << 20) so versions rarely repeat across
+ * restarts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -237,6 +239,7 @@ struct write_op {
     write_step_fn step;
     void *ctx;               /* the step's own arguments and results */
     struct store_meta *meta; /* may be NULL */
+    bool keeps_version;      /* e carries the version of the entry it replaces (store_set_ttl) */
     /* Set by write_begin and write_commit. */
     uint64_t hash;
     struct spared_key spare;
@@ -315,7 +318,13 @@ static int write_commit(struct store *s, struct write_op *op)
     if (rc == 0) {
         op->old = do_link(s, sh, op->hash, op->e, old, link);
         op->old_was_live = live;
-        op->spare.version = op->e->version;
+        /*
+         * What memory_evict_to_bound may take back as this write's own entry:
+         * only a version no other write links. A copy that keeps its
+         * version (store_set_ttl) claims none, so a concurrent copy of the
+         * same version is never evicted in its name.
+         */
+        op->spare.version = op->keeps_version ? 0 : op->e->version;
         fill_meta(op->meta, op->e, op->now, !live); /* e may be replaced as soon as the lock drops */
     }
     shard_unlock(&sh->lock);
@@ -603,6 +612,9 @@ static int copy_with_expiry(struct store *s, const void *key, size_t key_len, in
     return rc;
 }
 
+/* Copies store_set_ttl makes of a key that keeps changing under it before it gives up. */
+#define SET_TTL_ATTEMPTS 8
+
 /* store_set_ttl's step: only in place of the live entry that was copied (same version). */
 static int same_version_step(struct write_op *op, struct entry *old, bool live, bool fill)
 {
@@ -613,28 +625,31 @@ static int same_version_step(struct write_op *op, struct entry *old, bool live, 
 int store_set_ttl(struct store *s, const void *key, size_t key_len, int64_t ttl_ms, uint64_t if_version,
                   struct store_meta *meta)
 {
-    int64_t now = store_now_ms(s);
-    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+    if (key_len > STORE_MAX_KEY_LEN || ttl_ms < 0 || ttl_ms > INT64_MAX - store_now_ms(s))
         return STORE_EINVAL;
-    int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
 
     /*
      * Entries are immutable for lock-free readers, so the new expiry goes
      * into a copy, made with no lock held and linked only if the key still
      * holds the version copied; if a write came in between (or the entry
      * expired), copy again: the next copy sees the write, or the absence.
+     * A key rewritten faster than its value can be copied would keep this
+     * going, so after SET_TTL_ATTEMPTS copies it gives up (STORE_EVERSION).
      */
-    for (;;) {
+    for (int attempt = 0; attempt < SET_TTL_ATTEMPTS; attempt++) {
+        int64_t now = store_now_ms(s);
+        int64_t expires_at = ttl_ms > 0 ? now + ttl_ms : 0;
         struct entry *e = NULL;
         int rc = copy_with_expiry(s, key, key_len, expires_at, if_version, now, &e, meta);
         if (rc != 0)
             return rc > 0 ? 0 : rc;
-        struct write_op op = {
-            .e = e, .key = key, .key_len = key_len, .now = now, .step = same_version_step, .meta = meta};
+        struct write_op op = {.e = e, .key = key, .key_len = key_len, .now = now, .step = same_version_step,
+                              .meta = meta, .keeps_version = true};
         rc = write_run(s, &op);
         if (rc != STORE_EVERSION)
             return rc;
     }
+    return STORE_EVERSION;
 }
 
 size_t store_flush(struct store *s)

@@ -9,14 +9,17 @@
  * as the decimal point because cachette never calls setlocale.)
  *
  * Rounding. seconds * 1000 is rarely a whole number in binary even when the
- * decimal text was (2.007 * 1000 = 2007.0000000000002), so a product within a
- * relative 1e-12 of a whole number is taken as that number: the decimal to
- * binary conversion and the product each err by under 2^-53, far inside it.
+ * decimal text was (2.007 * 1000 = 2007.0000000000002), so a product within
+ * four units of its last place (4 DBL_EPSILON, relative) above a whole number
+ * is taken as that number: the decimal to binary conversion and the product
+ * each err by at most one such unit. A wider margin would swallow real
+ * fractions of large TTLs (300000000.0002 s is 0.2 ms over a whole number).
  * Any other remainder rounds up, to the next millisecond: a TTL that was
  * given is never cut to 0, which would mean "never expires".
  */
 #include "cmd/ttl.h"
 
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,7 +33,7 @@ enum cmd_status cmd_ttl_from_seconds(double seconds, int64_t *ttl_ms)
     double ms = seconds * 1000;
     int64_t whole = (int64_t)ms; /* ms is at most CMD_MAX_TTL_MS here: no overflow */
     /* A remainder just above a whole number is conversion noise; any other rounds up (just below: up too). */
-    if (ms - (double)whole > ms * 1e-12)
+    if (ms - (double)whole > ms * 4 * DBL_EPSILON)
         whole++;
     if (whole < 1 || whole > CMD_MAX_TTL_MS)
         return CMD_BAD_TTL;

@@ -1,9 +1,11 @@
 /*
  * State shared by server.c, routes.c and the handlers. The network core
  * (src/net/) owns the threads, loops and sockets; the HTTP front keeps one
- * h2o context per worker, made by its attach callback. The only state
- * shared between workers is the cmd layer (thread-safe), the statistics
- * sources and the read-only settings and h2o configuration.
+ * h2o context per worker, made by its attach callback. Shared between
+ * workers: the cmd layer (thread-safe), the statistics sources, the
+ * read-only settings and h2o configuration, and each worker's request
+ * counters, written by it alone and read by any worker's /stats and
+ * /metrics (relaxed atomics).
  */
 #ifndef CACHETTE_HTTP_INTERNAL_H
 #define CACHETTE_HTTP_INTERNAL_H
@@ -64,6 +66,18 @@ struct route_handler {
     h2o_handler_t super;
     struct http_server *server;
 };
+
+/*
+ * Tells the network core whether the request's connection is settled: an
+ * HTTP/1 connection whose request is finished is; one carrying HTTP/2 (an
+ * h2c upgrade included) is not, and is left to h2o's GOAWAY on drain.
+ */
+static inline void http_connection_settled(h2o_req_t *req, int settled)
+{
+    h2o_socket_t *sock = req->conn->callbacks->get_socket != NULL ? req->conn->callbacks->get_socket(req->conn) : NULL;
+    if (sock != NULL)
+        net_connection_settled(sock, settled);
+}
 
 /* The worker a request is served on. */
 static inline struct http_worker *http_worker_of(h2o_req_t *req)

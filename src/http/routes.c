@@ -214,6 +214,8 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 
     atomic_store_explicit(&w->requests, atomic_load_explicit(&w->requests, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    if (req->version >= 0x200)
+        http_connection_settled(req, 0); /* upgraded from HTTP/1, it may have been settled */
     /* h2o stops keep-alive only for requests parsed after shutdown began; close this one's too. */
     if (net_stopping(srv->net))
         req->http1_is_persistent = 0;

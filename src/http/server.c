@@ -113,11 +113,8 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
         duration_us = 0;
     metrics_observe(&hw->metrics, metrics_method(req->method.base, req->method.len), req->res.status,
                     (uint64_t)duration_us);
-    if (req->version < 0x200 && req->conn->callbacks->get_socket != NULL) {
-        h2o_socket_t *sock = req->conn->callbacks->get_socket(req->conn);
-        if (sock != NULL)
-            net_connection_settled(sock);
-    }
+    if (req->version < 0x200)
+        http_connection_settled(req, 1);
 }
 
 static void register_pathconf_hooks(struct http_server *srv, h2o_pathconf_t *pathconf)

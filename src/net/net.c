@@ -65,7 +65,7 @@
 #define SWEEP_MS 1000
 
 /*
- * While draining, how long a settled connection must have been quiet before
+ * While draining, how long a settled connection must be seen quiet before
  * it is closed. Closing an idle keep-alive connection races with a request
  * the client sends at that instant (RFC 9112, 9.5); a client that is using
  * its connection sends its next request well within this, gets an answer
@@ -136,9 +136,9 @@ struct connection {
     h2o_socket_t *sock;
     uint64_t acked;         /* the peer's acknowledged bytes at the last sweep */
     int64_t stalled_since;  /* when a write was first seen making no progress; 0 if none */
-    size_t settled_at;      /* sock->bytes_read when its front last said it was settled */
-    int64_t settled_ms;     /* and when */
-    int settled;            /* its front has said so at least once */
+    int settled;            /* its front's last word: everything asked is answered */
+    int64_t quiet_since;    /* draining: since when it has been seen quiet; 0 if not */
+    uint64_t quiet_received; /* the kernel's count of bytes received from the peer then */
     int closing;            /* shut down by the core; its front closes it */
 };
 
@@ -151,12 +151,10 @@ static void on_connection_close(void *data)
     atomic_fetch_sub_explicit(&net->connections, 1, memory_order_relaxed);
 }
 
-void net_connection_settled(h2o_socket_t *sock)
+void net_connection_settled(h2o_socket_t *sock, int settled)
 {
     struct connection *c = sock->on_close.data;
-    c->settled_at = sock->bytes_read;
-    c->settled_ms = monotonic_ms();
-    c->settled = 1;
+    c->settled = settled;
 }
 
 /* Whether the connection has bytes its peer has yet to take: in h2o, or in the kernel's send queue. */
@@ -166,15 +164,20 @@ static int has_bytes_to_deliver(h2o_socket_t *sock, int fd)
     return h2o_socket_is_writing(sock) || (ioctl(fd, TIOCOUTQ, &queued) == 0 && queued > 0);
 }
 
-/* The bytes the peer has acknowledged into *acked; -1 if the kernel cannot say (before Linux 4.1). */
-static int bytes_acked(int fd, uint64_t *acked)
+/*
+ * TCP's own counts of the bytes the peer has acknowledged and the bytes
+ * received from it (whatever h2o or TLS made of them); -1 if the kernel
+ * cannot say (before Linux 4.1 and 4.2).
+ */
+static int tcp_counts(int fd, uint64_t *acked, uint64_t *received)
 {
     struct tcp_info info;
     socklen_t len = sizeof(info);
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
-        len < offsetof(struct tcp_info, tcpi_bytes_acked) + sizeof(info.tcpi_bytes_acked))
+        len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(info.tcpi_bytes_received))
         return -1;
     *acked = info.tcpi_bytes_acked;
+    *received = info.tcpi_bytes_received;
     return 0;
 }
 
@@ -201,9 +204,9 @@ static void on_sweep(h2o_timeout_entry_t *entry)
     for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next) {
         struct connection *c = H2O_STRUCT_FROM_MEMBER(struct connection, link, node);
         int fd = h2o_socket_get_fd(c->sock);
-        uint64_t acked = 0;
+        uint64_t acked = 0, received;
         /* Progress unless bytes wait and the count of acknowledged ones is known and has not moved. */
-        if (!has_bytes_to_deliver(c->sock, fd) || bytes_acked(fd, &acked) != 0 || acked != c->acked) {
+        if (!has_bytes_to_deliver(c->sock, fd) || tcp_counts(fd, &acked, &received) != 0 || acked != c->acked) {
             c->acked = acked;
             c->stalled_since = 0;
         } else if (c->stalled_since == 0) {
@@ -331,14 +334,12 @@ static unsigned claim_port(const struct sockaddr_storage *addr, socklen_t len)
     return port;
 }
 
-/* The front's index in net->fronts, registering it on first use; MAX_FRONTS if there is no room. */
-static unsigned front_index(struct net *net, struct net_front *front)
+/* The front's index in net->fronts: where it is, or the next free one; MAX_FRONTS if there is no room. */
+static unsigned front_index(const struct net *net, const struct net_front *front)
 {
     unsigned i = 0;
     while (i < net->front_count && net->fronts[i] != front)
         i++;
-    if (i == net->front_count && i < MAX_FRONTS)
-        net->fronts[net->front_count++] = front;
     return i;
 }
 
@@ -383,6 +384,8 @@ unsigned net_listen(struct net *net, struct net_front *front, int tag, unsigned 
     }
     *p = (struct port){.front = front, .front_index = fi, .tag = tag, .number = bound};
     net->port_count++;
+    if (fi == net->front_count)
+        net->fronts[net->front_count++] = front; /* registered once a port of its is bound, never before */
     return bound;
 }
 
@@ -471,23 +474,33 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     atomic_store_explicit(&w->woken, 1, memory_order_release);
 }
 
-/* Whether a connection settled DRAIN_QUIET_MS ago has taken no byte since and has none to send or to read. */
-static int is_idle(const struct connection *c, int64_t now)
+/* Whether a settled connection has nothing in hand: no byte to read, unread or to send. */
+static int is_quiet(const struct connection *c)
 {
     int fd = h2o_socket_get_fd(c->sock), unread = 0;
-    return c->settled && !c->closing && now - c->settled_ms >= DRAIN_QUIET_MS &&
-           c->sock->bytes_read == c->settled_at &&
+    return c->settled && !c->closing &&
            (c->sock->input == NULL || c->sock->input->size == 0) && !has_bytes_to_deliver(c->sock, fd) &&
            ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
+/*
+ * Closes the connections seen quiet, with no byte received from the peer
+ * meanwhile (the kernel's count, so nothing h2o or TLS consumed is missed),
+ * for DRAIN_QUIET_MS; starts the clock on the others that are quiet now.
+ */
 static void close_idle(struct net_worker *w)
 {
     int64_t now = monotonic_ms();
     for (h2o_linklist_t *node = w->connections.next; node != &w->connections; node = node->next) {
         struct connection *c = H2O_STRUCT_FROM_MEMBER(struct connection, link, node);
-        if (is_idle(c, now))
-            shut_down(c, h2o_socket_get_fd(c->sock), 0);
+        int fd = h2o_socket_get_fd(c->sock);
+        uint64_t acked, received;
+        if (!is_quiet(c) || tcp_counts(fd, &acked, &received) != 0)
+            c->quiet_since = 0;
+        else if (c->quiet_since == 0 || received != c->quiet_received)
+            c->quiet_since = now, c->quiet_received = received;
+        else if (now - c->quiet_since >= DRAIN_QUIET_MS)
+            shut_down(c, fd, 0);
     }
 }
 

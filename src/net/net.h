@@ -77,7 +77,8 @@ struct net *net_create(const struct net_settings *settings);
  * lock). Connections from it reach front->serve with `tag`. `what` names
  * the port in messages ("HTTP"). Returns the port bound, or 0 after logging
  * why (address in use, not a numeric address, too many ports). Call before
- * net_start.
+ * net_start. A front whose set-up fails after one of its ports was bound
+ * (and is then freed) leaves the core fit only for net_join.
  */
 unsigned net_listen(struct net *net, struct net_front *front, int tag, unsigned port, const char *what);
 
@@ -97,9 +98,10 @@ int net_start(struct net *net);
 void net_stop(struct net *net);
 
 /*
- * Waits for the workers (each has detached the fronts) and frees the core.
- * Returns connections still open at the deadline; then nothing is freed
- * (h2o cannot dispose of contexts in use) and the process should exit.
+ * Waits for the workers and frees the core (each worker has detached the
+ * fronts). Returns connections still open at the deadline; then nothing is
+ * freed (a worker with connections left does not detach: h2o cannot dispose
+ * of contexts in use) and the process should exit.
  */
 size_t net_join(struct net *net);
 
@@ -111,13 +113,15 @@ h2o_loop_t *net_worker_loop(struct net_worker *w);
 unsigned net_worker_index(const struct net_worker *w);
 
 /*
- * Said by a front on the connection's worker when everything the peer has
- * sent so far is answered (an HTTP/1 keep-alive connection between
- * requests). While draining, such a connection that has been quiet for a
- * second since (nothing received, nothing left to send) is closed rather
- * than held to the deadline. A connection never marked is left to its front.
+ * Said by a front on the connection's worker: settled 1 when everything the
+ * peer has sent so far is answered (an HTTP/1 keep-alive connection between
+ * requests), 0 when the connection may again hold work the core cannot see
+ * (an HTTP/1 connection upgraded to HTTP/2). While draining, a settled
+ * connection seen quiet for a second (nothing received, nothing to read or
+ * send) is closed rather than held to the deadline. A connection never
+ * marked settled is left to its front.
  */
-void net_connection_settled(h2o_socket_t *sock);
+void net_connection_settled(h2o_socket_t *sock, int settled);
 
 struct net_counters {
     unsigned connections;           /* open now, all fronts */

@@ -39,7 +39,7 @@ static void on_written(h2o_socket_t *sock, const char *err)
     if (err != NULL)
         h2o_socket_close(sock);
     else
-        net_connection_settled(sock); /* answered everything it asked */
+        net_connection_settled(sock, 1); /* answered everything it asked */
 }
 
 static void on_read(h2o_socket_t *sock, const char *err)

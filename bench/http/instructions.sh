@@ -78,7 +78,8 @@ requests_so_far() {
     curl -sf --max-time 10 "http://127.0.0.1:$1/stats" | sed -n 's/.*"requests":\([0-9]*\).*/\1/p'
 }
 
-# measure WORKLOAD BINARY: prints "instructions requests".
+# measure WORKLOAD BINARY: sets m_ir (instructions) and m_requests. Runs in this shell, not a
+# subshell, so that cleanup knows the server it started and a failure stops the script.
 measure() {
     local w=$1 bin=$2 port="" i args=(-- "$w" "$KEYS")
     [ "$w" = mix ] && args+=(10)
@@ -104,10 +105,9 @@ measure() {
     after=$(requests_so_far "$port")
     stop_pid "$server_pid"
     server_pid=""
-    local ir
-    ir=$(sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$tmp/server.err")
-    [ -n "$ir" ] || { cat "$tmp/server.err" >&2; die "callgrind reported no count"; }
-    echo "$ir $((after - before - 1))"
+    m_ir=$(sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$tmp/server.err")
+    [ -n "$m_ir" ] || { cat "$tmp/server.err" >&2; die "callgrind reported no count"; }
+    m_requests=$((after - before - 1))
 }
 
 declare -A per_request=()
@@ -115,9 +115,9 @@ for w in $WORKLOADS; do
     for b in "${builds[@]}"; do
         name=${b%%:*} bin=${b#*:}
         say "$w on $name: ${MEASURE}s under callgrind"
-        read -r ir n < <(measure "$w" "$bin")
-        per_request[$w,$name]=$(awk -v i="$ir" -v n="$n" 'BEGIN { printf "%.0f", i / n }')
-        say "  $n requests, $ir instructions: ${per_request[$w,$name]} per request"
+        measure "$w" "$bin"
+        per_request[$w,$name]=$(awk -v i="$m_ir" -v n="$m_requests" 'BEGIN { printf "%.0f", i / n }')
+        say "  $m_requests requests, $m_ir instructions: ${per_request[$w,$name]} per request"
     done
 done
 

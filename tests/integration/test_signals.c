@@ -44,6 +44,7 @@
 #include "../support/server.h"
 
 #define CLIENTS         16
+#define LOAD_MS         1000 /* load before the signal, at least */
 #define BIG_VALUE_BYTES (256 * 1024)
 #define DRAIN_QUIET_MS  1000 /* src/net/net.c */
 
@@ -172,7 +173,12 @@ static void sigterm_under_load_tears_no_response_and_exits_0(void **state)
     pthread_t clients[CLIENTS];
     for (int i = 0; i < CLIENTS; i++)
         assert_int_equal(pthread_create(&clients[i], NULL, load_client, &load), 0);
-    /* Until every client could have had a response (30 s at most): the load is running. */
+    /*
+     * A second of load, so that the signal meets thousands of requests in
+     * flight on a fast machine, and then until every client could have had a
+     * response (30 s at most): on a slow one the load is running all the same.
+     */
+    sleep_ms(LOAD_MS);
     for (int64_t until = now_ms() + 30000; atomic_load(&load.complete) < CLIENTS && now_ms() < until;)
         sleep_ms(10);
     long before_signal = atomic_load(&load.complete);

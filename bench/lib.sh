@@ -175,6 +175,17 @@ wait_until() {
     return 1
 }
 
+# build_base REV DIR: builds build/cachette at commit REV in a new git
+# worktree DIR (the caller removes it: git worktree remove --force DIR) and
+# sets base_commit to REV's short name. Dies if REV is no commit or the build fails.
+build_base() {
+    base_commit=$(git rev-parse --short "$1") || die "BASE_REV=$1 is not a commit"
+    say "building cachette at $base_commit"
+    git worktree add --detach -q "$2" "$base_commit"
+    make -C "$2" -j"$(nproc)" build/cachette >"$2.build.log" 2>&1 ||
+        { cat "$2.build.log" >&2; die "building $base_commit failed"; }
+}
+
 # thousands 12345 -> 12,345
 thousands() { sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|[^0-9]\)/\1,\2\3/' -e 'ta' <<<"$1"; }
 

@@ -66,11 +66,7 @@ cc -O2 -std=c11 -Wall -Wextra -Werror -o "$tmp/load" "$here/load.c"
 
 builds=("current:$CACHETTE_BIN")
 if [ -n "$BASE_REV" ]; then
-    base_commit=$(git rev-parse --short "$BASE_REV") || die "BASE_REV=$BASE_REV is not a commit"
-    say "building cachette at $base_commit"
-    git worktree add --detach -q "$tmp/base-src" "$base_commit"
-    make -C "$tmp/base-src" -j"$(nproc)" build/cachette >"$tmp/base-build.log" 2>&1 ||
-        { cat "$tmp/base-build.log" >&2; die "building $base_commit failed"; }
+    build_base "$BASE_REV" "$tmp/base-src"
     builds+=("$base_commit:$tmp/base-src/build/cachette")
 fi
 

@@ -273,11 +273,7 @@ declare -A labels=(
 )
 workloads=(nginx get1 getN post mix binput binget)
 if [ -n "$BASE_REV" ]; then
-    base_commit=$(git rev-parse --short "$BASE_REV") || die "BASE_REV=$BASE_REV is not a commit"
-    say "building cachette at $base_commit"
-    git worktree add --detach -q "$tmp/base-src" "$base_commit"
-    make -C "$tmp/base-src" -j"$(nproc)" build/cachette >"$tmp/base-build.log" 2>&1 ||
-        { cat "$tmp/base-build.log" >&2; die "building $base_commit failed"; }
+    build_base "$BASE_REV" "$tmp/base-src"
     # Each cachette workload, then its twin on the base build, in every round.
     paired=(nginx)
     for w in "${workloads[@]:1}"; do

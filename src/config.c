@@ -35,6 +35,8 @@ enum option_type {
     OPT_TOKEN_FILE,
     OPT_READABLE_FILE, /* a path that must be readable now */
     OPT_PATH,          /* a path opened later (the log file) */
+    OPT_APPEND_LOG,
+    OPT_FLAG,          /* given alone on the command line (on); on or off in the environment */
 };
 
 struct option_def {
@@ -98,6 +100,17 @@ static const struct option_def options[] = {
      "on or off: HTTP/2 (h2c by prior knowledge or Upgrade, h2 by ALPN) besides HTTP/1.1 (default on)"},
     {"log-file", OPT_PATH, FIELD(log_file), 0, 0, "append the log to this file, reopened on SIGHUP (default stderr)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"data-dir", OPT_PATH, FIELD(data_dir), 0, 0,
+     "keep the cache across restarts in this directory (created 0700; default: none, nothing is saved)"},
+    {"snapshot-interval", OPT_DURATION, FIELD(snapshot_interval_ms), 0, 7 * 86400000ULL,
+     "with --data-dir: write a snapshot this often; 0 = only at shutdown and on POST /snapshot (default 5m)"},
+    {"append-log", OPT_APPEND_LOG, FIELD(append_log), 0, 0,
+     "with --data-dir: log every write; off, no (the OS flushes), everysec (fsync each second) or always (fsync "
+     "before answering) (default off)"},
+    {"recover", OPT_FLAG, FIELD(recover), 0, 0,
+     "(no value) load every record that verifies from damaged files instead of stopping"},
+    {"clock-offset", OPT_DURATION, FIELD(clock_offset_ms), 0, 3650 * 86400000ULL,
+     "move the clock that saved expiry times are read with forward (tests of TTLs across a restart; default 0)"},
 };
 
 #define NOPTIONS (sizeof(options) / sizeof(options[0]))
@@ -129,6 +142,8 @@ static void set_defaults(struct config *cfg)
     cfg->eviction = STORE_EVICT_S3FIFO;
     cfg->http2 = 1;
     cfg->log_level = LOG_LEVEL_INFO;
+    cfg->snapshot_interval_ms = 5 * 60 * 1000;
+    cfg->append_log = PERSIST_LOG_OFF;
 }
 
 struct unit {
@@ -273,7 +288,20 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
         else
             bad = 1;
         break;
+    case OPT_APPEND_LOG:
+        if (strcmp(value, "off") == 0)
+            *(enum persist_append_log *)field = PERSIST_LOG_OFF;
+        else if (strcmp(value, "no") == 0)
+            *(enum persist_append_log *)field = PERSIST_LOG_NO;
+        else if (strcmp(value, "everysec") == 0)
+            *(enum persist_append_log *)field = PERSIST_LOG_EVERYSEC;
+        else if (strcmp(value, "always") == 0)
+            *(enum persist_append_log *)field = PERSIST_LOG_ALWAYS;
+        else
+            bad = 1;
+        break;
     case OPT_SWITCH:
+    case OPT_FLAG:
         if (strcmp(value, "on") == 0 || strcmp(value, "off") == 0)
             *(int *)field = strcmp(value, "on") == 0;
         else
@@ -380,7 +408,7 @@ enum config_outcome config_load(struct config *cfg, int argc, char **argv)
             fprintf(stderr, "cachette: unknown flag '%.*s' (see --help)\n", (int)(name_len + 2), arg);
             return CONFIG_ERROR;
         }
-        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        const char *value = eq ? eq + 1 : opt->type == OPT_FLAG ? "on" : (i + 1 < argc ? argv[++i] : NULL);
         if (value == NULL) {
             fprintf(stderr, "cachette: flag --%s needs a value\n", opt->flag);
             return CONFIG_ERROR;
@@ -409,6 +437,10 @@ enum config_outcome config_load(struct config *cfg, int argc, char **argv)
     }
     if (cfg->tls_port != CONFIG_PORT_UNSET && cfg->tls_port != 0 && cfg->tls_port == cfg->port) {
         fprintf(stderr, "cachette: --tls-port and --port must differ (%u)\n", cfg->port);
+        return CONFIG_ERROR;
+    }
+    if (cfg->data_dir[0] == '\0' && (cfg->append_log != PERSIST_LOG_OFF || cfg->recover)) {
+        fprintf(stderr, "cachette: --%s needs --data-dir\n", cfg->recover ? "recover" : "append-log");
         return CONFIG_ERROR;
     }
     if (cfg->max_value_bytes > cfg->max_memory) {

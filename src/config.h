@@ -7,6 +7,7 @@
 
 #include "cachette/store.h"
 #include "log.h"
+#include "persist/persist.h"
 
 /* Longest bearer token accepted. */
 #define CONFIG_TOKEN_MAX 256
@@ -42,6 +43,11 @@ struct config {
     int http2; /* also serve HTTP/2 (h2c and ALPN h2) */
     enum log_level log_level;
     char auth_token[CONFIG_TOKEN_MAX + 1]; /* empty: no authentication */
+    char data_dir[CONFIG_PATH_MAX];  /* empty: no persistence */
+    int64_t snapshot_interval_ms;    /* 0: at shutdown and on request only */
+    enum persist_append_log append_log;
+    int recover;                     /* --recover */
+    int64_t clock_offset_ms;         /* --clock-offset */
 };
 
 enum config_outcome {

@@ -11,6 +11,13 @@
  *
  * The expiry sweeper (and its return of free heap to the system) is
  * src/sweeper.c.
+ *
+ * With --data-dir (src/persist/): the directory is locked before anything
+ * starts, the store reports its changes to the persistence's hook, and the
+ * fronts start serving (503 "loading") before the snapshot and the log are
+ * loaded, so that health checks see a live, loading server. A stop signal
+ * during the load abandons it and leaves the files as they were. After the
+ * drain, a last snapshot is written.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -24,6 +31,7 @@
 #include "http/server.h"
 #include "log.h"
 #include "net/net.h"
+#include "persist/persist.h"
 #include "stats.h"
 #include "sweeper.h"
 
@@ -50,6 +58,27 @@ static int wait_for_stop_signal(const sigset_t *set, const char *log_file)
         else
             log_msg(LOG_LEVEL_INFO, "received SIGHUP: reopened the log file");
     }
+}
+
+/* Whether SIGINT or SIGTERM waits (blocked) for sigwait: polled while the data directory loads. */
+static int stop_signal_pending(void)
+{
+    sigset_t pending;
+    return sigpending(&pending) == 0 && (sigismember(&pending, SIGINT) || sigismember(&pending, SIGTERM));
+}
+
+/* Opens --data-dir if given. Returns 0 with *out (NULL without it), or main's exit status. */
+static int open_persistence(const struct config *cfg, struct persist **out)
+{
+    *out = NULL;
+    if (cfg->data_dir[0] == '\0')
+        return 0;
+    struct persist_settings settings = {.dir = cfg->data_dir,
+                                        .snapshot_interval_ms = cfg->snapshot_interval_ms,
+                                        .append_log = cfg->append_log,
+                                        .recover = cfg->recover,
+                                        .clock_offset_ms = cfg->clock_offset_ms};
+    return persist_open(&settings, out);
 }
 
 /* "http://127.0.0.1:8080", with IPv6 addresses in brackets. */
@@ -84,20 +113,32 @@ int main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct store_config store_cfg = {.max_memory = cfg.max_memory, .eviction = cfg.eviction};
+    struct persist *persist;
+    int rc = open_persistence(&cfg, &persist);
+    if (rc != 0)
+        return rc;
+    struct store_config store_cfg = {.max_memory = cfg.max_memory,
+                                     .eviction = cfg.eviction,
+                                     .on_change = persist != NULL ? persist_on_change : NULL,
+                                     .change_ctx = persist};
     struct cmd_ctx cmd = {.limits = {.max_key_bytes = cfg.max_key_bytes,
                                      .max_value_bytes = cfg.max_value_bytes,
                                      .max_batch = cfg.max_batch,
-                                     .default_ttl_ms = cfg.default_ttl_ms}};
+                                     .default_ttl_ms = cfg.default_ttl_ms},
+                          .persist = persist};
     cmd.store = store_create(&store_cfg);
     if (cmd.store == NULL) {
         log_msg(LOG_LEVEL_ERROR, "cannot create the store: out of memory");
+        if (persist != NULL)
+            persist_close(persist, false);
         return 1;
     }
 
     struct sweeper *sweeper = sweeper_start(cmd.store, 1);
     if (sweeper == NULL) {
         log_msg(LOG_LEVEL_ERROR, "cannot start the expiry thread");
+        if (persist != NULL)
+            persist_close(persist, false);
         store_destroy(cmd.store);
         return 1;
     }
@@ -110,10 +151,12 @@ int main(int argc, char **argv)
     if (net == NULL) {
         log_msg(LOG_LEVEL_ERROR, "cannot create the network core: out of memory");
         sweeper_stop(sweeper);
+        if (persist != NULL)
+            persist_close(persist, false);
         store_destroy(cmd.store);
         return 1;
     }
-    struct stats_sources stats = {.store = cmd.store, .net = net, .version = config_version()};
+    struct stats_sources stats = {.store = cmd.store, .net = net, .persist = persist, .version = config_version()};
 
     int tls = cfg.tls_cert[0] != '\0', tls_own_port = tls && cfg.tls_port != CONFIG_PORT_UNSET;
     struct http_settings http = {
@@ -140,6 +183,8 @@ int main(int argc, char **argv)
         if (server != NULL)
             http_server_destroy(server);
         sweeper_stop(sweeper);
+        if (persist != NULL)
+            persist_close(persist, false);
         store_destroy(cmd.store);
         return 1;
     }
@@ -152,9 +197,16 @@ int main(int argc, char **argv)
            urls[0][0] && urls[1][0] ? " and " : "", urls[1], cfg.threads, cfg.max_memory);
     fflush(stdout);
 
-    int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
-    log_msg(LOG_LEVEL_INFO, "received %s: draining connections (up to %lld ms)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            (long long)cfg.drain_timeout_ms);
+    /* 1: damage stops start-up; -1: a stop signal came during the load (the files stay as they were). */
+    int load = persist != NULL ? persist_load(persist, cmd.store, stop_signal_pending) : 0;
+    if (load == 0) {
+        int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
+        log_msg(LOG_LEVEL_INFO, "received %s: draining connections (up to %lld ms)",
+                sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)cfg.drain_timeout_ms);
+    } else {
+        log_msg(LOG_LEVEL_INFO, load > 0 ? "not starting: the data directory cannot be loaded"
+                                         : "stop signal while loading: stopping without saving");
+    }
     net_stop(net);
     size_t left = net_join(net);
     if (left > 0)
@@ -162,7 +214,10 @@ int main(int argc, char **argv)
     else
         http_server_destroy(server); /* with connections left, h2o's contexts still use it: the process exits */
     sweeper_stop(sweeper);
+    int status = load > 0 ? 1 : 0;
+    if (persist != NULL && persist_close(persist, load == 0) != 0)
+        status = 1; /* the last snapshot failed (logged): the log files it would have replaced are kept */
     store_destroy(cmd.store);
     log_msg(LOG_LEVEL_INFO, "stopped");
-    return 0;
+    return status;
 }

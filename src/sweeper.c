@@ -96,11 +96,7 @@ static void *sweeper_main(void *arg)
     struct sweeper *sw = arg;
     pthread_mutex_lock(&sw->lock);
     while (!sw->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until); /* the condition variable's clock (sweeper_start) */
-        until.tv_nsec += SWEEP_INTERVAL_MS * 1000000L;
-        until.tv_sec += until.tv_nsec / 1000000000L;
-        until.tv_nsec %= 1000000000L;
+        struct timespec until = monotonic_deadline(SWEEP_INTERVAL_MS);
         pthread_cond_timedwait(&sw->wake, &sw->lock, &until);
         if (sw->stop)
             break;
@@ -136,12 +132,7 @@ struct sweeper *sweeper_start(struct store *store, int trim)
     sw->trim = trim;
     sw->trim_wait_ms = TRIM_CHECK_MS;
     pthread_mutex_init(&sw->lock, NULL);
-    /* Waits run on the monotonic clock: a wall clock stepped back must not stall expiry. */
-    pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&sw->wake, &attr);
-    pthread_condattr_destroy(&attr);
+    monotonic_cond_init(&sw->wake);
     if (pthread_create(&sw->thread, NULL, sweeper_main, sw) != 0) {
         pthread_cond_destroy(&sw->wake);
         pthread_mutex_destroy(&sw->lock);

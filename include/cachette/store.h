@@ -51,6 +51,41 @@ enum store_eviction {
 /* Milliseconds on a clock that never goes back (readings below 0 count as 0). All expiry is read through it. */
 typedef int64_t (*store_clock_fn)(void *ctx);
 
+/*
+ * A committed change, as the store reports it to its change hook
+ * (store_config.on_change), and an entry as store_iterate shows it.
+ */
+enum store_change_op {
+    STORE_CHANGE_SET = 1,    /* the key now holds this entry (set, incr, set_ttl, restore) */
+    STORE_CHANGE_DELETE = 2, /* store_delete removed the key's live entry */
+    STORE_CHANGE_EVICT = 3,  /* the memory bound removed the key's entry */
+    STORE_CHANGE_FLUSH = 4,  /* store_flush removed every entry (key NULL) */
+};
+
+struct store_change {
+    enum store_change_op op;
+    const char *key;          /* not NUL-terminated */
+    size_t key_len;
+    /* STORE_CHANGE_SET only: */
+    enum store_kind kind;
+    const void *value;
+    size_t value_len;
+    const char *content_type; /* STORE_KIND_BYTES only (not NUL-terminated), else NULL */
+    size_t content_type_len;
+    int64_t expires_at_ms;    /* on the store's clock (store_now_ms); 0 = never */
+    uint64_t version;
+};
+
+/*
+ * The change hook: called for every change of the store, in the order the
+ * changes are made to each key, while the key's shard is locked (for a
+ * flush, every shard), so another change to the same key waits for it to
+ * return. It must be quick (copy what it needs), must not call into the
+ * store, and the pointers in *change are valid only during the call.
+ * Expiry is not reported: an entry's deadline is in its SET change.
+ */
+typedef void (*store_change_fn)(void *ctx, const struct store_change *change);
+
 struct store_config {
     size_t max_memory;             /* bytes of entries and tables; 0 = unbounded (see STORE_ENTRY_RESERVE) */
     unsigned shard_bits;           /* 2^shard_bits shards; 0 = default (8), at most 16 */
@@ -58,6 +93,8 @@ struct store_config {
     enum store_eviction eviction;  /* what to do at max_memory */
     store_clock_fn clock;          /* NULL = CLOCK_MONOTONIC */
     void *clock_ctx;               /* passed to clock */
+    store_change_fn on_change;     /* NULL = none */
+    void *change_ctx;              /* passed to on_change */
 };
 
 /* Largest key and value the store can hold; fronts set lower limits. */
@@ -211,8 +248,46 @@ typedef void (*store_key_fn)(void *ctx, const char *key, size_t key_len);
 size_t store_scan(struct store *store, uint64_t cursor, const void *prefix, size_t prefix_len, size_t limit,
                   store_key_fn fn, void *fn_ctx, uint64_t *next_cursor);
 
-/* Deletes every entry; returns how many were live. */
+/*
+ * Deletes every entry; returns how many were live. Holds every shard's lock
+ * at once for the unlinking (not the freeing), so that the flush is one
+ * point in every key's history: a write is either before it or after it.
+ */
 size_t store_flush(struct store *store);
+
+/* ---- saving and loading (src/persist/ uses these) ---- */
+
+/* Called by store_iterate for each live entry (op STORE_CHANGE_SET), with its shard's read lock held: copy, do not call the store. */
+typedef void (*store_entry_fn)(void *ctx, const struct store_change *entry);
+
+/*
+ * Visits live entries, resuming at cursor (0 = start), as store_scan visits
+ * keys: stops after about `limit` entries, sets *next_cursor (0 when done),
+ * visits every entry present for the whole walk at least once (some maybe
+ * twice, then the later visit shows a later value), and holds one shard's
+ * read lock at a time, only while it visits. Returns the entries visited.
+ */
+size_t store_iterate(struct store *store, uint64_t cursor, size_t limit, store_entry_fn fn, void *fn_ctx,
+                     uint64_t *next_cursor);
+
+/*
+ * Writes a saved entry back: as store_set with STORE_SET_ALWAYS and ttl_ms
+ * (> 0: expires that long after now; 0: never), but the entry keeps
+ * `version` (not 0), and later writes in its shard get versions above it.
+ * Returns as store_set does; STORE_EINVAL also for version 0.
+ */
+int store_restore(struct store *store, const void *key, size_t key_len, const struct store_value *value,
+                  int64_t ttl_ms, uint64_t version);
+
+/*
+ * One more than the highest version given so far (to a key that may since
+ * have been deleted): a store that calls store_raise_versions with it after
+ * a restart never gives a version seen before it.
+ */
+uint64_t store_version_floor(struct store *store);
+
+/* Makes every later version at least floor. */
+void store_raise_versions(struct store *store, uint64_t floor);
 
 /* Entries held, expired ones not yet reclaimed included. */
 size_t store_count(const struct store *store);

@@ -49,6 +49,7 @@ struct cmd_limits {
 struct cmd_ctx {
     struct store *store;
     struct cmd_limits limits;
+    struct persist *persist; /* NULL without --data-dir: loading state, durability, snapshots (persist.h) */
 };
 
 /* Checks a key against the limits: CMD_OK, CMD_BAD_KEY or CMD_KEY_TOO_LONG. */

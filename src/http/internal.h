@@ -22,10 +22,17 @@ enum listen_kind { LISTEN_HTTP, LISTEN_HTTPS, LISTEN_KINDS };
 /* The HTTP front on one worker of the network core: written by that worker's thread only. */
 struct http_worker {
     struct http_server *server;
+    struct net_worker *net_worker;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx[LISTEN_KINDS]; /* plain, and with the TLS context */
     atomic_uint_fast64_t requests;             /* read by /stats */
     struct metrics metrics;                    /* read by /metrics */
+    /* persistence.c: replies held until the log has their writes on disk (--append-log always) */
+    h2o_linklist_t held;                       /* oldest first; this thread only */
+    atomic_size_t held_count;                  /* read by the log's writer thread, to wake this one */
+    atomic_int wake_posted;                    /* wake_task is posted and has not begun */
+    struct net_task wake_task;
+    int subscription;                          /* persist_subscribe's handle, or -1 */
 } __attribute__((aligned(64)));
 
 struct http_server {
@@ -57,6 +64,32 @@ void cache_entry_handle(struct http_server *srv, h2o_req_t *req, const char *raw
 
 /* /cache (cache_collection.c). */
 void cache_collection_handle(struct http_server *srv, h2o_req_t *req);
+
+/* ---- persistence as HTTP shows it (persistence.c) ---- */
+
+/* Sets up and frees the worker's held replies (on its thread). */
+void persistence_attach(struct http_worker *hw);
+void persistence_detach(struct http_worker *hw);
+
+/*
+ * Registers, on pathconf, the filter that holds the response to a write
+ * until the append-only log has it on disk (--append-log always).
+ */
+void persistence_register_filter(h2o_pathconf_t *pathconf);
+
+/*
+ * While the data directory loads: /health answers 503 {"status":"loading"},
+ * /stats and /metrics answer as usual (with the progress), every other
+ * request 503 with a JSON error. Returns 0 to go on, -1 after replying.
+ */
+int persistence_gate(struct http_server *srv, h2o_req_t *req, const char *path, size_t path_len);
+
+/* POST /snapshot. */
+void persistence_handle_snapshot(struct http_server *srv, h2o_req_t *req);
+
+/* The "persistence" member of /stats ({...}, or null without --data-dir) into buf; returns its length. */
+size_t persistence_stats_json(char *buf, size_t size, const struct stats *st);
+#define PERSISTENCE_STATS_JSON_MAX 768
 
 /* POST /cache/_mget and /cache/_mset (cache_collection.c). */
 void cache_batch_handle(struct http_server *srv, h2o_req_t *req, int is_mset);

@@ -68,15 +68,26 @@ void metrics_add(struct metrics_totals *sum, const struct metrics *m)
 /* Appends one metric family header and sample; keeps the buffer bound explicit. */
 #define EMIT(...) (p += (size_t)snprintf(p, (size_t)(end - p), __VA_ARGS__), p = p > end ? end : p)
 
+/* A metric family with one sample. */
+struct sample {
+    const char *name, *type, *help;
+    double value;
+};
+
+static char *emit_samples(char *p, char *end, const struct sample *samples, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        EMIT("# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", samples[i].name, samples[i].help, samples[i].name,
+             samples[i].type, samples[i].name, samples[i].value);
+    return p;
+}
+
 size_t metrics_render(char *buf, const struct metrics_totals *http, const struct stats *stats)
 {
     char *p = buf, *end = buf + METRICS_TEXT_MAX;
     const struct store_stats *st = &stats->store;
     const struct net_counters *g = &stats->net;
-    const struct {
-        const char *name, *type, *help;
-        double value;
-    } simple[] = {
+    const struct sample simple[] = {
         {"cachette_entries", "gauge", "Entries held, expired ones not yet reclaimed included.", (double)st->entries},
         {"cachette_memory_used_bytes", "gauge", "Bytes of entries and hash tables.", (double)st->bytes_used},
         {"cachette_memory_pending_free_bytes", "gauge", "Bytes of removed entries that readers may still hold.",
@@ -97,9 +108,32 @@ size_t metrics_render(char *buf, const struct metrics_totals *http, const struct
         {"cachette_uptime_seconds", "gauge", "Seconds since start.", g->uptime_seconds},
         {"cachette_threads", "gauge", "Worker threads.", (double)g->threads},
     };
-    for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++)
-        EMIT("# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", simple[i].name, simple[i].help, simple[i].name,
-             simple[i].type, simple[i].name, simple[i].value);
+    p = emit_samples(p, end, simple, sizeof(simple) / sizeof(simple[0]));
+    const struct persist_stats *ps = &stats->persist;
+    const struct sample persisting[] = {
+        {"cachette_loading", "gauge", "1 while the data directory is being loaded.", (double)ps->loading},
+        {"cachette_loading_bytes", "gauge", "Bytes of the data directory loaded so far.", (double)ps->load_bytes},
+        {"cachette_loading_bytes_total", "gauge", "Bytes of the data directory to load.",
+         (double)ps->load_bytes_total},
+        {"cachette_snapshots_total", "counter", "Snapshots written.", (double)ps->snapshots},
+        {"cachette_snapshot_failures_total", "counter", "Snapshots that failed.", (double)ps->snapshot_failures},
+        {"cachette_snapshot_running", "gauge", "1 while a snapshot is being written.", (double)ps->snapshot_running},
+        {"cachette_last_snapshot_entries", "gauge", "Entries in the last snapshot.",
+         (double)ps->last_snapshot_entries},
+        {"cachette_last_snapshot_bytes", "gauge", "Size of the last snapshot.", (double)ps->last_snapshot_bytes},
+        {"cachette_last_snapshot_duration_seconds", "gauge", "Time the last snapshot took.",
+         (double)ps->last_snapshot_ms / 1e3},
+        {"cachette_last_snapshot_timestamp_seconds", "gauge", "Unix time the last snapshot began (0: none).",
+         (double)ps->last_snapshot_unix_ms / 1e3},
+        {"cachette_log_bytes_total", "counter", "Bytes appended to the append-only log.", (double)ps->log_bytes},
+        {"cachette_log_fsyncs_total", "counter", "fsyncs of the append-only log.", (double)ps->log_fsyncs},
+        {"cachette_log_write_errors_total", "counter", "Failed writes to the append-only log (retried).",
+         (double)ps->log_write_errors},
+        {"cachette_log_buffered_bytes", "gauge", "Log bytes waiting in memory for the writer.",
+         (double)ps->log_buffered},
+    };
+    if (stats->persisting)
+        p = emit_samples(p, end, persisting, sizeof(persisting) / sizeof(persisting[0]));
 
     EMIT("# HELP cachette_http_requests_total HTTP requests answered, by method and status class.\n"
          "# TYPE cachette_http_requests_total counter\n");

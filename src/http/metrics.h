@@ -38,7 +38,7 @@ struct metrics_totals {
 void metrics_add(struct metrics_totals *sum, const struct metrics *m);
 
 /* Upper bound of the text metrics_render writes. */
-#define METRICS_TEXT_MAX 16384
+#define METRICS_TEXT_MAX 24576
 
 /*
  * Writes the Prometheus text exposition (format 0.0.4) of the server's

@@ -9,6 +9,10 @@
  *   /cache/{key}         GET HEAD PUT DELETE                                 cache_entry.c
  *   /cache/{key}/incr    POST                                                cache_entry.c
  *   /health /stats /metrics  GET HEAD                                        here
+ *   /snapshot            POST                                                persistence.c
+ *
+ * While --data-dir loads, persistence_gate answers 503 for all but /stats
+ * and /metrics.
  */
 #include <inttypes.h>
 #include <stdarg.h>
@@ -44,7 +48,9 @@ static void handle_stats(struct http_server *srv, h2o_req_t *req)
 {
     struct stats st;
     uint64_t requests = 0;
+    char persistence[PERSISTENCE_STATS_JSON_MAX];
     stats_collect(srv->stats, &st);
+    persistence_stats_json(persistence, sizeof(persistence), &st);
     for (unsigned i = 0; i < srv->worker_count; i++)
         if (srv->workers[i] != NULL)
             requests += atomic_load_explicit(&srv->workers[i]->requests, memory_order_relaxed);
@@ -53,11 +59,11 @@ static void handle_stats(struct http_server *srv, h2o_req_t *req)
                       ",\"misses\":%" PRIu64 ",\"sets\":%" PRIu64 ",\"deletes\":%" PRIu64 ",\"expired\":%" PRIu64
                       ",\"evicted\":%" PRIu64 ",\"connections\":%u,\"connections_total\":%" PRIu64
                       ",\"connections_refused\":%" PRIu64 ",\"write_timeouts\":%" PRIu64 ",\"requests\":%" PRIu64
-                      ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\"}",
+                      ",\"uptime_seconds\":%.3f,\"threads\":%u,\"version\":\"%s\",\"persistence\":%s}",
                       st.store.entries, st.store.bytes_used, st.store.bytes_pending_free, st.store.max_memory,
                       st.store.hits, st.store.misses, st.store.sets, st.store.deletes, st.store.expired,
                       st.store.evicted, st.net.connections, st.net.connections_total, st.net.connections_refused,
-                      st.net.write_timeouts, requests, st.net.uptime_seconds, st.net.threads, st.version);
+                      st.net.write_timeouts, requests, st.net.uptime_seconds, st.net.threads, st.version, persistence);
 }
 
 static void handle_metrics(struct http_server *srv, h2o_req_t *req)
@@ -221,7 +227,7 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
         req->http1_is_persistent = 0;
 
     if (check_header_size(srv, req) != 0 || authorize(srv, req, path, path_len) != 0 || check_origin(req) != 0 ||
-        check_body_size(srv, req) != 0)
+        check_body_size(srv, req) != 0 || persistence_gate(srv, req, path, path_len) != 0)
         return 0;
     if (path_len >= prefix_len && memcmp(path, CACHE_PREFIX, prefix_len) == 0) {
         const char *rest = path + prefix_len;
@@ -241,6 +247,8 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
         read_only(srv, req, handle_stats);
     } else if (h2o_memis(path, path_len, H2O_STRLIT("/metrics"))) {
         read_only(srv, req, handle_metrics);
+    } else if (h2o_memis(path, path_len, H2O_STRLIT("/snapshot"))) {
+        persistence_handle_snapshot(srv, req);
     } else {
         reply_error(req, 404, "not found");
     }

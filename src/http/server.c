@@ -70,7 +70,9 @@ static void *attach(struct net_front *front, struct net_worker *w)
         return NULL;
     memset(hw, 0, sizeof(*hw));
     hw->server = srv;
+    hw->net_worker = w;
     h2o_context_init(&hw->ctx, net_worker_loop(w), &srv->config);
+    persistence_attach(hw);
     for (int kind = 0; kind < LISTEN_KINDS; kind++) {
         hw->accept_ctx[kind].ctx = &hw->ctx;
         hw->accept_ctx[kind].hosts = srv->config.hosts;
@@ -91,6 +93,7 @@ static void detach(struct net_front *front, void *state)
     struct http_worker *hw = state;
     h2o_loop_t *loop = hw->ctx.loop;
     h2o_multithread_queue_t *queue = hw->ctx.queue;
+    persistence_detach(hw);
     h2o_quirk_unlink_graceful_shutdown_timer(&hw->ctx);
     h2o_context_dispose(&hw->ctx);
     h2o_evloop_run(loop, 0); /* frees the queue's socket, closed by dispose */
@@ -120,6 +123,7 @@ static void log_access(h2o_logger_t *self, h2o_req_t *req)
 static void register_pathconf_hooks(struct http_server *srv, h2o_pathconf_t *pathconf)
 {
     reply_register_error_filter(pathconf, srv->settings.max_body_bytes);
+    persistence_register_filter(pathconf);
     h2o_create_logger(pathconf, sizeof(h2o_logger_t))->log_access = log_access;
 }
 

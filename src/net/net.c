@@ -33,6 +33,12 @@
  * the way every connection its front marked settled that is idle
  * (net_connection_settled); once it has had its message (h2o cannot dispose
  * of a queue holding one) it frees what it made and exits.
+ *
+ * Tasks: another thread (the snapshot thread, the log's writer) hands a
+ * front work for a worker's thread with net_worker_post, through a second
+ * receiver on the same queue. A worker stops taking them under post_lock
+ * before it detaches the fronts, and first runs every one already posted,
+ * so a task is either run with its front attached or refused to its poster.
  */
 #include "net/net.h"
 
@@ -98,6 +104,10 @@ struct net_worker {
     h2o_multithread_receiver_t wakeup;
     h2o_multithread_message_t stop_message; /* what net_stop sends it */
     atomic_int woken;                       /* its thread has received stop_message */
+    h2o_multithread_receiver_t tasks;       /* net_worker_post */
+    pthread_mutex_t post_lock;              /* guards posts_open against the end of the loop */
+    int posts_open;
+    atomic_size_t posts_pending;            /* posted, not yet run */
     struct listener listeners[MAX_PORTS];
     void *front_state[MAX_FRONTS];          /* what each front's attach returned */
     h2o_linklist_t connections;             /* open ones (struct connection); its thread only */
@@ -474,6 +484,42 @@ static void on_wakeup(h2o_multithread_receiver_t *receiver, h2o_linklist_t *mess
     atomic_store_explicit(&w->woken, 1, memory_order_release);
 }
 
+/* Runs the tasks net_worker_post sent. */
+static void on_tasks(h2o_multithread_receiver_t *receiver, h2o_linklist_t *messages)
+{
+    struct net_worker *w = H2O_STRUCT_FROM_MEMBER(struct net_worker, tasks, receiver);
+    while (!h2o_linklist_is_empty(messages)) {
+        struct net_task *task = H2O_STRUCT_FROM_MEMBER(struct net_task, message.link, messages->next);
+        h2o_linklist_unlink(&task->message.link);
+        atomic_fetch_sub_explicit(&w->posts_pending, 1, memory_order_relaxed);
+        task->run(task);
+    }
+}
+
+int net_worker_post(struct net_worker *w, struct net_task *task)
+{
+    int rc = -1;
+    pthread_mutex_lock(&w->post_lock);
+    if (w->posts_open) {
+        atomic_fetch_add_explicit(&w->posts_pending, 1, memory_order_relaxed);
+        memset(&task->message, 0, sizeof(task->message));
+        h2o_multithread_send_message(&w->tasks, &task->message);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&w->post_lock);
+    return rc;
+}
+
+/* Stops taking tasks and runs those already posted (the fronts still attached). */
+static void close_posts(struct net_worker *w)
+{
+    pthread_mutex_lock(&w->post_lock);
+    w->posts_open = 0;
+    pthread_mutex_unlock(&w->post_lock);
+    while (atomic_load_explicit(&w->posts_pending, memory_order_relaxed) != 0)
+        h2o_evloop_run(w->loop, 10);
+}
+
 /* Whether a settled connection has nothing in hand: no byte to read, unread or to send. */
 static int is_quiet(const struct connection *c)
 {
@@ -544,6 +590,10 @@ static int set_up_worker(struct net_worker *w)
     w->loop = h2o_evloop_create();
     w->queue = h2o_multithread_create_queue(w->loop);
     h2o_multithread_register_receiver(w->queue, &w->wakeup, on_wakeup);
+    h2o_multithread_register_receiver(w->queue, &w->tasks, on_tasks);
+    pthread_mutex_lock(&w->post_lock);
+    w->posts_open = 1;
+    pthread_mutex_unlock(&w->post_lock);
     h2o_linklist_init_anchor(&w->connections);
     h2o_timeout_init(w->loop, &w->sweep, SWEEP_MS);
     w->sweep_entry.cb = on_sweep;
@@ -581,6 +631,7 @@ static void dispose_worker(struct net_worker *w)
         h2o_timeout_unlink(&w->sweep_entry);
     h2o_timeout_dispose(w->loop, &w->sweep);
     h2o_multithread_unregister_receiver(w->queue, &w->wakeup);
+    h2o_multithread_unregister_receiver(w->queue, &w->tasks);
     h2o_multithread_destroy_queue(w->queue);
     h2o_evloop_run(w->loop, 0); /* frees the sockets closed above */
     h2o_quirk_free_destroyed_queue(w->queue);
@@ -629,6 +680,8 @@ static void *worker_main(void *arg)
     /* Woken by something else first: take the stop message before going, h2o cannot dispose of a queued one. */
     while (!atomic_load_explicit(&w->woken, memory_order_acquire))
         h2o_evloop_run(w->loop, 10);
+    if (w->loop != NULL)
+        close_posts(w);
     if (w->left == 0)
         dispose_worker(w); /* else h2o cannot dispose of contexts in use: the process is about to exit */
     return NULL;
@@ -651,6 +704,7 @@ struct net *net_create(const struct net_settings *settings)
     for (unsigned i = 0; i < settings->threads; i++) {
         net->workers[i].net = net;
         net->workers[i].index = i;
+        pthread_mutex_init(&net->workers[i].post_lock, NULL);
         for (unsigned p = 0; p < MAX_PORTS; p++)
             net->workers[i].listeners[p].fd = -1;
     }
@@ -717,6 +771,8 @@ size_t net_join(struct net *net)
     }
     for (unsigned i = net->running; i < net->settings.threads; i++)
         close_listeners(&net->workers[i]); /* the fds of workers that never ran */
+    for (unsigned i = 0; i < net->settings.threads; i++)
+        pthread_mutex_destroy(&net->workers[i].post_lock);
     pthread_cond_destroy(&net->start_cond);
     pthread_mutex_destroy(&net->start_lock);
     free(net->workers);

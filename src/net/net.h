@@ -18,6 +18,7 @@
 #error "cachette uses h2o's evloop flavour: build with -DH2O_USE_LIBUV=0"
 #endif
 
+#include <h2o/multithread.h>
 #include <h2o/socket.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -111,6 +112,22 @@ int net_stopping(const struct net *net);
 unsigned net_threads(const struct net *net);
 h2o_loop_t *net_worker_loop(struct net_worker *w);
 unsigned net_worker_index(const struct net_worker *w);
+
+/* Work handed to a worker's thread from any thread (net_worker_post). */
+struct net_task {
+    h2o_multithread_message_t message; /* the core's */
+    void (*run)(struct net_task *task); /* called on the worker's thread, with the fronts attached */
+};
+
+/*
+ * Has task->run(task) called on w's thread, soon (a front answering, on
+ * its connection's worker, what another thread finished: a snapshot, an
+ * fsync). Returns 0, or -1 when w has stopped taking tasks (its loop is
+ * ending): run is then never called and the task is the caller's again.
+ * The task must stay allocated, and not be posted again, until run begins.
+ * Tasks posted before a worker stops are run before it detaches the fronts.
+ */
+int net_worker_post(struct net_worker *w, struct net_task *task);
 
 /*
  * Said by a front on the connection's worker: settled 1 when everything the

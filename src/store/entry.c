@@ -87,6 +87,19 @@ struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum s
     return e;
 }
 
+void entry_describe(const struct entry *e, struct store_change *out)
+{
+    out->op = STORE_CHANGE_SET;
+    out->key = entry_key(e);
+    out->key_len = e->key_len;
+    out->kind = (enum store_kind)e->kind;
+    out->value = entry_value((struct entry *)e);
+    out->value_len = e->value_len;
+    out->content_type = entry_content_type(e, &out->content_type_len);
+    out->expires_at_ms = entry_expires_at(e);
+    out->version = e->version;
+}
+
 struct entry *entry_clone(struct store *s, const struct entry *e, int64_t expires_at)
 {
     size_t ct_len;

@@ -165,6 +165,8 @@ static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now
     if (e != NULL) {
         *was_expired = entry_is_expired(e, now);
         do_table_remove(s, sh, e);
+        if (!*was_expired)
+            do_report(s, STORE_CHANGE_EVICT, e);
     }
     if (kept != NULL)
         do_policy_requeue(s, sh, kept);
@@ -249,8 +251,10 @@ int memory_evict_to_bound(struct store *s, const struct spared_key *spare)
     shard_wrlock(&sh->lock);
     struct entry *e = do_table_find(s, sh, spare->hash, spare->key, spare->key_len, NULL);
     int own = e != NULL && e->version == spare->version;
-    if (own)
+    if (own) {
         do_table_remove(s, sh, e);
+        do_report(s, STORE_CHANGE_EVICT, e);
+    }
     shard_unlock(&sh->lock);
     if (!own)
         return 0;

@@ -40,9 +40,14 @@
  *      Taken under a class lock to take a fresh page, or alone to release
  *      one (after the class lock is dropped).
  *
+ * store_flush alone holds several shard locks: all of them, taken in index
+ * order, so that a flush is one point in every key's history.
+ *
  * Nothing here calls out of the store (callbacks, JSON, I/O) with any of
- * them held, except store_scan's key callback and store_get's alloc under a
- * shard read lock, which store.h forbids to call back into the store.
+ * them held, except store_scan's key callback, store_iterate's entry
+ * callback and store_get's alloc under a shard read lock, and the change
+ * hook under the write lock, which store.h forbids to call back into the
+ * store.
  *
  * `entry.chain` and the table slots are atomics: writers store them with
  * release order under the lock, lock-free readers load them with acquire.
@@ -256,6 +261,8 @@ struct store {
     enum store_eviction eviction;
     store_clock_fn clock;
     void *clock_ctx;
+    store_change_fn on_change;    /* may be NULL */
+    void *change_ctx;
     uint64_t hash_key[2];         /* SipHash key, random per store */
     atomic_size_t used;           /* bytes of entries and bucket arrays, plus the threads' credits */
     size_t credit_max;            /* most bytes of credit one thread keeps: max_memory / 1024, at most CREDIT_MAX_BYTES */
@@ -327,6 +334,8 @@ struct entry *entry_new(struct store *s, const void *key, size_t key_len, enum s
  */
 struct entry *entry_clone(struct store *s, const struct entry *e, int64_t expires_at);
 const char *entry_key(const struct entry *e);
+/* Fills *out (op STORE_CHANGE_SET) with e's key, value, content type, expiry and version. */
+void entry_describe(const struct entry *e, struct store_change *out);
 unsigned char *entry_value(struct entry *e);
 /* STORE_KIND_BYTES: the content type and its length; other kinds: NULL, 0. */
 const char *entry_content_type(const struct entry *e, size_t *len);
@@ -347,6 +356,17 @@ static inline int entry_is_expired(const struct entry *e, int64_t now)
 static inline int entry_key_equals(const struct entry *e, const void *key, size_t key_len)
 {
     return e->key_len == key_len && memcmp(entry_key(e), key, key_len) == 0;
+}
+
+/* Reports to the change hook, if any, that e was set (op STORE_CHANGE_SET) or removed. Under the shard's write lock. */
+static inline void do_report(struct store *s, enum store_change_op op, const struct entry *e)
+{
+    if (s->on_change == NULL)
+        return;
+    struct store_change change;
+    entry_describe(e, &change);
+    change.op = op;
+    s->on_change(s->change_ctx, &change);
 }
 
 /* ---- hashing (hash.c) ---- */

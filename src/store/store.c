@@ -23,7 +23,11 @@
  * write of its value and never repeats while the process lives (a copy made
  * by store_set_ttl keeps the version of the value it copies); the counters
  * start from the wall clock (seconds << 20) so versions rarely repeat across
- * restarts.
+ * restarts. The change hook (store.h) is called where a change is linked or
+ * unlinked, under the same lock, so it sees each key's changes in order.
+ * store_restore links a saved entry with its saved version and pushes the
+ * shard's counter past it; store_raise_versions lifts every counter above
+ * the versions a previous process gave, deleted keys' included.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -124,6 +128,8 @@ struct store *store_create(const struct store_config *cfg)
     s->eviction = cfg->eviction;
     s->clock = cfg->clock ? cfg->clock : default_clock;
     s->clock_ctx = cfg->clock ? cfg->clock_ctx : NULL;
+    s->on_change = cfg->on_change;
+    s->change_ctx = cfg->change_ctx;
     atomic_init(&s->used, 0);
     if (getrandom(s->hash_key, sizeof(s->hash_key), 0) != sizeof(s->hash_key)) {
         /* Unkeyed hashing is still correct, only open to flooding. */
@@ -188,15 +194,20 @@ static void fill_meta(struct store_meta *meta, const struct entry *e, int64_t no
 }
 
 /*
- * Links e in place of whatever is under its key; returns the entry it
- * replaced, or NULL. e gets the shard's next version, unless it already has
- * one (store_set_ttl keeps the version of the entry it copies).
+ * Links e in place of whatever is under its key and reports it to the change
+ * hook; returns the entry it replaced, or NULL. e gets the shard's next
+ * version, unless it already has one (store_set_ttl keeps the version of the
+ * entry it copies; store_restore brings a saved one, which later versions
+ * must pass).
  */
 static struct entry *do_link(struct store *s, struct shard *sh, uint64_t hash, struct entry *e, struct entry *old,
                              entry_link *link)
 {
     if (e->version == 0)
         e->version = sh->next_version++;
+    else if (e->version >= sh->next_version)
+        sh->next_version = e->version + 1;
+    do_report(s, STORE_CHANGE_SET, e);
     if (old != NULL)
         do_table_replace(s, sh, link, old, e);
     else
@@ -359,30 +370,84 @@ static int set_step(struct write_op *op, struct entry *old, bool live, bool fill
     return set_condition(op->ctx, old, live);
 }
 
+/*
+ * Builds the entry store_set and store_restore write, expiring ttl_ms after
+ * now (0: never). Returns 0, STORE_EINVAL or STORE_ENOMEM.
+ */
+static int build_value_entry(struct store *s, const void *key, size_t key_len, const struct store_value *value,
+                             int64_t ttl_ms, int64_t now, struct entry **out)
+{
+    size_t ct_len = value->kind == STORE_KIND_BYTES ? value->content_type_len : 0;
+    if (key_len > STORE_MAX_KEY_LEN || value->len > STORE_MAX_VALUE_LEN || ct_len > STORE_MAX_CONTENT_TYPE_LEN ||
+        (unsigned)value->kind > STORE_KIND_BYTES || ttl_ms < 0 || ttl_ms > INT64_MAX - now)
+        return STORE_EINVAL;
+    int has_expiry = ttl_ms > 0;
+    struct entry *e =
+        entry_new(s, key, key_len, value->kind, value->content_type, ct_len, value->len, has_expiry, now + ttl_ms);
+    if (e == NULL)
+        return STORE_ENOMEM;
+    if (value->len)
+        memcpy(entry_value(e), value->data, value->len);
+    e->value_len = (uint32_t)value->len;
+    *out = e;
+    return 0;
+}
+
 int store_set(struct store *s, const void *key, size_t key_len, const struct store_value *value,
               const struct store_set_opts *opts, struct store_meta *meta)
 {
     static const struct store_set_opts defaults = {0};
     if (opts == NULL)
         opts = &defaults;
-    size_t ct_len = value->kind == STORE_KIND_BYTES ? value->content_type_len : 0;
     int64_t now = store_now_ms(s);
-    if (key_len > STORE_MAX_KEY_LEN || value->len > STORE_MAX_VALUE_LEN || ct_len > STORE_MAX_CONTENT_TYPE_LEN ||
-        (unsigned)value->kind > STORE_KIND_BYTES || opts->ttl_ms < 0 || opts->ttl_ms > INT64_MAX - now)
-        return STORE_EINVAL;
-
-    int has_expiry = opts->ttl_ms > 0;
-    struct entry *e = entry_new(s, key, key_len, value->kind, value->content_type, ct_len, value->len, has_expiry,
-                                now + opts->ttl_ms);
-    if (e == NULL)
-        return STORE_ENOMEM;
-    if (value->len)
-        memcpy(entry_value(e), value->data, value->len);
-    e->value_len = (uint32_t)value->len;
-
+    struct entry *e;
+    int rc = build_value_entry(s, key, key_len, value, opts->ttl_ms, now, &e);
+    if (rc != 0)
+        return rc;
     struct write_op op = {
         .e = e, .key = key, .key_len = key_len, .now = now, .step = set_step, .ctx = (void *)opts, .meta = meta};
     return write_run(s, &op);
+}
+
+int store_restore(struct store *s, const void *key, size_t key_len, const struct store_value *value, int64_t ttl_ms,
+                  uint64_t version)
+{
+    static const struct store_set_opts always = {0};
+    if (version == 0)
+        return STORE_EINVAL;
+    int64_t now = store_now_ms(s);
+    struct entry *e;
+    int rc = build_value_entry(s, key, key_len, value, ttl_ms, now, &e);
+    if (rc != 0)
+        return rc;
+    e->version = version; /* do_link keeps it and raises the shard's counter past it */
+    struct write_op op = {
+        .e = e, .key = key, .key_len = key_len, .now = now, .step = set_step, .ctx = (void *)&always};
+    return write_run(s, &op);
+}
+
+uint64_t store_version_floor(struct store *s)
+{
+    uint64_t floor = 0;
+    for (size_t i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        shard_rdlock(&sh->lock);
+        if (sh->next_version > floor)
+            floor = sh->next_version;
+        shard_unlock(&sh->lock);
+    }
+    return floor;
+}
+
+void store_raise_versions(struct store *s, uint64_t floor)
+{
+    for (size_t i = 0; i < s->nshards; i++) {
+        struct shard *sh = &s->shards[i];
+        shard_wrlock(&sh->lock);
+        if (sh->next_version < floor)
+            sh->next_version = floor;
+        shard_unlock(&sh->lock);
+    }
 }
 
 /* Parses the JSON integer an entry holds. Returns 0 or STORE_ENOTINT. */
@@ -546,6 +611,8 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
         rc = STORE_EVERSION;
     else
         do_table_unlink(s, sh, link, e);
+    if (rc == 0 && live)
+        do_report(s, STORE_CHANGE_DELETE, e);
     shard_unlock(&sh->lock);
 
     if (rc != 0)
@@ -656,11 +723,14 @@ size_t store_flush(struct store *s)
 {
     size_t live = 0;
     int64_t now = store_now_ms(s);
+    struct entry *dead = NULL;
+
+    for (size_t i = 0; i < s->nshards; i++)
+        shard_wrlock(&s->shards[i].lock);
+    if (s->on_change != NULL)
+        s->on_change(s->change_ctx, &(struct store_change){.op = STORE_CHANGE_FLUSH});
     for (size_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
-        struct entry *dead = NULL;
-
-        shard_wrlock(&sh->lock);
         struct table *t = shard_table(sh);
         for (size_t b = 0; b <= t->mask; b++) {
             struct entry *e = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
@@ -673,14 +743,15 @@ size_t store_flush(struct store *s)
         }
         do_policy_reset(s, sh, 0);
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
-        shard_unlock(&sh->lock);
+    }
+    for (size_t i = s->nshards; i-- > 0;)
+        shard_unlock(&s->shards[i].lock);
 
-        while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
-            struct entry *next = entry_at(s, dead->newer);
-            live += !entry_is_expired(dead, now);
-            entry_retire(s, dead);
-            dead = next;
-        }
+    while (dead != NULL) { /* retiring may free a batch of limbo: not under the locks */
+        struct entry *next = entry_at(s, dead->newer);
+        live += !entry_is_expired(dead, now);
+        entry_retire(s, dead);
+        dead = next;
     }
     return live;
 }

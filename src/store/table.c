@@ -230,29 +230,46 @@ static int key_matches(const struct entry *e, const void *prefix, size_t prefix_
            !entry_is_expired(e, now);
 }
 
-/* Visits one bucket unless that would pass `room` keys; returns keys visited or -1 if skipped. */
-static long do_scan_bucket(const struct store *s, struct shard *sh, uint64_t bucket, const void *prefix,
-                           size_t prefix_len, int64_t now, size_t room, int must_fit, store_key_fn fn, void *fn_ctx)
+/* What a walk (store_scan, store_iterate) visits and hands out. */
+struct walk {
+    const void *prefix;
+    size_t prefix_len;
+    int64_t now;
+    store_key_fn key_fn;     /* store_scan */
+    store_entry_fn entry_fn; /* store_iterate */
+    void *fn_ctx;
+};
+
+/* Visits one bucket unless that would pass `room` entries; returns entries visited or -1 if skipped. */
+static long do_walk_bucket(const struct store *s, struct shard *sh, uint64_t bucket, const struct walk *w,
+                           size_t room, int must_fit)
 {
     size_t n = 0;
     struct table *t = shard_table(sh);
     for (struct entry *e = link_load(s, &t->slots[bucket & t->mask]); e != NULL; e = link_load(s, &e->chain))
-        n += key_matches(e, prefix, prefix_len, now);
+        n += key_matches(e, w->prefix, w->prefix_len, w->now);
     if (must_fit && n > room)
         return -1;
-    for (struct entry *e = link_load(s, &t->slots[bucket & t->mask]); e != NULL; e = link_load(s, &e->chain))
-        if (key_matches(e, prefix, prefix_len, now))
-            fn(fn_ctx, entry_key(e), e->key_len);
+    for (struct entry *e = link_load(s, &t->slots[bucket & t->mask]); e != NULL; e = link_load(s, &e->chain)) {
+        if (!key_matches(e, w->prefix, w->prefix_len, w->now))
+            continue;
+        if (w->key_fn != NULL) {
+            w->key_fn(w->fn_ctx, entry_key(e), e->key_len);
+        } else {
+            struct store_change entry;
+            entry_describe(e, &entry);
+            w->entry_fn(w->fn_ctx, &entry);
+        }
+    }
     return (long)n;
 }
 
-size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t prefix_len, size_t limit,
-                  store_key_fn fn, void *fn_ctx, uint64_t *next_cursor)
+/* The cursor loop of store_scan and store_iterate: one shard's read lock at a time. */
+static size_t walk(struct store *s, uint64_t cursor, size_t limit, const struct walk *w, uint64_t *next_cursor)
 {
     size_t shard_idx = cursor >> CURSOR_SHARD_SHIFT;
     uint64_t v = cursor & ((UINT64_C(1) << CURSOR_SHARD_SHIFT) - 1);
     size_t visited = 0;
-    int64_t now = store_now_ms(s);
     int full = 0;
 
     if (limit == 0)
@@ -262,7 +279,7 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
         int shard_done = 0;
         shard_rdlock(&sh->lock);
         do {
-            long n = do_scan_bucket(s, sh, v, prefix, prefix_len, now, limit - visited, visited > 0, fn, fn_ctx);
+            long n = do_walk_bucket(s, sh, v, w, limit - visited, visited > 0);
             if (n < 0) {
                 full = 1; /* resume at this bucket, which may be bucket 0: v == 0 alone means nothing */
                 break;
@@ -278,4 +295,18 @@ size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t p
     }
     *next_cursor = shard_idx >= s->nshards ? 0 : ((uint64_t)shard_idx << CURSOR_SHARD_SHIFT) | v;
     return visited;
+}
+
+size_t store_scan(struct store *s, uint64_t cursor, const void *prefix, size_t prefix_len, size_t limit,
+                  store_key_fn fn, void *fn_ctx, uint64_t *next_cursor)
+{
+    struct walk w = {.prefix = prefix, .prefix_len = prefix_len, .now = store_now_ms(s), .key_fn = fn, .fn_ctx = fn_ctx};
+    return walk(s, cursor, limit, &w, next_cursor);
+}
+
+size_t store_iterate(struct store *s, uint64_t cursor, size_t limit, store_entry_fn fn, void *fn_ctx,
+                     uint64_t *next_cursor)
+{
+    struct walk w = {.now = store_now_ms(s), .entry_fn = fn, .fn_ctx = fn_ctx};
+    return walk(s, cursor, limit, &w, next_cursor);
 }

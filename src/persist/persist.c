@@ -276,7 +276,8 @@ static int map_file(struct persist *p, const char *name, struct mapped *m, char 
 {
     m->data = NULL;
     m->len = 0;
-    int fd = openat(p->dir_fd, name, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO put where a file should be must not hang the start. */
+    int fd = openat(p->dir_fd, name, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         snprintf(why, why_size, "cannot read it: %s", strerror(errno));

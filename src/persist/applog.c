@@ -70,7 +70,7 @@ struct applog {
     struct buffer active;      /* appended, not yet taken by the writer */
     uint64_t appended;         /* the LSN after the last append */
     int writer_idle;           /* waiting on `wake` with nothing to do */
-    int stop;
+    atomic_int stop;           /* written under the lock; read without it by a retrying write */
     int rotate_pending;        /* applog_rotate waits for the switch */
     uint64_t rotate_at;        /* the LSN where the current file ends */
     uint64_t rotate_seq;       /* the next file's number */
@@ -153,7 +153,12 @@ static void sync_file(struct applog *log)
     atomic_fetch_add_explicit(&log->fsyncs, 1, memory_order_relaxed);
 }
 
-/* Writes n bytes to the current file, retrying every second while the disk refuses them. */
+/*
+ * Writes n bytes to the current file, retrying every second while the disk
+ * refuses them, until the log is stopped: then what could not be written is
+ * dropped, with an error (the server is going down; held replies were never
+ * sent).
+ */
 static void write_or_retry(struct applog *log, const unsigned char *p, size_t n)
 {
     off_t at = lseek(log->fd, 0, SEEK_END);
@@ -161,11 +166,14 @@ static void write_or_retry(struct applog *log, const unsigned char *p, size_t n)
         char name[APPLOG_NAME_MAX];
         applog_name(name, log->seq);
         atomic_fetch_add_explicit(&log->write_errors, 1, memory_order_relaxed);
-        log_msg(LOG_LEVEL_ERROR, "append-only log %s: write failed: %s; retrying in a second (writes with "
-                                 "--append-log always wait)",
-                name, strerror(errno));
+        int stopping = atomic_load_explicit(&log->stop, memory_order_relaxed);
+        log_msg(LOG_LEVEL_ERROR, "append-only log %s: write failed: %s; %s", name, strerror(errno),
+                stopping ? "stopping: the changes not written are lost"
+                         : "retrying in a second (writes with --append-log always wait)");
         if (at >= 0 && ftruncate(log->fd, at) != 0) /* no half-written record stays before the retry */
             fatal("cannot cut a failed write back", log->seq);
+        if (stopping)
+            return;
         struct timespec pause = {.tv_sec = RETRY_MS / 1000};
         nanosleep(&pause, NULL);
     }
@@ -188,7 +196,7 @@ static int switch_file(struct applog *log, uint64_t seq)
 static int wait_for_work(struct applog *log, int64_t *next_sync_ms)
 {
     while (log->active.len == 0 && !log->rotate_pending) {
-        if (log->stop)
+        if (atomic_load_explicit(&log->stop, memory_order_relaxed))
             return 0;
         if (log->sync == APPLOG_ALWAYS) {
             log->writer_idle = 1;
@@ -357,7 +365,7 @@ int applog_rotate(struct applog *log, uint64_t seq, char *err, size_t err_size)
 void applog_stop(struct applog *log)
 {
     pthread_mutex_lock(&log->lock);
-    log->stop = 1;
+    atomic_store_explicit(&log->stop, 1, memory_order_relaxed);
     pthread_cond_signal(&log->wake);
     pthread_mutex_unlock(&log->lock);
     pthread_join(log->thread, NULL);

@@ -68,6 +68,7 @@ struct persist {
     struct store *store;
     struct applog *log;           /* NULL with --append-log off, and until loaded */
     atomic_int logging;           /* the hook appends (set once loaded, with the log open) */
+    atomic_int dirty;             /* a change since the last snapshot began: the timer has work */
     atomic_bool loading;
     atomic_uint_fast64_t load_bytes, load_bytes_total, load_records;
     bool loaded;                  /* the load completed: a final snapshot may replace the files */
@@ -163,6 +164,9 @@ int persist_open(const struct persist_settings *settings, struct persist **out)
 void persist_on_change(void *ctx, const struct store_change *change)
 {
     struct persist *p = ctx;
+    /* Read first: in the steady state no write touches the shared line. */
+    if (!atomic_load_explicit(&p->dirty, memory_order_relaxed))
+        atomic_store_explicit(&p->dirty, 1, memory_order_relaxed);
     if (!atomic_load_explicit(&p->logging, memory_order_acquire))
         return; /* loading (replayed changes are on disk already), or no log */
     int64_t offset = change->op == STORE_CHANGE_SET && change->expires_at_ms != 0 ? wall_offset(p) : 0;
@@ -548,6 +552,7 @@ static void take_snapshot(struct persist *p, struct persist_snapshot_result *r)
     int64_t started = monotonic_ms();
     struct snapshot_header h = {0};
     memset(r, 0, sizeof(*r));
+    atomic_store_explicit(&p->dirty, 0, memory_order_relaxed); /* a change from now on is for the next one */
     pthread_mutex_lock(&p->mutex);
     uint64_t seq = p->next_log_seq++;
     pthread_mutex_unlock(&p->mutex);
@@ -594,6 +599,10 @@ static bool wait_for_snapshot(struct persist *p)
         if (interval <= 0) {
             pthread_cond_wait(&p->cond, &p->mutex);
         } else if (pthread_cond_timedwait(&p->cond, &p->mutex, &until) == ETIMEDOUT) {
+            if (!atomic_load_explicit(&p->dirty, memory_order_relaxed)) {
+                until = monotonic_deadline(interval); /* nothing changed: the last snapshot holds it all */
+                continue;
+            }
             p->running = true; /* the timer's own snapshot: a request meanwhile gets PERSIST_EBUSY */
             return !p->stopping;
         }
@@ -619,7 +628,14 @@ static void *snapshot_main(void *arg)
         p->running = false;
     }
     p->running = false;
+    void (*done)(void *, const struct persist_snapshot_result *) = p->requested ? p->done : NULL;
+    p->requested = false;
     pthread_mutex_unlock(&p->mutex);
+    if (done != NULL) { /* asked for as the server stopped: its answer says so (the last snapshot follows) */
+        struct persist_snapshot_result r = {.ok = false};
+        snprintf(r.error, sizeof(r.error), "the server is stopping (it writes a snapshot as it stops)");
+        done(p->done_ctx, &r);
+    }
     return NULL;
 }
 

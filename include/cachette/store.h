@@ -59,7 +59,7 @@ enum store_change_op {
     STORE_CHANGE_SET = 1,    /* the key now holds this entry (set, incr, set_ttl, restore) */
     STORE_CHANGE_DELETE = 2, /* store_delete removed the key's live entry */
     STORE_CHANGE_EVICT = 3,  /* the memory bound removed the key's entry */
-    STORE_CHANGE_FLUSH = 4,  /* store_flush removed every entry (key NULL) */
+    STORE_CHANGE_FLUSH = 4,  /* store_flush removed the key's live entry (one change per entry) */
 };
 
 struct store_change {
@@ -78,9 +78,8 @@ struct store_change {
 
 /*
  * The change hook: called for every change of the store, in the order the
- * changes are made to each key, while the key's shard is locked (for a
- * flush, every shard), so another change to the same key waits for it to
- * return. It must be quick (copy what it needs), must not call into the
+ * changes are made to each key, while the key's shard is locked, so another
+ * change to the same key waits for it to return. It must be quick (copy what it needs), must not call into the
  * store, and the pointers in *change are valid only during the call.
  * Expiry is not reported: an entry's deadline is in its SET change.
  */
@@ -249,9 +248,9 @@ size_t store_scan(struct store *store, uint64_t cursor, const void *prefix, size
                   store_key_fn fn, void *fn_ctx, uint64_t *next_cursor);
 
 /*
- * Deletes every entry; returns how many were live. Holds every shard's lock
- * at once for the unlinking (not the freeing), so that the flush is one
- * point in every key's history: a write is either before it or after it.
+ * Deletes every entry; returns how many were live. It empties one shard at
+ * a time, so a write to a shard it has passed stays; the change hook hears
+ * of each live entry it removes, under that entry's shard lock.
  */
 size_t store_flush(struct store *store);
 

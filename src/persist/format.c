@@ -20,11 +20,10 @@ size_t record_size(const struct store_change *c)
         return RECORD_SET_FIXED + c->key_len + c->content_type_len + c->value_len;
     case STORE_CHANGE_DELETE:
     case STORE_CHANGE_EVICT:
-        return RECORD_DELETE_FIXED + c->key_len;
     case STORE_CHANGE_FLUSH:
         break;
     }
-    return RECORD_FLUSH_FIXED;
+    return RECORD_DELETE_FIXED + c->key_len;
 }
 
 void record_encode(unsigned char *out, const struct store_change *c, int64_t wall_offset_ms)
@@ -56,12 +55,10 @@ void record_encode(unsigned char *out, const struct store_change *c, int64_t wal
     }
     case STORE_CHANGE_DELETE:
     case STORE_CHANGE_EVICT:
+    case STORE_CHANGE_FLUSH:
         out[0] = RECORD_DELETE;
         put32(out + 4, (uint32_t)c->key_len);
         memcpy(out + RECORD_DELETE_FIXED, c->key, c->key_len);
-        return;
-    case STORE_CHANGE_FLUSH:
-        out[0] = RECORD_FLUSH;
         return;
     }
 }
@@ -69,17 +66,9 @@ void record_encode(unsigned char *out, const struct store_change *c, int64_t wal
 size_t record_decode(const unsigned char *p, size_t len, struct record *out, const char **why)
 {
     memset(out, 0, sizeof(*out));
-    if (len < RECORD_FLUSH_FIXED) {
+    if (len == 0) {
         *why = "record cut short";
         return 0;
-    }
-    if (p[0] == RECORD_FLUSH) {
-        if (p[1] != 0 || p[2] != 0 || p[3] != 0) {
-            *why = "flush record with non-zero padding";
-            return 0;
-        }
-        out->op = RECORD_FLUSH;
-        return RECORD_FLUSH_FIXED;
     }
     if (p[0] == RECORD_DELETE) {
         if (len < RECORD_DELETE_FIXED || p[1] != 0 || p[2] != 0 || p[3] != 0) {

@@ -27,11 +27,10 @@
 #define TRAILER_TAG "TRLR"
 
 /* A record's operation (its first byte). */
-enum record_op { RECORD_SET = 1, RECORD_DELETE = 2, RECORD_FLUSH = 3 };
+enum record_op { RECORD_SET = 1, RECORD_DELETE = 2 };
 
 #define RECORD_SET_FIXED 28u    /* op, kind, content type length, 0, key length, value length, version, expiry */
 #define RECORD_DELETE_FIXED 8u  /* op, 0, 0, 0, key length */
-#define RECORD_FLUSH_FIXED 4u   /* op, 0, 0, 0 */
 
 /* A decoded record; its pointers point into the bytes decoded. */
 struct record {
@@ -48,8 +47,10 @@ struct record {
 };
 
 /*
- * The encoded size of a change: SET, DELETE (STORE_CHANGE_EVICT too: an
- * evicted key must not come back on replay) or FLUSH.
+ * The encoded size of a change: SET, or DELETE for the three ways a key goes
+ * (STORE_CHANGE_DELETE; STORE_CHANGE_EVICT, so that an evicted key does not
+ * come back on replay; STORE_CHANGE_FLUSH, one per entry a flush removed,
+ * each logged under its shard's lock like any other change of the key).
  */
 size_t record_size(const struct store_change *c);
 

@@ -14,7 +14,7 @@
  * mid-snapshot leaves the previous snapshot and every log since it.
  *
  * Loading maps each file read-only and applies its records through
- * store_restore, store_delete and store_flush: in order, and under the
+ * store_restore and store_delete: in order, and under the
  * memory bound (what does not fit is evicted by the policy, and counted).
  * Expiry is saved as Unix time, so downtime counts; an entry whose time
  * passed is not loaded. Versions are restored as saved and every shard's
@@ -261,9 +261,6 @@ static int apply_record(void *ctx, const struct record *r, uint64_t offset)
     }
     case RECORD_DELETE:
         store_delete(store, r->key, r->key_len, 0);
-        return 0;
-    case RECORD_FLUSH:
-        store_flush(store);
         return 0;
     }
     return 0;

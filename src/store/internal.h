@@ -40,9 +40,6 @@
  *      Taken under a class lock to take a fresh page, or alone to release
  *      one (after the class lock is dropped).
  *
- * store_flush alone holds several shard locks: all of them, taken in index
- * order, so that a flush is one point in every key's history.
- *
  * Nothing here calls out of the store (callbacks, JSON, I/O) with any of
  * them held, except store_scan's key callback, store_iterate's entry
  * callback and store_get's alloc under a shard read lock, and the change

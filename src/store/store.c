@@ -723,35 +723,33 @@ size_t store_flush(struct store *s)
 {
     size_t live = 0;
     int64_t now = store_now_ms(s);
-    struct entry *dead = NULL;
-
-    for (size_t i = 0; i < s->nshards; i++)
-        shard_wrlock(&s->shards[i].lock);
-    if (s->on_change != NULL)
-        s->on_change(s->change_ctx, &(struct store_change){.op = STORE_CHANGE_FLUSH});
     for (size_t i = 0; i < s->nshards; i++) {
         struct shard *sh = &s->shards[i];
+        struct entry *dead = NULL;
+
+        shard_wrlock(&sh->lock);
         struct table *t = shard_table(sh);
         for (size_t b = 0; b <= t->mask; b++) {
             struct entry *e = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
             atomic_store_explicit(&t->slots[b], 0, memory_order_release);
             /* Chain links stay as they are for readers still walking them; the queue links carry the list. */
             for (; e != NULL; e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
+                if (!entry_is_expired(e, now))
+                    do_report(s, STORE_CHANGE_FLUSH, e);
                 e->newer = entry_ref(s, dead);
                 dead = e;
             }
         }
         do_policy_reset(s, sh, 0);
         atomic_store_explicit(&sh->count, 0, memory_order_relaxed);
-    }
-    for (size_t i = s->nshards; i-- > 0;)
-        shard_unlock(&s->shards[i].lock);
+        shard_unlock(&sh->lock);
 
-    while (dead != NULL) { /* retiring may free a batch of limbo: not under the locks */
-        struct entry *next = entry_at(s, dead->newer);
-        live += !entry_is_expired(dead, now);
-        entry_retire(s, dead);
-        dead = next;
+        while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
+            struct entry *next = entry_at(s, dead->newer);
+            live += !entry_is_expired(dead, now);
+            entry_retire(s, dead);
+            dead = next;
+        }
     }
     return live;
 }

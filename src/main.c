@@ -117,10 +117,13 @@ int main(int argc, char **argv)
     int rc = open_persistence(&cfg, &persist);
     if (rc != 0)
         return rc;
+    uint64_t saved_hash_key[2];
     struct store_config store_cfg = {.max_memory = cfg.max_memory,
                                      .eviction = cfg.eviction,
                                      .on_change = persist != NULL ? persist_on_change : NULL,
                                      .change_ctx = persist};
+    if (persist != NULL && persist_saved_hash_key(persist, saved_hash_key))
+        store_cfg.hash_key = saved_hash_key; /* the load then fills one shard at a time */
     struct cmd_ctx cmd = {.limits = {.max_key_bytes = cfg.max_key_bytes,
                                      .max_value_bytes = cfg.max_value_bytes,
                                      .max_batch = cfg.max_batch,

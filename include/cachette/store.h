@@ -94,6 +94,7 @@ struct store_config {
     void *clock_ctx;               /* passed to clock */
     store_change_fn on_change;     /* NULL = none */
     void *change_ctx;              /* passed to on_change */
+    const uint64_t *hash_key;      /* NULL = random; else 2 words, from store_hash_key of a saved store */
 };
 
 /* Largest key and value the store can hold; fronts set lower limits. */
@@ -287,6 +288,15 @@ uint64_t store_version_floor(struct store *store);
 
 /* Makes every later version at least floor. */
 void store_raise_versions(struct store *store, uint64_t floor);
+
+/*
+ * The store's secret hashing key (2 words). A store created with it
+ * (store_config.hash_key) puts every key in the same shard and bucket, so
+ * reloading a saved walk visits one shard's table at a time: a load without
+ * cache misses on the tables. Whoever holds it can aim keys at one bucket:
+ * keep it as private as the data.
+ */
+void store_hash_key(const struct store *store, uint64_t out[2]);
 
 /* Entries held, expired ones not yet reclaimed included. */
 size_t store_count(const struct store *store);

@@ -135,7 +135,9 @@ void snapshot_header_encode(unsigned char out[SNAPSHOT_HEADER_SIZE], const struc
     put64(out + 16, h->version_floor);
     put64(out + 24, h->log_seq);
     put64(out + 32, (uint64_t)h->created_unix_ms);
-    put32(out + 40, crc32c(0, out, 40));
+    put64(out + 40, h->hash_key[0]);
+    put64(out + 48, h->hash_key[1]);
+    put32(out + 56, crc32c(0, out, 56));
 }
 
 /* The checks both file headers share: magic, then format version, then the header's checksum. */
@@ -152,12 +154,14 @@ static const char *check_header(const unsigned char *in, const char *magic, size
 
 const char *snapshot_header_decode(const unsigned char in[SNAPSHOT_HEADER_SIZE], struct snapshot_header *h)
 {
-    const char *why = check_header(in, SNAPSHOT_MAGIC, 40);
+    const char *why = check_header(in, SNAPSHOT_MAGIC, 56);
     if (why != NULL)
         return why;
     h->version_floor = get64(in + 16);
     h->log_seq = get64(in + 24);
     h->created_unix_ms = (int64_t)get64(in + 32);
+    h->hash_key[0] = get64(in + 40);
+    h->hash_key[1] = get64(in + 48);
     return NULL;
 }
 

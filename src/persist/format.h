@@ -18,7 +18,7 @@
 #define FORMAT_VERSION 1u
 #define SNAPSHOT_MAGIC "CACHSNAP"
 #define LOG_MAGIC "CACHELOG"
-#define SNAPSHOT_HEADER_SIZE 48u
+#define SNAPSHOT_HEADER_SIZE 64u
 #define LOG_HEADER_SIZE 40u
 #define BLOCK_HEADER_SIZE 20u
 #define TRAILER_SIZE 24u
@@ -70,6 +70,7 @@ struct snapshot_header {
     uint64_t version_floor; /* above every version given before the snapshot began */
     uint64_t log_seq;       /* the first log file replayed after it */
     int64_t created_unix_ms;
+    uint64_t hash_key[2];   /* the store's (store_hash_key): a reload finds each key where it was */
 };
 void snapshot_header_encode(unsigned char out[SNAPSHOT_HEADER_SIZE], const struct snapshot_header *h);
 /* NULL, or what is wrong (magic, version, checksum). */

@@ -159,6 +159,21 @@ int persist_open(const struct persist_settings *settings, struct persist **out)
     return 0;
 }
 
+bool persist_saved_hash_key(const struct persist *p, uint64_t out[2])
+{
+    unsigned char header[SNAPSHOT_HEADER_SIZE];
+    struct snapshot_header h;
+    int fd = openat(p->dir_fd, SNAPSHOT_FILE, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool ok = pread(fd, header, sizeof(header), 0) == (ssize_t)sizeof(header) &&
+              snapshot_header_decode(header, &h) == NULL;
+    close(fd);
+    if (ok)
+        memcpy(out, h.hash_key, sizeof(h.hash_key));
+    return ok; /* anything wrong with the file is for the load to report */
+}
+
 /* ---- the change hook and durability ---------------------------------------- */
 
 void persist_on_change(void *ctx, const struct store_change *change)
@@ -560,6 +575,7 @@ static void take_snapshot(struct persist *p, struct persist_snapshot_result *r)
     /* The floor is read after the rotation: a version given before it is below; one after, in the new file. */
     h = (struct snapshot_header){
         .version_floor = store_version_floor(p->store), .log_seq = seq, .created_unix_ms = wall_ms(p)};
+    store_hash_key(p->store, h.hash_key);
     struct snapshot_stats st;
     if (snapshot_write(p->dir_fd, p->store, &h, wall_offset(p), &st, r->error, sizeof(r->error)) != 0) {
         log_msg(LOG_LEVEL_ERROR, "snapshot of %s failed: %s", p->dir, r->error);

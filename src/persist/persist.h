@@ -39,6 +39,13 @@ struct persist;
  */
 int persist_open(const struct persist_settings *settings, struct persist **out);
 
+/*
+ * The hashing key the snapshot's store had, into out (2 words), if there is
+ * a snapshot whose header verifies: create the store with it
+ * (store_config.hash_key) and the load walks one shard at a time.
+ */
+bool persist_saved_hash_key(const struct persist *p, uint64_t out[2]);
+
 /* The store's change hook: store_config.on_change, with the persist as change_ctx. */
 void persist_on_change(void *persist, const struct store_change *change);
 

@@ -131,7 +131,9 @@ struct store *store_create(const struct store_config *cfg)
     s->on_change = cfg->on_change;
     s->change_ctx = cfg->change_ctx;
     atomic_init(&s->used, 0);
-    if (getrandom(s->hash_key, sizeof(s->hash_key), 0) != sizeof(s->hash_key)) {
+    if (cfg->hash_key != NULL) {
+        memcpy(s->hash_key, cfg->hash_key, sizeof(s->hash_key));
+    } else if (getrandom(s->hash_key, sizeof(s->hash_key), 0) != sizeof(s->hash_key)) {
         /* Unkeyed hashing is still correct, only open to flooding. */
         s->hash_key[0] = (uint64_t)monotonic_ms() ^ (uintptr_t)s;
         s->hash_key[1] = (uint64_t)time(NULL);
@@ -437,6 +439,11 @@ uint64_t store_version_floor(struct store *s)
         shard_unlock(&sh->lock);
     }
     return floor;
+}
+
+void store_hash_key(const struct store *s, uint64_t out[2])
+{
+    memcpy(out, s->hash_key, sizeof(s->hash_key));
 }
 
 void store_raise_versions(struct store *s, uint64_t floor)

@@ -220,8 +220,13 @@ int routes_handle(h2o_handler_t *self, h2o_req_t *req)
 
     atomic_store_explicit(&w->requests, atomic_load_explicit(&w->requests, memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    if (req->version >= 0x200)
-        http_connection_settled(req, 0); /* upgraded from HTTP/1, it may have been settled */
+    /*
+     * A request in hand: not settled until it is answered (log_access, HTTP/1
+     * only), so the drain never closes a connection whose reply is held (a
+     * write waiting for its fsync, a snapshot being written). An HTTP/2
+     * connection, maybe upgraded from a settled HTTP/1 one, stays unsettled.
+     */
+    http_connection_settled(req, 0);
     /* h2o stops keep-alive only for requests parsed after shutdown began; close this one's too. */
     if (net_stopping(srv->net))
         req->http1_is_persistent = 0;

@@ -30,6 +30,7 @@
  * lock `mutex` guards the snapshot state and statistics; `subscribers_lock`
  * the fronts' wake-up table (taken by the writer thread to notify).
  */
+#define _GNU_SOURCE /* gettid */
 #include "persist/persist.h"
 
 #include <dirent.h>
@@ -43,6 +44,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +57,7 @@
 #define LOCK_FILE "lock"
 #define MAX_SUBSCRIBERS 256
 #define STOP_POLL_RECORDS 4096 /* records applied between two looks at stop_requested */
+#define SNAPSHOT_NICE 10        /* the snapshot thread's niceness */
 
 struct subscriber {
     void (*fn)(void *ctx);
@@ -626,6 +629,13 @@ static bool wait_for_snapshot(struct persist *p)
 static void *snapshot_main(void *arg)
 {
     struct persist *p = arg;
+    /*
+     * A snapshot is background work: on a busy core the workers' requests
+     * come first (nice 10 weighs about a tenth of a normal thread), and the
+     * snapshot takes the idle time. The log's writer keeps its priority:
+     * held replies wait for it.
+     */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), SNAPSHOT_NICE);
     pthread_mutex_lock(&p->mutex);
     while (wait_for_snapshot(p)) {
         void (*done)(void *, const struct persist_snapshot_result *) = p->requested ? p->done : NULL;

@@ -12,5 +12,7 @@ void stats_collect(const struct stats_sources *sources, struct stats *out)
     out->persisting = sources->persist != NULL;
     if (out->persisting)
         persist_stats(sources->persist, &out->persist);
+    else
+        out->persist = (struct persist_stats){0};
     out->version = sources->version;
 }

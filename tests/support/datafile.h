@@ -41,13 +41,13 @@ enum df_kind { DF_JSON = 0, DF_TEXT = 1, DF_BYTES = 2 };
 
 /* One entry as a SET record holds it. */
 struct df_entry {
-    const char *key;          /* NUL-terminated */
+    const char *key; /* NUL-terminated */
     enum df_kind kind;
     const char *content_type; /* DF_BYTES only; NULL otherwise */
     const void *value;
     size_t value_len;
-    uint64_t version;         /* never 0: the entry's ETag is these 16 hex digits */
-    int64_t expires_unix_ms;  /* 0: never */
+    uint64_t version;        /* never 0: the entry's ETag is these 16 hex digits */
+    int64_t expires_unix_ms; /* 0: never */
 };
 
 /* Appends a SET, DELETE or FLUSH record; each returns its offset. */

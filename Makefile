@@ -11,6 +11,9 @@
 #   make soak       the soak test alone for SOAK_SECONDS (1800): 64 connections
 #                   of mixed load with evictions and expiry; zero errors, RSS
 #                   and open fds flat (tests/soak/soak.c)
+#   make persist-kill-long  the crash-consistency test with PERSIST_KILLS (200)
+#                   SIGKILLs under load with --append-log always: no
+#                   acknowledged write lost (tests/integration/test_persist_kill.c)
 #   make asan|tsan  build and run one sanitizer suite
 #   make valgrind   the integration suites with the release server under
 #                   valgrind memcheck (tests/valgrind/cachette): a memcheck
@@ -171,6 +174,11 @@ check-valgrind: $(SERVER) $(INTEGRATION_TESTS) $(MEMCHECK_TESTS)
 soak: $(SERVER) $(SOAK_TESTS)
 	CACHETTE_BIN=$(SERVER) SOAK_SECONDS=$${SOAK_SECONDS:-1800} \
 		LSAN_OPTIONS=suppressions=tests/lsan.supp:print_suppressions=0 $(SOAK_TESTS)
+
+# test_persist_kill at length: 200 SIGKILLs with --append-log always (make test runs 20).
+.PHONY: persist-kill-long
+persist-kill-long: $(SERVER) $(B)/tests/test_persist_kill
+	CACHETTE_BIN=$(SERVER) PERSIST_KILLS=$${PERSIST_KILLS:-200} $(B)/tests/test_persist_kill
 
 bench: $(SERVER)
 	@scripts/deps.sh bench

@@ -401,12 +401,12 @@ static int all_zero(const unsigned char *p, size_t n)
 }
 
 /* Decodes the frame at p[0, avail) into rec if it verifies whole. Returns its size, or 0. */
-static size_t verified_record(const unsigned char *p, size_t avail, struct record *rec, const char **why)
+static size_t verified_record(const unsigned char *p, size_t avail, struct record *rec, const char **why, int *frame)
 {
     size_t len;
-    int rc = frame_open(p, avail, &len);
-    if (rc != 0) {
-        *why = rc == -1 ? "record runs past the end of the file" : "record checksum mismatch";
+    *frame = frame_open(p, avail, &len);
+    if (*frame != 0) {
+        *why = *frame == -1 ? "record runs past the end of the file" : "record checksum mismatch";
         return 0;
     }
     size_t used = record_decode(p + FRAME_HEADER_SIZE, len, rec, why);
@@ -417,6 +417,34 @@ static size_t verified_record(const unsigned char *p, size_t avail, struct recor
         return 0;
     }
     return FRAME_HEADER_SIZE + len;
+}
+
+/* The offset of the next frame after `at` that verifies and decodes, or len when none does. */
+static size_t next_verified(const unsigned char *data, size_t len, size_t at)
+{
+    struct record rec;
+    const char *why;
+    int frame;
+    size_t next = at + 1;
+    while (next < len && verified_record(data + next, len - next, &rec, &why, &frame) == 0)
+        next++;
+    return next;
+}
+
+/*
+ * Whether what cannot be read at `at` is what a crash leaves, given that no
+ * frame after it verifies: zeros to the end, or a last frame cut short or
+ * failing its checksum. A whole frame whose checksum holds but whose record
+ * is not valid was written so, and is damage.
+ */
+static bool torn_tail(const unsigned char *data, size_t len, size_t at, int frame)
+{
+    if (all_zero(data + at, len - at))
+        return true;
+    if (frame == -1)
+        return true;
+    size_t frame_len = get32(data + at);
+    return frame == -2 && at + FRAME_HEADER_SIZE + frame_len == len;
 }
 
 enum parse_outcome applog_parse(const unsigned char *data, size_t len, bool recover, record_fn fn, void *ctx,
@@ -437,7 +465,8 @@ enum parse_outcome applog_parse(const unsigned char *data, size_t len, bool reco
     }
     while (at < len) {
         struct record rec;
-        size_t used = verified_record(data + at, len - at, &rec, &why);
+        int frame;
+        size_t used = verified_record(data + at, len - at, &rec, &why, &frame);
         if (used != 0) {
             if (fn(ctx, &rec, at + used) != 0)
                 return PARSE_STOPPED;
@@ -445,11 +474,9 @@ enum parse_outcome applog_parse(const unsigned char *data, size_t len, bool reco
             at += used;
             continue;
         }
-        /* A torn tail: the last frame cut short or not matching its checksum, or zeros to the end. */
-        size_t frame_len = len - at >= FRAME_HEADER_SIZE ? get32(data + at) : 0;
-        int runs_past = len - at < FRAME_HEADER_SIZE || frame_len > len - at - FRAME_HEADER_SIZE;
-        int is_last = !runs_past && at + FRAME_HEADER_SIZE + frame_len == len;
-        if (runs_past || is_last || all_zero(data + at, len - at)) {
+        /* Only the end of the file may be torn: a frame that verifies after this one makes it damage. */
+        size_t next = next_verified(data, len, at);
+        if (next == len && torn_tail(data, len, at, frame)) {
             report->torn_bytes = len - at;
             break;
         }
@@ -460,9 +487,6 @@ enum parse_outcome applog_parse(const unsigned char *data, size_t len, bool reco
         if (!recover)
             return PARSE_DAMAGED;
         report->damaged++;
-        size_t next = at + 1;
-        while (next < len && verified_record(data + next, len - next, &rec, &why) == 0)
-            next++;
         report->skipped_bytes += next - at;
         at = next;
     }

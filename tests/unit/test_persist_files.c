@@ -446,12 +446,15 @@ static void test_record_big(void **state)
     free(value);
 }
 
-/* A delete and an eviction both encode as DELETE (an evicted key must not come back on replay); FLUSH has no key. */
-static void test_record_delete_and_flush(void **state)
+/*
+ * A delete, an eviction and an entry removed by a flush all encode as
+ * DELETE (an evicted or flushed key must not come back on replay).
+ */
+static void test_record_delete_evict_and_flush(void **state)
 {
     (void)state;
-    enum store_change_op ops[] = {STORE_CHANGE_DELETE, STORE_CHANGE_EVICT};
-    for (int i = 0; i < 2; i++) {
+    enum store_change_op ops[] = {STORE_CHANGE_DELETE, STORE_CHANGE_EVICT, STORE_CHANGE_FLUSH};
+    for (int i = 0; i < 3; i++) {
         /* The hook passes the removed entry's value along: none of it goes into the record. */
         struct store_change c = {.op = ops[i],
                                  .key = "gone",
@@ -472,14 +475,6 @@ static void test_record_delete_and_flush(void **state)
         assert_int_equal(r.version, 0);
         free(p);
     }
-    struct store_change f = {.op = STORE_CHANGE_FLUSH};
-    struct record r;
-    size_t n;
-    unsigned char *p = round_trip(&f, WALL_OFFSET, &r, &n);
-    assert_int_equal(n, RECORD_FLUSH_FIXED);
-    assert_int_equal(r.op, RECORD_FLUSH);
-    assert_int_equal(r.key_len, 0);
-    free(p);
 }
 
 /* Decodes p after one change made by `mutate`: expects a refusal with a reason. */
@@ -504,7 +499,7 @@ static void test_record_malformed(void **state)
     (void)state;
     struct record r;
     const char *why;
-    unsigned char set[64], del[16], flush[4];
+    unsigned char set[64], del[16];
     struct store_change c = {.op = STORE_CHANGE_SET,
                              .key = "key",
                              .key_len = 3,
@@ -520,11 +515,10 @@ static void test_record_malformed(void **state)
     size_t del_n = record_size(&c);
     record_encode(del, &c, 0);
     assert_int_equal(record_decode(del, del_n, &r, &why), del_n);
-    record_encode(flush, &(struct store_change){.op = STORE_CHANGE_FLUSH}, 0);
-    assert_int_equal(record_decode(flush, 4, &r, &why), 4);
 
     /* The operation. */
     assert_refused(set, set_n, 0, 0, "op 0");
+    assert_refused(set, set_n, 0, 3, "op 3");
     assert_refused(set, set_n, 0, 4, "op 4");
     assert_refused(set, set_n, 0, 0xff, "op 255");
     /* SET: kind, content type on a kind without one, the zero byte, the key length, the version, the expiry. */
@@ -555,11 +549,6 @@ static void test_record_malformed(void **state)
     assert_refused(del, del_n, 6, 1, "delete key of 65539 bytes");
     assert_refused(del, del_n, 4, 4, "delete key longer than the record");
     assert_int_equal(record_decode(del, RECORD_DELETE_FIXED - 1, &r, &why), 0);
-
-    /* FLUSH: padding. */
-    for (size_t i = 1; i < 4; i++)
-        assert_refused(flush, 4, i, 1, "flush padding");
-    assert_int_equal(record_decode(flush, 3, &r, &why), 0);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -812,7 +801,7 @@ static void build_snapshot(struct built *out, const uint32_t counts[BLOCKS])
     struct bytes *f = &out->file;
     snapshot_header_encode(bytes_grow(f, SNAPSHOT_HEADER_SIZE),
                            &(struct snapshot_header){.version_floor = 1000, .log_seq = 4, .created_unix_ms = 5});
-    uint32_t chain = crc32c(0, f->p, SNAPSHOT_HEADER_SIZE);
+    uint32_t chain = crc32c(0, f->p, SNAPSHOT_HEADER_CHECKED);
     uint64_t entries = 0;
     for (int b = 0; b < BLOCKS; b++) {
         size_t at = f->len;
@@ -837,7 +826,7 @@ static void build_snapshot(struct built *out, const uint32_t counts[BLOCKS])
                                   .count = counts[b],
                                   .payload_crc = crc32c(0, f->p + at + BLOCK_HEADER_SIZE, payload)};
         block_header_encode(f->p + at, &bh);
-        chain = crc32c(chain, f->p + at, BLOCK_HEADER_SIZE);
+        chain = crc32c(chain, f->p + at, BLOCK_HEADER_CHECKED);
         out->block_at[b] = at;
         out->block_len[b] = BLOCK_HEADER_SIZE + payload;
         out->counts[b] = counts[b];
@@ -1113,13 +1102,8 @@ static void test_snapshot_missing_block(void **state)
  * docs/PERSISTENCE.md: "a missing, repeated or reordered block breaks" the
  * trailer's chain. Two blocks swapped, and one block written twice in place
  * of another of the same count, each with its own checksums intact.
- *
- * FAILS against the current src/persist/snapshot.c: the chain is a CRC-32C
- * over block headers that each end with the CRC-32C of their first 16
- * bytes, and a CRC run over a message followed by that message's own CRC
- * ends in the same state whatever the message (the CRC residue). So the
- * chain depends only on the number of blocks: it catches neither order nor
- * repetition (nor, for the file header, which ends the same way, any header).
+ * (A chain over whole headers, each ending in its own CRC, would not: a CRC
+ * run over bytes followed by their own CRC ends the same whatever the bytes.)
  */
 static void test_snapshot_chain_catches_reordered_and_repeated_blocks(void **state)
 {
@@ -1164,13 +1148,12 @@ struct appender {
     uint64_t lsn[PER_THREAD]; /* what each append returned */
 };
 
-/* Thread t's change i: mostly SETs of "t<t>:<i>", every 7th a DELETE, every 50th an EVICT, thread 0's every 100th a
- * FLUSH. */
+/* Thread t's change i: mostly SETs of "t<t>:<i>", every 7th a DELETE, every 50th an EVICT, every 100th a FLUSH. */
 static void change_of(int t, int i, char key[32], struct store_change *c)
 {
     snprintf(key, 32, "t%d:%05d", t, i);
-    if (t == 0 && i % 100 == 99) {
-        *c = (struct store_change){.op = STORE_CHANGE_FLUSH};
+    if (i % 100 == 99) {
+        *c = (struct store_change){.op = STORE_CHANGE_FLUSH, .key = key, .key_len = strlen(key)};
     } else if (i % 50 == 49) {
         *c = (struct store_change){.op = STORE_CHANGE_EVICT, .key = key, .key_len = strlen(key)};
     } else if (i % 7 == 6) {
@@ -1268,21 +1251,14 @@ static void test_applog_threads_rotate_and_read_back(void **state)
         for (size_t k = 0; k < got.n; k++) {
             const struct saved *r = &got.v[k];
             int t, i;
-            if (r->op == RECORD_FLUSH) {
-                t = 0; /* only thread 0 flushes: this must be its next change */
-                i = next[0];
-            } else {
-                assert_int_equal(sscanf(r->key, "t%d:%d", &t, &i), 2);
-                assert_true(t >= 0 && t < THREADS);
-            }
+            assert_int_equal(sscanf(r->key, "t%d:%d", &t, &i), 2);
+            assert_true(t >= 0 && t < THREADS);
             assert_int_equal(i, next[t]); /* each thread's changes in its order, none twice */
             next[t]++;
             char key[32];
             struct store_change c;
             change_of(t, i, key, &c);
-            enum record_op op = c.op == STORE_CHANGE_SET     ? RECORD_SET
-                                : c.op == STORE_CHANGE_FLUSH ? RECORD_FLUSH
-                                                             : RECORD_DELETE;
+            enum record_op op = c.op == STORE_CHANGE_SET ? RECORD_SET : RECORD_DELETE;
             assert_int_equal(r->op, op);
             if (op == RECORD_SET) {
                 assert_int_equal(r->version, c.version);
@@ -1531,12 +1507,9 @@ static void test_applog_damage_in_the_middle(void **state)
  * to run past the end: docs/PERSISTENCE.md calls a bad checksum mid-file
  * damage (the frame's checksum covers its length), and the records after it
  * verify, so it is not what a crash leaves.
- *
- * FAILS against the current applog_parse (src/persist/applog.c): any frame
- * whose length runs past the end is taken for a torn tail, so the records
- * after it are dropped without an error, even without recover, and
- * persist.c then truncates the file to good_len: one flipped bit in a
- * length's high byte silently destroys the rest of the log.
+ * Were it taken for a torn tail, the records after it would be dropped
+ * without an error and the file cut: one flipped bit in a length's high
+ * byte would silently destroy the rest of the log.
  */
 static void test_applog_length_damage_in_the_middle_is_not_a_torn_tail(void **state)
 {
@@ -1563,9 +1536,6 @@ static void test_applog_length_damage_in_the_middle_is_not_a_torn_tail(void **st
  * unknown operation) is not what a crash leaves: docs/PERSISTENCE.md counts
  * a last record as torn only when it is cut short, its checksum fails, or
  * zeros run to the end.
- *
- * FAILS against the current applog_parse: a whole last frame that does not
- * decode is cut off as torn whatever the reason.
  */
 static void test_applog_verified_bad_last_record_is_damage(void **state)
 {
@@ -1614,7 +1584,7 @@ int main(void)
         T(test_record_set_round_trip),
         T(test_record_expiry_before_the_epoch),
         T(test_record_big),
-        T(test_record_delete_and_flush),
+        T(test_record_delete_evict_and_flush),
         T(test_record_malformed),
         T(test_headers_round_trip_and_every_byte_counts),
         T(test_frames),

@@ -66,15 +66,9 @@ struct seen {
  */
 static inline size_t record_bytes(const struct record *r)
 {
-    switch (r->op) {
-    case RECORD_SET:
+    if (r->op == RECORD_SET)
         return RECORD_SET_FIXED + r->key_len + r->content_type_len + r->value_len;
-    case RECORD_DELETE:
-        return RECORD_DELETE_FIXED + r->key_len;
-    case RECORD_FLUSH:
-        break;
-    }
-    return RECORD_FLUSH_FIXED;
+    return RECORD_DELETE_FIXED + r->key_len;
 }
 
 static inline uint32_t touch(const void *p, size_t n)
@@ -94,7 +88,7 @@ static inline int check_record(void *ctx, const struct record *r, uint64_t offse
     CHECK(s->calls < s->cap);
     s->offsets[s->calls++] = offset;
 
-    CHECK(r->op == RECORD_SET || r->op == RECORD_DELETE || r->op == RECORD_FLUSH);
+    CHECK(r->op == RECORD_SET || r->op == RECORD_DELETE);
     CHECK(!s->sets_only || r->op == RECORD_SET);
     CHECK(r->key_len <= STORE_MAX_KEY_LEN);
     size_t n = record_bytes(r);
@@ -130,9 +124,6 @@ static inline int check_record(void *ctx, const struct record *r, uint64_t offse
         CHECK((const uint8_t *)r->key == start + RECORD_DELETE_FIXED && (const uint8_t *)r->key + r->key_len == end);
         CHECK(inside(s->data, s->len, r->key, r->key_len));
         CHECK(r->value == NULL && r->value_len == 0 && r->content_type == NULL && r->version == 0);
-        break;
-    case RECORD_FLUSH:
-        CHECK(r->key == NULL && r->key_len == 0 && r->value == NULL && r->value_len == 0 && r->version == 0);
         break;
     }
     s->touched += touch(r->key, r->key_len);
@@ -189,7 +180,7 @@ static inline void check_report(const struct run *run, bool recover)
  */
 static inline void parse_three(const uint8_t *data, size_t len, parse_fn parse, bool snapshot, struct run runs[3])
 {
-    size_t cap = len / RECORD_FLUSH_FIXED + 1;
+    size_t cap = len / RECORD_DELETE_FIXED + 1; /* the shortest record */
     for (int i = 0; i < 3; i++) {
         memset(&runs[i], 0, sizeof(runs[i]));
         runs[i].seen = (struct seen){.data = data, .len = len, .sets_only = snapshot, .framed = !snapshot, .cap = cap};

@@ -8,13 +8,13 @@
  * lengths within the store's limits; offsets only grow.
  *
  * Particular to the snapshot: the header out-parameter is the header's
- * fields when the first 48 bytes verify, else zeros; no torn bytes; with
+ * fields when its checked bytes (0-55) verify, else zeros; no torn bytes; with
  * recover, an error always comes with a damaged region. A strict PARSE_OK
  * is held to the whole format, checked here with a CRC-32C of our own: a
  * header that verifies, then blocks, each with a verified header and
  * payload, back to back up to a trailer that verifies, ends the file, counts
- * the records handed out and holds the CRC chain of the file header and
- * every block header.
+ * the records handed out and holds the CRC chain of the checked bytes of
+ * the file header and of every block header.
  *
  * Links: src/persist/snapshot.c src/persist/format.c src/persist/crc32c.c src/persist/fileio.c src/store/
  */
@@ -47,8 +47,8 @@ static void check_whole(const uint8_t *data, size_t len, uint64_t records)
 {
     CHECK(len >= SNAPSHOT_HEADER_SIZE + TRAILER_SIZE);
     CHECK(memcmp(data, SNAPSHOT_MAGIC, 8) == 0 && get32(data + 8) == FORMAT_VERSION);
-    CHECK(get32(data + 40) == ref_crc32c(0, data, 40));
-    uint32_t chain = ref_crc32c(0, data, SNAPSHOT_HEADER_SIZE);
+    CHECK(get32(data + 56) == ref_crc32c(0, data, 56));
+    uint32_t chain = ref_crc32c(0, data, 56);
     size_t at = SNAPSHOT_HEADER_SIZE, end = len - TRAILER_SIZE;
     uint64_t counted = 0;
     while (at < end) {
@@ -58,7 +58,7 @@ static void check_whole(const uint8_t *data, size_t len, uint64_t records)
         uint32_t payload = get32(b + 4);
         CHECK(payload <= end - at - BLOCK_HEADER_SIZE);
         CHECK(get32(b + 12) == ref_crc32c(0, b + BLOCK_HEADER_SIZE, payload));
-        chain = ref_crc32c(chain, b, BLOCK_HEADER_SIZE);
+        chain = ref_crc32c(chain, b, 16);
         counted += get32(b + 8);
         at += BLOCK_HEADER_SIZE + payload;
     }

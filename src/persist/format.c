@@ -137,7 +137,7 @@ void snapshot_header_encode(unsigned char out[SNAPSHOT_HEADER_SIZE], const struc
     put64(out + 32, (uint64_t)h->created_unix_ms);
     put64(out + 40, h->hash_key[0]);
     put64(out + 48, h->hash_key[1]);
-    put32(out + 56, crc32c(0, out, 56));
+    put32(out + SNAPSHOT_HEADER_CHECKED, crc32c(0, out, SNAPSHOT_HEADER_CHECKED));
 }
 
 /* The checks both file headers share: magic, then format version, then the header's checksum. */
@@ -154,7 +154,7 @@ static const char *check_header(const unsigned char *in, const char *magic, size
 
 const char *snapshot_header_decode(const unsigned char in[SNAPSHOT_HEADER_SIZE], struct snapshot_header *h)
 {
-    const char *why = check_header(in, SNAPSHOT_MAGIC, 56);
+    const char *why = check_header(in, SNAPSHOT_MAGIC, SNAPSHOT_HEADER_CHECKED);
     if (why != NULL)
         return why;
     h->version_floor = get64(in + 16);
@@ -171,14 +171,14 @@ void block_header_encode(unsigned char out[BLOCK_HEADER_SIZE], const struct bloc
     put32(out + 4, b->payload_len);
     put32(out + 8, b->count);
     put32(out + 12, b->payload_crc);
-    put32(out + 16, crc32c(0, out, 16));
+    put32(out + BLOCK_HEADER_CHECKED, crc32c(0, out, BLOCK_HEADER_CHECKED));
 }
 
 const char *block_header_decode(const unsigned char in[BLOCK_HEADER_SIZE], struct block_header *b)
 {
     if (memcmp(in, BLOCK_TAG, 4) != 0)
         return "expected a block";
-    if (get32(in + 16) != crc32c(0, in, 16))
+    if (get32(in + BLOCK_HEADER_CHECKED) != crc32c(0, in, BLOCK_HEADER_CHECKED))
         return "block header checksum mismatch";
     b->payload_len = get32(in + 4);
     b->count = get32(in + 8);

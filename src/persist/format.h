@@ -23,6 +23,14 @@
 #define BLOCK_HEADER_SIZE 20u
 #define TRAILER_SIZE 24u
 #define FRAME_HEADER_SIZE 8u /* a log record's length and checksum */
+/*
+ * The bytes of the snapshot's header and of a block header that their own
+ * checksums cover, and the trailer's chain covers: a CRC run over bytes
+ * followed by their own CRC ends the same whatever the bytes, so a chain
+ * over whole headers would depend only on how many there are.
+ */
+#define SNAPSHOT_HEADER_CHECKED 56u
+#define BLOCK_HEADER_CHECKED 16u
 #define BLOCK_TAG "BLCK"
 #define TRAILER_TAG "TRLR"
 

@@ -16,9 +16,9 @@
  * the new one, whole.
  *
  * Reading. Every block header and payload is checked before its records
- * are used; the trailer's count and its checksum chain (the file header and
- * every block header, each holding its payload's CRC) prove that no block
- * was lost or reordered. A truncated snapshot has no trailer: damage.
+ * are used; the trailer's count and its checksum chain (over the checked
+ * bytes of the file header and of every block header, each holding its
+ * payload's CRC) prove that no block was lost, repeated or reordered. A truncated snapshot has no trailer: damage.
  */
 #include "persist/snapshot.h"
 
@@ -78,7 +78,7 @@ static int flush_block(struct block_writer *w)
                              .count = w->count,
                              .payload_crc = crc32c(0, w->buf + BLOCK_HEADER_SIZE, w->len)};
     block_header_encode(w->buf, &b);
-    w->chain = crc32c(w->chain, w->buf, BLOCK_HEADER_SIZE);
+    w->chain = crc32c(w->chain, w->buf, BLOCK_HEADER_CHECKED);
     if (fileio_write_all(w->fd, w->buf, BLOCK_HEADER_SIZE + w->len) != 0)
         return -1;
     w->bytes += BLOCK_HEADER_SIZE + w->len;
@@ -125,7 +125,7 @@ int snapshot_write(int dir_fd, struct store *store, const struct snapshot_header
     }
     unsigned char header[SNAPSHOT_HEADER_SIZE];
     snapshot_header_encode(header, h);
-    w.chain = crc32c(0, header, sizeof(header));
+    w.chain = crc32c(0, header, SNAPSHOT_HEADER_CHECKED);
     w.bytes = sizeof(header);
     step = "write";
     if (fileio_write_all(w.fd, header, sizeof(header)) != 0 || write_body(&w, store) != 0)
@@ -237,7 +237,7 @@ static enum parse_outcome read_block(struct snapshot_reader *r, size_t at, size_
         *why = "block record count mismatch";
         return PARSE_DAMAGED;
     }
-    r->chain = crc32c(r->chain, r->data + at, BLOCK_HEADER_SIZE);
+    r->chain = crc32c(r->chain, r->data + at, BLOCK_HEADER_CHECKED);
     for (off = 0; off < b.payload_len;) {
         off += record_decode(payload + off, b.payload_len - off, &rec, why);
         if (r->fn(r->ctx, &rec, at + BLOCK_HEADER_SIZE + off) != 0)
@@ -280,7 +280,7 @@ enum parse_outcome snapshot_parse(const unsigned char *data, size_t len, bool re
     const char *why = snapshot_header_decode(data, h);
     if (why != NULL && damage(&r, 0, why) != PARSE_OK)
         return PARSE_DAMAGED;
-    r.chain = crc32c(0, data, SNAPSHOT_HEADER_SIZE);
+    r.chain = crc32c(0, data, SNAPSHOT_HEADER_CHECKED);
     size_t at = SNAPSHOT_HEADER_SIZE;
     for (;;) {
         if (at + 4 <= len && memcmp(data + at, TRAILER_TAG, 4) == 0) {

@@ -111,10 +111,6 @@ size_t df_record_delete(struct df_bytes *b, const char *key)
     return at;
 }
 
-size_t df_record_flush(struct df_bytes *b)
-{
-    return put_lead(b, 3, 0, 0);
-}
 
 size_t df_record_json(struct df_bytes *b, const char *key, const char *json, uint64_t version)
 {
@@ -139,9 +135,11 @@ void df_snapshot_begin(struct df_snapshot *s, uint64_t version_floor, uint64_t l
     df_put64(&s->file, version_floor);
     df_put64(&s->file, log_seq);
     df_put64(&s->file, 1700000000000ull);
-    put_crc_of_last(&s->file, 40);
+    df_put64(&s->file, 0x0706050403020100ull); /* the store's hash key: any will do */
+    df_put64(&s->file, 0x0f0e0d0c0b0a0908ull);
+    put_crc_of_last(&s->file, 56);
     df_put32(&s->file, 0);
-    s->chain = df_crc32c(0, s->file.data, DF_SNAPSHOT_HEADER);
+    s->chain = df_crc32c(0, s->file.data, 56);
 }
 
 size_t df_snapshot_block(struct df_snapshot *s, const struct df_bytes *records, uint32_t count)
@@ -151,7 +149,7 @@ size_t df_snapshot_block(struct df_snapshot *s, const struct df_bytes *records, 
     df_put32(&s->file, count);
     df_put32(&s->file, df_crc32c(0, records->data, records->len));
     put_crc_of_last(&s->file, 16);
-    s->chain = df_crc32c(s->chain, s->file.data + at, DF_BLOCK_HEADER);
+    s->chain = df_crc32c(s->chain, s->file.data + at, 16);
     df_put(&s->file, records->data, records->len);
     s->entries += count;
     return at;

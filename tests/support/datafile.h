@@ -50,24 +50,23 @@ struct df_entry {
     int64_t expires_unix_ms; /* 0: never */
 };
 
-/* Appends a SET, DELETE or FLUSH record; each returns its offset. */
+/* Appends a SET or DELETE record; each returns its offset. */
 size_t df_record_set(struct df_bytes *b, const struct df_entry *e);
 size_t df_record_delete(struct df_bytes *b, const char *key);
-size_t df_record_flush(struct df_bytes *b);
 
 /* A SET record of a JSON value given as its compact text, version `version`, never expiring. */
 size_t df_record_json(struct df_bytes *b, const char *key, const char *json, uint64_t version);
 
 /* ---- snapshot ------------------------------------------------------------ */
 
-#define DF_SNAPSHOT_HEADER 48u
+#define DF_SNAPSHOT_HEADER 64u
 #define DF_BLOCK_HEADER    20u
 #define DF_TRAILER         24u
 
 /* A snapshot being built: the file's bytes and the trailer's running figures. */
 struct df_snapshot {
     struct df_bytes file;
-    uint32_t chain;   /* CRC-32C over the file header and every block header so far */
+    uint32_t chain;   /* CRC-32C over the checked bytes of the file header and of every block header so far */
     uint64_t entries; /* records in every block so far */
 };
 

@@ -645,10 +645,12 @@ static void *snapshot_main(void *arg)
         pthread_mutex_unlock(&p->mutex);
         struct persist_snapshot_result r;
         take_snapshot(p, &r);
+        pthread_mutex_lock(&p->mutex);
+        p->running = false; /* before the answer: a client that is told it is done may ask again at once */
+        pthread_mutex_unlock(&p->mutex);
         if (done != NULL)
             done(done_ctx, &r);
         pthread_mutex_lock(&p->mutex);
-        p->running = false;
     }
     p->running = false;
     void (*done)(void *, const struct persist_snapshot_result *) = p->requested ? p->done : NULL;

@@ -681,7 +681,7 @@ static void after_a_crash_the_log_replays_every_acknowledged_change_in_order(voi
     put_json(s.port, "f3", "{\"after\":\"the delete\"}", NULL, NULL);
     crash(&s);
 
-    start_on(&s, dir, log_always);
+    start_on(&s, dir, later); /* the clock does not go back: "minute" stays expired */
     static const char *const flushed[] = {"s2", "s3", "n1", "c", "hour", "f2"};
     for (size_t i = 0; i < sizeof(flushed) / sizeof(flushed[0]); i++)
         expect_absent(s.port, flushed[i]);

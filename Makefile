@@ -26,6 +26,9 @@
 #                   one mutex, 1-8 threads (bench/store/run.sh)
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
 #                   Redis and memcached (bench/peers/run.sh)
+#   make bench-persist  persistence beside Redis 7 (bench/persist/run.sh):
+#                   snapshot and load of 1M entries, req/s while snapshots
+#                   run, SET req/s under each --append-log setting
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/)
 #   make mutants    plant each plausible bug in tests/mutants.txt in a temporary
 #                   worktree of HEAD and run the release unit, integration and
@@ -83,7 +86,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers fuzz mutants clang format clean
+.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -194,6 +197,10 @@ bench-store:
 bench-peers: $(SERVER)
 	@scripts/deps.sh peers
 	bench/peers/run.sh
+
+bench-persist: $(SERVER)
+	@scripts/deps.sh peers
+	bench/persist/run.sh
 
 fuzz:
 	@scripts/deps.sh fuzz

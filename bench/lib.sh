@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2154 # $hz and $tmp come from the sourcing script
-# Measurement helpers shared by bench/http/run.sh and bench/peers/run.sh,
+# Measurement helpers shared by bench/http/run.sh, bench/peers/run.sh and
+# bench/persist/run.sh,
 # sourced, not run: busy ticks of a core from /proc/stat, CPU time of
 # processes from /proc/PID/stat, of waited-for children from `times`, and
 # snapshots of every process to name who else took CPU during a run.
@@ -117,6 +118,41 @@ top_others() {
             if (other != "" && other - seen >= 2) out = out (out != "" ? " " : "") "unseen=" other - seen "t"
             print out
         }'
+}
+
+# preflight: sets quiet_pct, the percent of a core the processes not in
+# $$ and pids took over one second while the benchmark did nothing, and
+# quiet_top, the biggest of them (top_others). Needs $SERVER_CPU and
+# $CLIENT_CPU, the two cores measured.
+# shellcheck disable=SC2034 # quiet_pct and quiet_top are the caller's
+preflight() {
+    # shellcheck disable=SC2034 # filled and read through namerefs
+    local -A qa=() qb=()
+    local -a a0 a1 b0 b1
+    snap_procs qa
+    cpu_busy a0 "$SERVER_CPU"
+    cpu_busy a1 "$CLIENT_CPU"
+    sleep 1
+    cpu_busy b0 "$SERVER_CPU"
+    cpu_busy b1 "$CLIENT_CPU"
+    snap_procs qb
+    quiet_pct=$(((b0[0] - a0[0] + b1[0] - a1[0]) * 100 / hz))
+    quiet_top=$(top_others qa qb $$ "${pids[@]}")
+}
+
+# start_watchdog SECONDS: a background process that sends this shell
+# SIGTERM once SECONDS pass, so the whole run is bounded in time; its pid is
+# appended to pids, and the caller's cleanup stops it.
+start_watchdog() {
+    (
+        trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+        sleep "$1" &
+        sp=$!
+        wait "$sp"
+        echo "${BENCH_NAME:-bench}: over the time budget of ${1}s, stopping" >&2
+        kill -TERM $$
+    ) &
+    pids+=($!)
 }
 
 # job CMD...: runs CMD in the background and waits for it, returning its

@@ -127,15 +127,7 @@ trap 'exit 143' TERM
 # A watchdog bounds the whole run: warm-up, rounds, preload and memory.
 budget=$(((ROUNDS * DURATION + WARMUP) * 5 + (ROUNDS + 1) * 5 * 15 + 240))
 [ -z "$BASE_REV" ] || budget=$((budget * 2 + 300)) # twice the runs, and a build
-(
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$budget" &
-    sp=$!
-    wait "$sp"
-    echo "bench: over the time budget of ${budget}s, stopping" >&2
-    kill -TERM $$
-) &
-pids+=($!)
+start_watchdog "$budget"
 
 # This shell and what it starts run on the client's core, away from the
 # server's.
@@ -296,20 +288,6 @@ machine="$ncpu CPUs (nproc), ${cpu_model:-unknown CPU}, Linux $(uname -r)"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Preflight: how much of the two cores do others use while we do nothing?
-preflight() {
-    # shellcheck disable=SC2034 # filled and read through namerefs
-    local -A qa=() qb=()
-    local -a a0 a1 b0 b1
-    snap_procs qa
-    cpu_busy a0 "$SERVER_CPU"
-    cpu_busy a1 "$CLIENT_CPU"
-    sleep 1
-    cpu_busy b0 "$SERVER_CPU"
-    cpu_busy b1 "$CLIENT_CPU"
-    snap_procs qb
-    quiet_pct=$(((b0[0] - a0[0] + b1[0] - a1[0]) * 100 / hz))
-    quiet_top=$(top_others qa qb $$)
-}
 preflight
 quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
 if ((quiet_pct > NOISE_PCT)); then

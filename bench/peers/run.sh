@@ -238,15 +238,7 @@ budget=$((estimate * 2 + 300))
 say "${#runs[@]} rows, ${ROUNDS} round(s) of ${DURATION}s after a ${WARMUP}s warm-up: about $(((estimate + 59) / 60)) minutes"
 
 # A watchdog bounds the whole run.
-(
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
-    sleep "$budget" &
-    sp=$!
-    wait "$sp"
-    echo "bench-peers: over the time budget of ${budget}s, stopping" >&2
-    kill -TERM $$
-) &
-pids+=($!)
+start_watchdog "$budget"
 
 # This shell and what it starts run on the client's core.
 taskset -pc "$CLIENT_CPU" $$ >/dev/null
@@ -650,20 +642,6 @@ versions+=" wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), h2load $(h2load -
 [ -n "$POGOCACHE" ] && versions+=", pogocache $("$POGOCACHE" --version 2>&1 | head -1 | awk '{ print $NF }')"
 
 # Preflight: how much of the two cores do others use while we do nothing?
-preflight() {
-    # shellcheck disable=SC2034 # filled and read through namerefs
-    local -A qa=() qb=()
-    local -a a0 a1 b0 b1
-    snap_procs qa
-    cpu_busy a0 "$SERVER_CPU"
-    cpu_busy a1 "$CLIENT_CPU"
-    sleep 1
-    cpu_busy b0 "$SERVER_CPU"
-    cpu_busy b1 "$CLIENT_CPU"
-    snap_procs qb
-    quiet_pct=$(((b0[0] - a0[0] + b1[0] - a1[0]) * 100 / hz))
-    quiet_top=$(top_others qa qb $$ "${pids[@]}")
-}
 preflight
 quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
 if ((quiet_pct > NOISE_PCT)); then

@@ -21,7 +21,7 @@
  *
  * Rotation. A snapshot starts a new file: applog_rotate notes the LSN where
  * the old file ends; the writer writes up to it into the old file, fsyncs
- * and closes it, creates the new one and goes on there.
+ * (but with `no`) and closes it, creates the new one and goes on there.
  *
  * Failures. A failed write (disk full) is retried every second from the
  * same offset, the held writes waiting meanwhile. A failed fsync, or no
@@ -179,13 +179,20 @@ static void write_or_retry(struct applog *log, const unsigned char *p, size_t n)
     }
 }
 
-/* Switches to file `seq` (the old one fsynced and closed). 0 or -1 with the reason in log->rotate_error. */
+/*
+ * Switches to file `seq`, closing the old one: fsynced first, except with
+ * `no`, where the OS decides as it does for every write (an fsync of all
+ * the file took since it was opened would hold the writer, and the appends
+ * waiting for it, for as long as the disk takes). 0 or -1 with the reason
+ * in log->rotate_error.
+ */
 static int switch_file(struct applog *log, uint64_t seq)
 {
     int fd = create_file(log->dir_fd, seq, log->rotate_error, sizeof(log->rotate_error));
     if (fd < 0)
         return -1;
-    sync_file(log);
+    if (log->sync != APPLOG_NO)
+        sync_file(log);
     close(log->fd);
     log->fd = fd;
     log->seq = seq;

@@ -13,17 +13,22 @@
  * (persist.c), so replaying it over the snapshot gives them back. The file
  * is written as snapshot.tmp, fsynced, renamed over the snapshot and the
  * directory fsynced: a crash at any point leaves the previous snapshot or
- * the new one, whole.
+ * the new one, whole. After every batch the walk yields the CPU: a worker
+ * woken meanwhile runs at once instead of after the scheduler's slice (the
+ * snapshot thread runs at nice 10, persist.c), and with no one waiting
+ * the yield returns at once.
  *
  * Reading. Every block header and payload is checked before its records
  * are used; the trailer's count and its checksum chain (over the checked
  * bytes of the file header and of every block header, each holding its
- * payload's CRC) prove that no block was lost, repeated or reordered. A truncated snapshot has no trailer: damage.
+ * payload's CRC) prove that no block was lost, repeated or reordered. A
+ * truncated snapshot has no trailer: damage.
  */
 #include "persist/snapshot.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,6 +105,7 @@ static int write_body(struct block_writer *w, struct store *store)
         }
         if (w->len >= BLOCK_TARGET && flush_block(w) != 0)
             return -1;
+        sched_yield();
     } while (cursor != 0);
     if (flush_block(w) != 0)
         return -1;

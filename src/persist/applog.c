@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,14 @@ static int wait_for_work(struct applog *log, int64_t *next_sync_ms)
             log->writer_idle = 1;
             pthread_cond_wait(&log->wake, &log->lock);
             log->writer_idle = 0;
+            /*
+             * Woken by the first append of a burst: let the appending
+             * thread go on (if it shares this core) so that one fsync takes
+             * the rest of the burst too. Nothing else runnable: no wait.
+             */
+            pthread_mutex_unlock(&log->lock);
+            sched_yield();
+            pthread_mutex_lock(&log->lock);
             continue;
         }
         if (log->sync == APPLOG_EVERYSEC && *next_sync_ms != 0 && monotonic_ms() >= *next_sync_ms)

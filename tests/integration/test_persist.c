@@ -1650,7 +1650,7 @@ static void a_smaller_max_memory_applies_while_loading(void **state)
         char prefix[128];
         snprintf(prefix, sizeof(prefix), "--max-memory %d is smaller than the saved data: ", 1024 * 1024);
         const char *said = strstr(err, prefix);
-        unsigned long long evicted, dropped, dropped_bytes;
+        unsigned long long evicted = 0, dropped = 0, dropped_bytes = 0; /* fail_msg does not return */
         if (said == NULL ||
             sscanf(said + strlen(prefix), "%llu entries evicted by policy and %llu (%llu bytes) not loaded", &evicted,
                    &dropped, &dropped_bytes) != 3)

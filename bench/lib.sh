@@ -14,6 +14,21 @@
 die() { echo "${BENCH_NAME:-bench}: $*" >&2; exit 1; }
 say() { echo "${BENCH_NAME:-bench}: $*" >&2; }
 
+# Checks for two CPUs (what for: the message's end), then sets ncpu, hz,
+# stamp, raw (bench/results/PREFIX<stamp>.txt) and tmp (a fresh directory
+# named for NAME).
+#   bench_files PREFIX NAME "server on CPU 0, wrk on CPU 1"
+bench_files() {
+    ncpu=$(getconf _NPROCESSORS_ONLN)
+    ((ncpu >= 2 && $(nproc) >= 2)) || die "needs 2 CPUs ($3)"
+    hz=$(getconf CLK_TCK)
+    stamp=$(date -u +%Y%m%dT%H%M%SZ)
+    mkdir -p bench/results
+    # shellcheck disable=SC2034 # the calling script's
+    raw="bench/results/$1$stamp.txt"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-$2.XXXXXX")
+}
+
 # stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
 stop_pid() {
     local pid=$1 i

@@ -94,14 +94,7 @@ for tool in wrk nginx taskset timeout curl cc pgrep getconf; do
     command -v "$tool" >/dev/null || die "$tool is missing (scripts/deps.sh bench installs it)"
 done
 [ -x "$CACHETTE_BIN" ] || die "$CACHETTE_BIN is missing (make build/cachette)"
-ncpu=$(getconf _NPROCESSORS_ONLN)
-((ncpu >= 2 && $(nproc) >= 2)) || die "needs 2 CPUs (server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU)"
-
-hz=$(getconf CLK_TCK)
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p bench/results
-raw="bench/results/$stamp.txt"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-bench.XXXXXX")
+bench_files "" bench "server on CPU $SERVER_CPU, wrk on CPU $CLIENT_CPU"
 
 # ---------------------------------------------------------------- cleanup ---
 

@@ -125,14 +125,7 @@ gin_src=/usr/share/gocode/src/github.com/gin-gonic/gin
 if [ -n "$POGOCACHE" ]; then
     [ -x "$POGOCACHE" ] || die "POGOCACHE=$POGOCACHE is not an executable file"
 fi
-ncpu=$(getconf _NPROCESSORS_ONLN)
-((ncpu >= 2 && $(nproc) >= 2)) || die "needs 2 CPUs (servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU)"
-
-hz=$(getconf CLK_TCK)
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p bench/results
-raw="bench/results/peers-$stamp.txt"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-peers.XXXXXX")
+bench_files "peers-" peers "servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU"
 
 # ---------------------------------------------------------------- cleanup ---
 

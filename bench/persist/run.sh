@@ -114,14 +114,7 @@ if [ -n "$POGOCACHE" ]; then
     [ -x "$POGOCACHE" ] || die "POGOCACHE=$POGOCACHE is not an executable file"
 fi
 ((BASH_VERSINFO[0] >= 5)) || die "needs bash 5 (\$EPOCHREALTIME)"
-ncpu=$(getconf _NPROCESSORS_ONLN)
-((ncpu >= 2 && $(nproc) >= 2)) || die "needs 2 CPUs (servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU)"
-
-hz=$(getconf CLK_TCK)
-stamp=$(date -u +%Y%m%dT%H%M%SZ)
-mkdir -p bench/results
-raw="bench/results/persist-$stamp.txt"
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-persist.XXXXXX")
+bench_files "persist-" persist "servers on CPU $SERVER_CPU, load on CPU $CLIENT_CPU"
 
 # ---------------------------------------------------------------- cleanup ---
 

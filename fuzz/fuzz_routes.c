@@ -19,7 +19,7 @@
  * shared/notes/H2O.md pitfall 4) and its body has that length; every error
  * body is a JSON object {"error": "<UTF-8 text>"}; every JSON body parses.
  *
- * Links: src/http/ src/cmd/ src/net/ src/store/ src/log.c src/stats.c
+ * Links: src/http/ src/cmd/ src/net/ src/persist/ src/store/ src/log.c src/stats.c
  * Links: -lh2o-evloop -lssl -lcrypto -lz -ljansson
  */
 #define _GNU_SOURCE /* memmem */

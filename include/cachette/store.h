@@ -79,8 +79,9 @@ struct store_change {
 /*
  * The change hook: called for every change of the store, in the order the
  * changes are made to each key, while the key's shard is locked, so another
- * change to the same key waits for it to return. It must be quick (copy what it needs), must not call into the
- * store, and the pointers in *change are valid only during the call.
+ * change to the same key waits for it to return. It must be quick (copy
+ * what it needs), must not call into the store, and the pointers in *change
+ * are valid only during the call.
  * Expiry is not reported: an entry's deadline is in its SET change.
  */
 typedef void (*store_change_fn)(void *ctx, const struct store_change *change);

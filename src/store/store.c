@@ -741,8 +741,10 @@ size_t store_flush(struct store *s)
             atomic_store_explicit(&t->slots[b], 0, memory_order_release);
             /* Chain links stay as they are for readers still walking them; the queue links carry the list. */
             for (; e != NULL; e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
-                if (!entry_is_expired(e, now))
+                if (!entry_is_expired(e, now)) {
+                    live++;
                     do_report(s, STORE_CHANGE_FLUSH, e);
+                }
                 e->newer = entry_ref(s, dead);
                 dead = e;
             }
@@ -753,7 +755,6 @@ size_t store_flush(struct store *s)
 
         while (dead != NULL) { /* retiring may free a batch of limbo: not under the lock */
             struct entry *next = entry_at(s, dead->newer);
-            live += !entry_is_expired(dead, now);
             entry_retire(s, dead);
             dead = next;
         }

@@ -29,6 +29,29 @@ bench_files() {
     tmp=$(mktemp -d "${TMPDIR:-/tmp}/cachette-$2.XXXXXX")
 }
 
+# The end of a run, from its EXIT trap: stops PIDS; if the run failed,
+# appends the last 20 lines of each non-empty file matching LOGS (globs
+# under $tmp, one string) to $raw for the post-mortem; removes $tmp; exits
+# with the run's status RC.
+#   finish_run RC LOGS PIDS...
+finish_run() {
+    local rc=$1 logs=$2 pid glob f
+    shift 2
+    for pid in "$@"; do stop_pid "$pid"; done
+    if ((rc != 0)) && [ -n "$logs" ] && [ -f "$raw" ]; then
+        for glob in $logs; do
+            for f in "$tmp"/$glob; do
+                [ -s "$f" ] || continue
+                printf '\n# tail of %s\n' "${f#"$tmp"/}"
+                tail -20 "$f"
+            done
+        done >>"$raw" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+    ((rc == 0)) || say "stopped (exit $rc); partial results, if any, in $raw"
+    exit "$rc"
+}
+
 # stop_pid PID: SIGTERM, up to 5 s to exit, then SIGKILL; reaps it.
 stop_pid() {
     local pid=$1 i

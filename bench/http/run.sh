@@ -105,13 +105,12 @@ nginx_pid=""
 base_pid=""
 
 cleanup() {
-    local rc=$? pid
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in $job_pid "${pids[@]}"; do stop_pid "$pid"; done
+    local pid
+    for pid in $job_pid "${pids[@]}"; do stop_pid "$pid"; done # before the base build's worktree goes
     [ -z "$BASE_REV" ] || git worktree remove --force "$tmp/base-src" 2>/dev/null || true
-    rm -rf "$tmp"
-    ((rc == 0)) || say "stopped (exit $rc); partial results, if any, in $raw"
-    exit "$rc"
+    finish_run "$rc" ""
 }
 trap cleanup EXIT
 trap 'exit 130' INT

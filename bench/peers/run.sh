@@ -133,19 +133,10 @@ pids=()    # every long-lived process started here
 job_pid="" # the load generator or loader in progress, if any
 
 cleanup() {
-    local rc=$? pid f
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in $job_pid "${pids[@]}"; do stop_pid "$pid"; done
-    if ((rc != 0)) && [ -f "$raw" ]; then # the servers' last words, for the post-mortem
-        for f in "$tmp"/*.out "$tmp"/*.err "$tmp"/*.log "$tmp"/nginx/error.log; do
-            [ -s "$f" ] || continue
-            printf '\n# tail of %s\n' "${f#"$tmp"/}"
-            tail -20 "$f"
-        done >>"$raw" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-    ((rc == 0)) || say "stopped (exit $rc); partial results, if any, in $raw"
-    exit "$rc"
+    # shellcheck disable=SC2086 # the pids are words, or none
+    finish_run "$rc" "*.out *.err *.log nginx/error.log" $job_pid "${pids[@]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

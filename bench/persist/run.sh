@@ -123,19 +123,10 @@ job_pid="" # the load generator in progress, if any
 snap_pid="" # the snapshot loop in progress, if any
 
 cleanup() {
-    local rc=$? pid f
+    local rc=$?
     trap - EXIT INT TERM
-    for pid in $job_pid $snap_pid "${pids[@]}"; do stop_pid "$pid"; done
-    if ((rc != 0)) && [ -f "$raw" ]; then # the servers' last words, for the post-mortem
-        for f in "$tmp"/*.log "$tmp"/*.out; do
-            [ -s "$f" ] || continue
-            printf '\n# tail of %s\n' "${f#"$tmp"/}"
-            tail -20 "$f"
-        done >>"$raw" 2>/dev/null || true
-    fi
-    rm -rf "$tmp"
-    ((rc == 0)) || say "stopped (exit $rc); partial results, if any, in $raw"
-    exit "$rc"
+    # shellcheck disable=SC2086 # the pids are words, or none
+    finish_run "$rc" "*.log *.out" $job_pid $snap_pid "${pids[@]}"
 }
 trap cleanup EXIT
 trap 'exit 130' INT

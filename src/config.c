@@ -98,6 +98,9 @@ static const struct option_def options[] = {
      "serve HTTPS on this port and plain HTTP on --port too (default: HTTPS only, on --port)"},
     {"http2", OPT_SWITCH, FIELD(http2), 0, 0,
      "on or off: HTTP/2 (h2c by prior knowledge or Upgrade, h2 by ALPN) besides HTTP/1.1 (default on)"},
+    {"flush-when-down", OPT_SWITCH, FIELD(flush_when_down), 0, 0,
+     "on or off: behind HAProxy (http-check send-state), empty the cache when a health check says the balancer took "
+     "this node out, so it never serves a value rewritten on another node meanwhile (default off)"},
     {"log-file", OPT_PATH, FIELD(log_file), 0, 0, "append the log to this file, reopened on SIGHUP (default stderr)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
     {"data-dir", OPT_PATH, FIELD(data_dir), 0, 0,

@@ -41,6 +41,7 @@ struct config {
     int64_t drain_timeout_ms;
     enum store_eviction eviction;
     int http2; /* also serve HTTP/2 (h2c and ALPN h2) */
+    int flush_when_down; /* empty the cache when a balancer's check says it took this node out */
     enum log_level log_level;
     char auth_token[CONFIG_TOKEN_MAX + 1]; /* empty: no authentication */
     char data_dir[CONFIG_PATH_MAX];  /* empty: no persistence */

@@ -175,6 +175,7 @@ int main(int argc, char **argv)
         .idle_timeout_ms = cfg.idle_timeout_ms,
         .http2 = cfg.http2,
         .auth_token = cfg.auth_token,
+        .flush_when_down = cfg.flush_when_down,
     };
     if (cfg.auth_token[0] == '\0' && !is_loopback(cfg.bind))
         log_msg(LOG_LEVEL_WARN, "*** --bind %s is not a loopback address and no --auth-token is set: ANYONE who can "

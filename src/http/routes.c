@@ -23,6 +23,7 @@
 #include "http/internal.h"
 #include "http/reply.h"
 #include "http/request.h"
+#include "log.h"
 
 #define CACHE_PREFIX "/cache/"
 
@@ -88,9 +89,39 @@ static void read_only(struct http_server *srv, h2o_req_t *req, void (*handler)(s
         reply_method_not_allowed(req, "GET, HEAD");
 }
 
+/*
+ * HAProxy's health checks, with "http-check send-state", say what the
+ * balancer thinks of this node: "UP", "UP 1/2" (failing, still in), "DOWN",
+ * "DOWN 1/3" (recovering, still out), "NOLB" or "MAINT". Any state but UP
+ * means the balancer is sending this node's keys to other nodes, where they
+ * may be rewritten; with --flush-when-down the node forgets its own copies
+ * before it is let back in, so it never serves a value superseded elsewhere.
+ * Every such check flushes (an empty store costs one walk of its tables), so
+ * nothing written meanwhile, by a client that reaches this node directly,
+ * survives into the return either.
+ */
+static void flush_if_balancer_took_out(struct http_server *srv, h2o_req_t *req)
+{
+    ssize_t at = h2o_find_header_by_str(&req->headers, H2O_STRLIT("x-haproxy-server-state"), -1);
+    if (at < 0)
+        return;
+    h2o_iovec_t state = req->headers.entries[at].value;
+    size_t word = 0;
+    while (word < state.len && state.base[word] != ' ' && state.base[word] != ';')
+        word++;
+    if (h2o_memis(state.base, word, H2O_STRLIT("UP")))
+        return;
+    size_t deleted = cmd_flush(srv->cmd);
+    if (deleted > 0)
+        log_msg(LOG_LEVEL_WARN,
+                "flushed %zu entries: the balancer's health check says %.*s (X-Haproxy-Server-State: %.*s)", deleted,
+                (int)word, state.base, (int)state.len, state.base);
+}
+
 static void handle_health(struct http_server *srv, h2o_req_t *req)
 {
-    (void)srv;
+    if (srv->settings.flush_when_down)
+        flush_if_balancer_took_out(srv, req);
     reply_json(req, 200, H2O_STRLIT("{\"status\":\"ok\"}"));
 }
 

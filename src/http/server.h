@@ -27,6 +27,7 @@ struct http_settings {
     int64_t idle_timeout_ms;
     int http2;                  /* also HTTP/2: h2c (prior knowledge, Upgrade) and h2 by ALPN */
     const char *auth_token;     /* NULL or "": no authentication */
+    int flush_when_down;        /* a health check whose X-Haproxy-Server-State is not UP flushes the store */
 };
 
 struct http_server;

@@ -2,8 +2,11 @@
 #
 #   make            build build/cachette (release: -O2 -g -flto)
 #   make run        install missing packages, build, start on the defaults
+#   make cluster    N (3) nodes behind PROXY=haproxy|nginx on 127.0.0.1:PROXY_PORT
+#                   (8080), from deploy/'s configurations (scripts/cluster.sh)
 #   make test       install missing packages, then every test: unit,
-#                   integration and a 60 s soak (release), the integration
+#                   integration, cluster (HAProxy and nginx in front of real
+#                   nodes) and a 60 s soak (release), the integration
 #                   suites with the server under valgrind (and the store's
 #                   tests under memcheck), unit and
 #                   integration under ASan+UBSan, and unit, integration (the
@@ -82,11 +85,12 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/*.c))
 STRESS_TESTS := $(patsubst tests/stress/%.c,$(B)/tests/%,$(wildcard tests/stress/*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/*.c))
 SOAK_TESTS := $(patsubst tests/soak/%.c,$(B)/tests/%,$(wildcard tests/soak/*.c))
+CLUSTER_TESTS := $(patsubst tests/cluster/%.c,$(B)/tests/%,$(wildcard tests/cluster/*.c))
 EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist fuzz mutants clang format clean
+.PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -121,6 +125,10 @@ $(B)/tests/%: $(B)/obj/tests/integration/%.o $(call obj,$(SUPPORT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
 
+$(B)/tests/%: $(B)/obj/tests/cluster/%.o $(call obj,$(SUPPORT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
+
 $(B)/tests/%: $(B)/obj/tests/soak/%.o $(call obj,$(SUPPORT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
@@ -128,10 +136,17 @@ $(B)/tests/%: $(B)/obj/tests/soak/%.o $(call obj,$(SUPPORT_SRC))
 run: deps $(SERVER)
 	./$(SERVER)
 
+# N nodes behind PROXY (haproxy or nginx) on 127.0.0.1:PROXY_PORT, the nodes on the ports after it.
+N ?= 3
+PROXY ?= haproxy
+PROXY_PORT ?= 8080
+cluster: deps $(SERVER)
+	N='$(N)' PROXY='$(PROXY)' PROXY_PORT='$(PROXY_PORT)' CACHETTE_BIN=$(SERVER) scripts/cluster.sh run
+
 # Each suite prints its own results, then tests/run.sh prints the totals.
 test: deps
 	@rm -f build/results.txt
-	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress soak"
+	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster soak"
 	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -156,11 +171,13 @@ valgrind: deps
 	$(MAKE) --no-print-directory check-valgrind
 	@tests/run.sh --total build/results.txt
 
-check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
+check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS)) \
+		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS))
 	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 tests/run.sh --variant $(B) --results build/results.txt \
 		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS) $(EMBED_TEST)) \
 		$(if $(findstring integration,$(SUITES)),$(INTEGRATION_TESTS)) \
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
+		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) \
 		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
 
 # The store's own tests run under memcheck too: entries live in the store's

@@ -7,11 +7,12 @@
 set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
-          libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind)
+          libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
+          haproxy nginx-light)
 case "${1:-}" in
-bench) packages+=(wrk nginx-light util-linux procps) ;;
+bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
-peers) packages+=(wrk nginx-light util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
+peers) packages+=(wrk util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
                   redis-tools memcached libmemcached-tools nghttp2-client) ;;
 esac
 
@@ -25,5 +26,15 @@ echo "installing: ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a service (haproxy, nginx, redis-server, memcached) would start
+# it on install, on ports the tests or another server may hold; tests and
+# benchmarks start their own. A policy-rc.d that answers 101 keeps them
+# stopped, as in a container image build; one already present is left alone.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+    $sudo chmod 755 "$policy"
+    trap '$sudo rm -f "$policy"' EXIT
+fi
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -16,6 +16,7 @@
  */
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -92,13 +93,16 @@ static void read_only(struct http_server *srv, h2o_req_t *req, void (*handler)(s
 /*
  * HAProxy's health checks, with "http-check send-state", say what the
  * balancer thinks of this node: "UP", "UP 1/2" (failing, still in), "DOWN",
- * "DOWN 1/3" (recovering, still out), "NOLB" or "MAINT". Any state but UP
- * means the balancer is sending this node's keys to other nodes, where they
- * may be rewritten; with --flush-when-down the node forgets its own copies
- * before it is let back in, so it never serves a value superseded elsewhere.
- * Every such check flushes (an empty store costs one walk of its tables), so
- * nothing written meanwhile, by a client that reaches this node directly,
- * survives into the return either.
+ * "DOWN 1/3" (recovering, still out), or "NOLB" (up, but given no traffic).
+ * DOWN and NOLB mean the balancer is sending this node's keys to other
+ * nodes, where they may be rewritten; with --flush-when-down the node
+ * forgets its own copies before it is let back in, so it never serves one
+ * superseded elsewhere meanwhile. Every such check flushes (an empty store
+ * costs one walk of its tables), so nothing written meanwhile by a client
+ * that reaches the node directly survives into the return either. Any other
+ * word changes nothing. /health needs no token, so with --auth-token the
+ * header counts only on a check that carries the token (HAProxy: http-check
+ * send hdr Authorization): nobody else can empty the cache through it.
  */
 static void flush_if_balancer_took_out(struct http_server *srv, h2o_req_t *req)
 {
@@ -109,8 +113,21 @@ static void flush_if_balancer_took_out(struct http_server *srv, h2o_req_t *req)
     size_t word = 0;
     while (word < state.len && state.base[word] != ' ' && state.base[word] != ';')
         word++;
-    if (h2o_memis(state.base, word, H2O_STRLIT("UP")))
+    if (!h2o_memis(state.base, word, H2O_STRLIT("DOWN")) && !h2o_memis(state.base, word, H2O_STRLIT("NOLB")))
         return;
+    const char *token = srv->settings.auth_token;
+    h2o_iovec_t field;
+    if (token != NULL && token[0] != '\0' &&
+        !(request_header(req, H2O_TOKEN_AUTHORIZATION, &field) &&
+          auth_bearer_matches(field.base, field.len, token, strlen(token)))) {
+        static atomic_int warned; /* once: a client without the token must not be able to fill the log */
+        if (atomic_exchange_explicit(&warned, 1, memory_order_relaxed) == 0)
+            log_msg(LOG_LEVEL_WARN,
+                    "ignored X-Haproxy-Server-State: %.*s on a health check without the bearer token (add the "
+                    "token to HAProxy's http-check send; this is said once)",
+                    (int)word, state.base);
+        return;
+    }
     size_t deleted = cmd_flush(srv->cmd);
     if (deleted > 0)
         log_msg(LOG_LEVEL_WARN,

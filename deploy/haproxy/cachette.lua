@@ -7,9 +7,9 @@
 -- and decodes it as the nodes' JSON parser does, escapes included, so the
 -- bytes hashed are the bytes stored: the same node as /cache/<key>.
 --
--- It reads what HAProxy buffered (option http-buffer-request, one buffer of
--- tune.bufsize): the key must come before the buffer ends, as it does when
--- a client writes {"key": ..., "value": ...} in that order. It returns ""
+-- It reads what HAProxy buffered (option http-buffer-request: one buffer of
+-- tune.bufsize, 16 KiB, shared with the headers): the key must come early, as
+-- it does when a client writes {"key": ..., "value": ...} in that order. It returns ""
 -- when the body is not a JSON object, has no string "key" in what was
 -- buffered, or is malformed before it (a Lua nil would reach HAProxy as the
 -- integer 0, a key like any other): haproxy.cfg then answers 400 itself

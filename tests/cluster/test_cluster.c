@@ -8,14 +8,16 @@
  * asks the nodes directly, at their own ports, where each key landed:
  *
  *   - 20,000 keys through the balancer (HAProxy: half with the seed's POST
- *     /cache, bodies with and without \u escapes, half with PUT; nginx, which
+ *     /cache, half of those with \u and \/ escapes, half with PUT; nginx, which
  *     cannot hash on a body: all with PUT) read back whole, each on exactly
  *     one node, the busiest node at most 1.15x the average;
  *   - one key by every route and spelling (query strings, percent-encoding in
  *     either case, body, HTTP/2, incr, HEAD, DELETE): the same node;
+ *   - a connection that asks for an HTTP/2 upgrade: still hashed per request;
  *   - the routes no node can answer: the balancer's own JSON error;
- *   - a node killed: the others' keys all hit, its keys miss and can be
- *     written again, and no request gets a balancer error;
+ *   - a node killed: its keys miss (before the balancer marks it down too),
+ *     the others' all hit, its keys can be written again, and no request gets
+ *     a balancer error;
  *   - a fourth node: at most 1/4 + 5% of the keys move, all to it;
  *   - a node stopped (SIGSTOP: unreachable, its data kept) and resumed behind
  *     HAProxy: with --flush-when-down it comes back empty, without it serves
@@ -34,6 +36,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -106,15 +109,26 @@ static void print_proxy_log(const struct cluster *c)
     fclose(f);
 }
 
+/*
+ * GET /health at the balancer: its status, and HAProxy's count of nodes up
+ * (-1 when absent). A 200 that is not the balancer's own (HAProxy's carries
+ * nodes_up, nginx's a Server: nginx header) counts as 0: another process
+ * took the port.
+ */
 static long balancer_health(const struct cluster *c, json_int_t *nodes_up)
 {
     struct http_req req = {.path = "/health", .timeout_ms = 2000};
     struct http_res res;
+    char server[64];
     long status = http_do(NULL, c->port, &req, &res) == 0 ? res.status : 0;
-    if (nodes_up != NULL) {
-        json_t *n = res.json != NULL ? json_object_get(res.json, "nodes_up") : NULL;
+    json_t *n = res.json != NULL ? json_object_get(res.json, "nodes_up") : NULL;
+    int ours = c->proxy == HAPROXY
+                   ? json_is_integer(n)
+                   : http_header(&res, "server", server, sizeof(server)) != NULL && strncmp(server, "nginx", 5) == 0;
+    if (status == 200 && !ours)
+        status = 0;
+    if (nodes_up != NULL)
         *nodes_up = json_is_integer(n) ? json_integer_value(n) : -1;
-    }
     http_res_free(&res);
     return status;
 }
@@ -131,6 +145,7 @@ static void start_proxy(struct cluster *c)
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test killed at its timeout leaves no balancer behind */
             int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
             if (fd >= 0) {
                 dup2(fd, STDOUT_FILENO);
@@ -408,11 +423,9 @@ static void spread(void **state)
     for (unsigned i = 0; i < SPREAD_KEYS; i++) {
         key_name(key, sizeof(key), "spread", i);
         snprintf(value, sizeof(value), "v%u", i);
-        /* HAProxy: the even keys by the seed's POST /cache, half of those with \u escapes. */
-        enum write_form form =
-            proxy == HAPROXY && i % 2 == 0 ? (i % 4 == 0 ? WRITE_POST : WRITE_POST_ESCAPED) : WRITE_PUT;
-        if (proxy == HAPROXY && i % 8 == 0)
-            form = WRITE_POST_ESCAPED; /* the ASCII keys (i % 4 == 0) escaped too, now and then */
+        /* HAProxy: every shape of key (i % 4) by each form in turn (i / 4 % 4): PUT, POST, POST with escapes. */
+        static const enum write_form haproxy_forms[] = {WRITE_PUT, WRITE_POST, WRITE_PUT, WRITE_POST_ESCAPED};
+        enum write_form form = proxy == HAPROXY ? haproxy_forms[i / 4 % 4] : WRITE_PUT;
         assert_in_range(write_key(c, key, value, form, NULL), 200, 201);
     }
     for (unsigned i = 0; i < SPREAD_KEYS; i++) {
@@ -551,6 +564,39 @@ static void same_node(void **state)
     cluster_stop(c);
 }
 
+/*
+ * A client that asks for HTTP/2 by Upgrade (h2c) on a keep-alive connection:
+ * the balancer must not pass the upgrade to the first request's node, which
+ * would pin every later request on the connection there, unhashed.
+ */
+static void upgrade_does_not_pin(void **state)
+{
+    enum proxy proxy = *(const enum proxy *)*state;
+    struct cluster *c = cluster_start(proxy, 3, node_args_plain);
+    char key[64], value[32];
+    for (unsigned i = 0; i < 40; i++) {
+        key_name(key, sizeof(key), "upgrade", i);
+        snprintf(value, sizeof(value), "v%u", i);
+        assert_in_range(write_key(c, key, value, WRITE_PUT, NULL), 200, 201);
+    }
+    CURL *easy = http_easy_new();
+    for (unsigned i = 0; i < 40; i++) {
+        char encoded[256], path[300];
+        key_name(key, sizeof(key), "upgrade", i);
+        encode_key(encoded, sizeof(encoded), key, 0, 0);
+        snprintf(path, sizeof(path), "/cache/%s", encoded);
+        struct http_req req = {.path = path, .http_version = CURL_HTTP_VERSION_2};
+        struct http_res res;
+        assert_int_equal(http_do(easy, c->port, &req, &res), 0);
+        if (res.status != 200)
+            fail_msg("%s over an upgrade-asking connection: %ld", key, res.status);
+        assert_int_equal(res.http_version, CURL_HTTP_VERSION_1_1);
+        http_res_free(&res);
+    }
+    curl_easy_cleanup(easy);
+    cluster_stop(c);
+}
+
 /* The routes no single node can answer: the balancer's JSON error, naming the way out. */
 static void unroutable(void **state)
 {
@@ -604,7 +650,7 @@ static void unroutable(void **state)
         for (size_t i = 0; i < sizeof(unreadable) / sizeof(unreadable[0]); i++) {
             http_call(c->port, "POST", "/cache", unreadable[i], &res);
             const char *error = json_string_value(json_object_get(expect_json(&res, 400), "error"));
-            assert_non_null(strstr(error, "or use PUT /cache/{key}"));
+            assert_non_null(strstr(error, "(or use PUT /cache/{key})"));
             http_res_free(&res);
         }
     }
@@ -632,6 +678,17 @@ static void failover(void **state)
 
     assert_int_equal(kill(c->node[2].pid, SIGKILL), 0);
     assert_int_equal(server_wait_exit(&c->node[2], 10000), 128 + SIGKILL);
+    /*
+     * Before the balancer has marked it down, a read of its keys is retried
+     * on the next node: a miss, never a balancer error, even on connections
+     * to the dead node that the balancer held open.
+     */
+    for (unsigned i = 0; i < FAILOVER_KEYS; i += 7) {
+        key_name(key, sizeof(key), "fail", i);
+        long status = read_key(c->easy, c->port, key, NULL);
+        if (status != (json_object_get(dead_keys, key) != NULL ? 404 : 200))
+            fail_msg("%s, right after the kill: %ld", key, status);
+    }
     if (proxy == HAPROXY)
         wait_nodes_up(c, 2);
 
@@ -789,6 +846,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         FOR_BOTH(spread),
         FOR_BOTH(same_node),
+        FOR_BOTH(upgrade_does_not_pin),
         FOR_BOTH(unroutable),
         FOR_BOTH(failover),
         FOR_BOTH(node_added),

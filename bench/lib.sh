@@ -14,6 +14,34 @@
 die() { echo "${BENCH_NAME:-bench}: $*" >&2; exit 1; }
 say() { echo "${BENCH_NAME:-bench}: $*" >&2; }
 
+# bench_command SCRIPT TARGET VAR...: sets command_line, the command that
+# repeats this run: each VAR set in the environment as VAR=value, then
+# SCRIPT; under make, prefixed with "make TARGET, which runs: ".
+bench_command() {
+    local script=$1 target=$2 v
+    shift 2
+    command_line=""
+    for v in "$@"; do
+        if [ -n "${!v:-}" ]; then command_line+="$v=${!v} "; fi
+    done
+    command_line+=$script
+    [ -z "${MAKELEVEL:-}" ] || command_line="make $target, which runs: $command_line"
+}
+
+# wait_banner FILE PID REGEX VAR: VAR = the port printed in FILE by PID (the
+# \1 of the sed REGEX), within 10 s; false if PID exits or 10 s pass first.
+wait_banner() {
+    local -n _p=$4
+    local i
+    for ((i = 0; i < 200; i++)); do
+        _p=$(sed -n "s|$3|\\1|p" "$1" | head -1)
+        [ -n "$_p" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
+
 # Checks for two CPUs (what for: the message's end), then sets ncpu, hz,
 # stamp, raw (bench/results/PREFIX<stamp>.txt) and tmp (a fresh directory
 # named for NAME).

@@ -1,6 +1,6 @@
-# shellcheck shell=bash disable=SC2154 # $hz and $tmp come from the sourcing script
-# Measurement helpers shared by bench/http/run.sh, bench/peers/run.sh and
-# bench/persist/run.sh,
+# shellcheck shell=bash disable=SC2154 # $hz, $tmp and the run's identity come from the sourcing script
+# Measurement helpers shared by bench/http/run.sh, bench/peers/run.sh,
+# bench/persist/run.sh and bench/cluster/run.sh,
 # sourced, not run: busy ticks of a core from /proc/stat, CPU time of
 # processes from /proc/PID/stat, of waited-for children from `times`, and
 # snapshots of every process to name who else took CPU during a run.
@@ -26,6 +26,41 @@ bench_command() {
     done
     command_line+=$script
     [ -z "${MAKELEVEL:-}" ] || command_line="make $target, which runs: $command_line"
+}
+
+# bench_params SCRIPT TARGET "NAME DEFAULT [MIN MAX [UNIT]]"...: sets
+# command_line (bench_command, from the NAMEs), then each NAME to DEFAULT
+# where the environment leaves it unset or empty; a NAME with MIN and MAX
+# must be a whole number in MIN..MAX (UNIT, e.g. "seconds", for the
+# message), or the run dies saying so. One row per setting, so its default
+# and its bounds cannot drift apart.
+bench_params() {
+    local script=$1 target=$2 row name def min max unit
+    local -a names=()
+    shift 2
+    for row in "$@"; do names+=("${row%% *}"); done
+    bench_command "$script" "$target" "${names[@]}"
+    for row in "$@"; do
+        read -r name def min max unit <<<"$row"
+        [ -n "${!name:-}" ] || printf -v "$name" '%s' "$def"
+        [ -n "$max" ] || continue
+        [[ ${!name} =~ ^[0-9]+$ ]] && ((${!name} >= min && ${!name} <= max)) ||
+            die "$name must be a whole number in $min..$max${unit:+ $unit}, not '${!name}'"
+    done
+}
+
+# bench_raw_header SCRIPT: starts $raw with the run's identity: SCRIPT and
+# $stamp, then $command_line, $machine, $commit, $versions and the load
+# average now.
+bench_raw_header() {
+    {
+        echo "# $1, $stamp"
+        echo "command: $command_line"
+        echo "machine: $machine"
+        echo "commit: $commit"
+        echo "versions: $versions"
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$raw"
 }
 
 # wait_banner FILE PID REGEX VAR: VAR = the port printed in FILE by PID (the

@@ -34,11 +34,15 @@
 #   post  the seed's POST /cache {"key":…,"value":…}: direct, HAProxy (whose
 #         Lua converter, deploy/haproxy/cachette.lua, reads the key from the
 #         body); nginx cannot route it and answers 501, so it has no row.
-#         HAProxy's POST beside its PUT is the Lua converter's cost.
+#         HAProxy's POST beside its PUT is the Lua converter's cost: a
+#         few µs at most, under what the load of others moves a 5-second
+#         run, so after the rounds LUA_PAIRS (10) pairs of 1-second runs,
+#         PUT and POST through HAProxy back to back (in turn first), give
+#         it as the median of the pairs' differences.
 #
 # A warm-up pass of WARMUP (1) seconds per row, discarded, then ROUNDS (5)
-# rounds of every row, DURATION (5) seconds each, the order of the paths
-# rotated every round. Medians; ratios are medians of per-round ratios
+# rounds of every row, DURATION (5) seconds each, each round in another
+# order. Medians; ratios are medians of per-round ratios
 # (each proxied run against the direct run of its own round). The node's
 # /stats before and after each run give the connections it accepted (are
 # the balancer's connections to it kept alive?) and the requests it served.
@@ -51,7 +55,7 @@
 # figure in bench/results/cluster-<timestamp>.txt.
 #
 # Environment: ROUNDS (5) DURATION (5) WARMUP (1) KEYS (10000) CONNS (64)
-# RING (3) NOISE_PCT (5) CACHETTE_BIN (build/cachette).
+# RING (3) LUA_PAIRS (10) NOISE_PCT (5) CACHETTE_BIN (build/cachette).
 #
 # Everything is bounded in time (a watchdog stops the run past its budget),
 # talks only to 127.0.0.1 on free ports, and every process and file started
@@ -67,7 +71,7 @@ BENCH_NAME=bench-cluster
 export LC_ALL=C # awk with a decimal point
 
 bench_params bench/cluster/run.sh bench-cluster "ROUNDS 5 1 15" "DURATION 5 1 120 seconds" "WARMUP 1 0 30 seconds" \
-    "KEYS 10000 1 1000000" "CONNS 64 2 1000" "RING 3 1 16" "NOISE_PCT 5 0 200" "CACHETTE_BIN build/cachette"
+    "KEYS 10000 1 1000000" "CONNS 64 2 1000" "RING 3 1 16" "LUA_PAIRS 10 0 100" "NOISE_PCT 5 0 200" "CACHETTE_BIN build/cachette"
 NODE_CPU=0
 PROXY_CPU=1
 # preflight's names for the two cores it watches.
@@ -101,11 +105,12 @@ declare -A wl_label=(
     [put]="PUT /cache/{key} {\"value\"}"
     [post]="POST /cache {\"key\",\"value\"}"
 )
-rows=0
-for w in "${workloads[@]}"; do
-    for t in ${paths_of[$w]}; do rows=$((rows + 1)); done
-done
-estimate=$((rows * (WARMUP + 1) + ROUNDS * rows * (DURATION + 1) + 20))
+# The runs of a round, WORKLOAD:PATH. HAProxy's PUT and POST stand side by
+# side, so that the Lua converter's cost, their difference, comes from runs
+# seconds apart, under the same load from others.
+run_list=(get:direct get:haproxy get:nginx put:direct put:nginx put:haproxy post:haproxy post:direct)
+rows=${#run_list[@]}
+estimate=$((rows * (WARMUP + 1) + ROUNDS * rows * (DURATION + 1) + LUA_PAIRS * 4 + 20))
 budget=$((estimate * 2 + 120))
 say "$rows rows, $ROUNDS round(s) of ${DURATION}s: about $(((estimate + 59) / 60)) minutes (stopped past $((budget / 60)))"
 start_watchdog "$budget"
@@ -174,7 +179,7 @@ start_proxy() {
                 proxy_note[$name]="haproxy: $n thread(s) (nbthread left to the CPUs taskset allows)"
                 ((n == 1)) || say "WARNING: HAProxy runs $n threads on CPU $PROXY_CPU, not 1"
             else
-                workers=$(pgrep -P "$pid" | tr '\n' ' ')
+                workers=$(pgrep -P "$pid" | paste -sd' ')
                 n=$(wc -w <<<"$workers")
                 proxy_pids[$name]="$pid $workers"
                 proxy_note[$name]="nginx: master + $n worker(s)"
@@ -225,13 +230,13 @@ node_stat() {
 # flight when wrk stopped, health checks, /stats),
 # r_busy0/1, r_other (% of a core taken by others), r_noisy, r_others.
 run_one() {
-    local w=$1 t=$2 secs=$3 port style mode rc=0 n0 n1 p0 p1 o0 o1 c0 c1 b0 b1 a0 a1 t0 t1
+    local w=$1 via=$2 secs=$3 port style mode rc=0 pid n0 n1 p0 p1 o0 o1 c0 c1 b0 b1 a0 a1 t0 t1
     local -a s0 s1
     # shellcheck disable=SC2034 # read through namerefs
     local -A pa=() pb=()
-    case $t in
+    case $via in
     direct) port=$node_port ;;
-    *) port=${proxy_port[$t]} ;;
+    *) port=${proxy_port[$via]} ;;
     esac
     case $w in
     get) style=json mode=get ;;
@@ -246,14 +251,14 @@ run_one() {
         cpu_busy b1 "$PROXY_CPU"
         children_ticks c0
         proc_ticks n0 "$node_pid"
-        proc_ticks p0 ${proxy_pids[$t]}
+        proc_ticks p0 ${proxy_pids[$via]}
         proc_ticks o0 "$node_pid" ${proxy_pids[haproxy]} ${proxy_pids[nginx]}
         t0=$EPOCHREALTIME
         job_to "$tmp/wrk.out" wrk -t2 -c"$CONNS" -d"${secs}s" --timeout 5s -s "$root/bench/peers/workload.lua" \
             "http://127.0.0.1:$port" -- "$style" "$mode" uniform "$KEYS" || rc=$?
         t1=$EPOCHREALTIME
         proc_ticks n1 "$node_pid"
-        proc_ticks p1 ${proxy_pids[$t]}
+        proc_ticks p1 ${proxy_pids[$via]}
         proc_ticks o1 "$node_pid" ${proxy_pids[haproxy]} ${proxy_pids[nginx]}
         children_ticks c1
         cpu_busy a0 "$NODE_CPU"
@@ -261,14 +266,22 @@ run_one() {
     }
     snap_procs pb
     node_stat s1
-    ((rc == 0)) || { cat "$tmp/wrk.out" >&2; die "wrk failed ($w through $t)"; }
+    if ((rc != 0)); then
+        cat "$tmp/wrk.out" >&2
+        # A process that is gone was stopped from outside (its log, if any,
+        # ends $raw): say which.
+        for pid in "node:$node_pid" haproxy:${proxy_pids[haproxy]} nginx:${proxy_pids[nginx]// / nginx:}; do
+            kill -0 "${pid#*:}" 2>/dev/null || say "${pid%:*} (pid ${pid#*:}) exited during the run"
+        done
+        die "wrk failed ($w through $via)"
+    fi
     read -r r_req r_rps r_err < <(awk '
         / requests in / { req = $1 }
         /^Requests\/sec:/ { rps = $2 }
         /^  Non-2xx or 3xx responses:/ { err += $NF }
         /^  Socket errors:/ { for (i = 3; i <= NF; i += 2) { x = $(i + 1); sub(/,/, "", x); err += x } }
         END { printf "%d %.0f %d\n", req, rps, err }' "$tmp/wrk.out")
-    ((r_req > 0)) || { cat "$tmp/wrk.out" >&2; die "wrk completed no request ($w through $t)"; }
+    ((r_req > 0)) || { cat "$tmp/wrk.out" >&2; die "wrk completed no request ($w through $via)"; }
     r_conns=$((s1[1] - s0[1]))
     r_extra=$((s1[0] - s0[0] - r_req))
     read -r r_node_us r_proxy_us r_wrk_us r_busy0 r_busy1 r_other < <(awk -v hz="$hz" -v req="$r_req" \
@@ -276,7 +289,7 @@ run_one() {
         -v b0="$((a0[0] - b0[0]))" -v b1="$((a1[0] - b1[0]))" -v t="$t1" -v s="$t0" 'BEGIN {
             us = 1e6 / hz / req; ticks = (t - s) * hz; other = b0 + b1 - ours; if (other < 0) other = 0
             printf "%.3f %.3f %.3f %.0f %.0f %.1f\n", n * us, p * us, c * us, 100 * b0 / ticks, 100 * b1 / ticks, 100 * other / ticks }')
-    [ "$t" != direct ] || r_proxy_us=0
+    [ "$via" != direct ] || r_proxy_us=0
     r_noisy=ok
     if awk -v o="$r_other" -v n="$NOISE_PCT" 'BEGIN { exit !(o > n) }'; then r_noisy=NOISY; fi
     # shellcheck disable=SC2086 # pid lists are words
@@ -295,11 +308,9 @@ record() { # record PART ROUND WORKLOAD PATH
 
 if ((WARMUP > 0)); then
     say "warm-up: ${WARMUP}s per row, discarded"
-    for w in "${workloads[@]}"; do
-        for t in ${paths_of[$w]}; do
-            run_one "$w" "$t" "$WARMUP"
-            record warmup 0 "$w" "$t"
-        done
+    for r in "${run_list[@]}"; do
+        run_one "${r%:*}" "${r#*:}" "$WARMUP"
+        record warmup 0 "${r%:*}" "${r#*:}"
     done
 fi
 
@@ -307,26 +318,50 @@ fi
 # node's and the balancer's µs, for the per-round ratios.
 declare -A m_rps=() m_node=() m_proxy=() m_total=() m_conns=() m_noisy=() m_errs=() run_node=() run_proxy=()
 for ((round = 1; round <= ROUNDS; round++)); do
-    for w in "${workloads[@]}"; do
-        read -ra order <<<"${paths_of[$w]}"
-        k=$(((round - 1) % ${#order[@]}))
-        order=("${order[@]:k}" "${order[@]:0:k}")
-        for t in "${order[@]}"; do
-            run_one "$w" "$t" "$DURATION"
-            record run "$round" "$w" "$t"
-            m_rps[$w:$t]+="$r_rps "
-            m_node[$w:$t]+="$r_node_us "
-            m_proxy[$w:$t]+="$r_proxy_us "
-            m_total[$w:$t]+="$(awk -v n="$r_node_us" -v p="$r_proxy_us" 'BEGIN { printf "%.3f", n + p }') "
-            m_conns[$w:$t]+="$r_conns "
-            run_node[$w:$t:$round]=$r_node_us
-            run_proxy[$w:$t:$round]=$r_proxy_us
-            [ "$r_noisy" = ok ] || m_noisy[$w:$t]=$((${m_noisy[$w:$t]:-0} + 1))
-            ((r_err == 0)) || m_errs[$w:$t]=$((${m_errs[$w:$t]:-0} + 1))
-            say "   round $round/$ROUNDS: $w via $t: node ${r_node_us} µs, balancer ${r_proxy_us} µs per request," \
-                "$(thousands "$r_rps") req/s, $r_conns new node connections, $r_noisy"
-        done
+    # Every round in another order: the list backwards every other round,
+    # then started 3 places further on each round.
+    order=("${run_list[@]}")
+    if ((round % 2 == 0)); then
+        order=()
+        for ((i = rows - 1; i >= 0; i--)); do order+=("${run_list[i]}"); done
+    fi
+    k=$(((round - 1) * 3 % rows))
+    order=("${order[@]:k}" "${order[@]:0:k}")
+    for r in "${order[@]}"; do
+        w=${r%:*} via=${r#*:}
+        run_one "$w" "$via" "$DURATION"
+        record run "$round" "$w" "$via"
+        m_rps[$w:$via]+="$r_rps "
+        m_node[$w:$via]+="$r_node_us "
+        m_proxy[$w:$via]+="$r_proxy_us "
+        m_total[$w:$via]+="$(awk -v n="$r_node_us" -v p="$r_proxy_us" 'BEGIN { printf "%.3f", n + p }') "
+        m_conns[$w:$via]+="$r_conns "
+        run_node[$w:$via:$round]=$r_node_us
+        run_proxy[$w:$via:$round]=$r_proxy_us
+        [ "$r_noisy" = ok ] || m_noisy[$w:$via]=$((${m_noisy[$w:$via]:-0} + 1))
+        ((r_err == 0)) || m_errs[$w:$via]=$((${m_errs[$w:$via]:-0} + 1))
+        say "   round $round/$ROUNDS: $w via $via: node ${r_node_us} µs, balancer ${r_proxy_us} µs per request," \
+            "$(thousands "$r_rps") req/s, $r_conns new node connections, $r_noisy"
     done
+done
+
+# The Lua converter: PUT and POST through HAProxy in 1-second runs back to
+# back, the balancer's µs of POST less PUT's for each pair.
+pair_diffs="" pair_diffs_node=""
+((LUA_PAIRS == 0)) || say "the Lua converter: $LUA_PAIRS pairs of 1 s runs, PUT and POST through HAProxy"
+for ((pair = 1; pair <= LUA_PAIRS; pair++)); do
+    order=(put post)
+    ((pair % 2)) || order=(post put)
+    declare -A got=()
+    for w in "${order[@]}"; do
+        run_one "$w" haproxy 1
+        record lua-pair "$pair" "$w" haproxy
+        got[$w]="$r_proxy_us $r_node_us"
+    done
+    read -r put_p put_n <<<"${got[put]}"
+    read -r post_p post_n <<<"${got[post]}"
+    pair_diffs+="$(awk -v a="$post_p" -v b="$put_p" 'BEGIN { printf "%.2f", a - b }') "
+    pair_diffs_node+="$(awk -v a="$post_n" -v b="$put_n" 'BEGIN { printf "%.2f", a - b }') "
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$raw"
 
@@ -338,10 +373,10 @@ lua_proxy="" lua_node=""
 for ((round = 1; round <= ROUNDS; round++)); do
     for w in "${workloads[@]}"; do
         d=${run_node[$w:direct:$round]}
-        for t in ${paths_of[$w]}; do
-            ratio_total[$w:$t]+="$(awk -v n="${run_node[$w:$t:$round]}" -v p="${run_proxy[$w:$t:$round]}" -v d="$d" \
+        for via in ${paths_of[$w]}; do
+            ratio_total[$w:$via]+="$(awk -v n="${run_node[$w:$via:$round]}" -v p="${run_proxy[$w:$via:$round]}" -v d="$d" \
                 'BEGIN { printf "%.3f", (n + p) / d }') "
-            ratio_node[$w:$t]+="$(awk -v n="${run_node[$w:$t:$round]}" -v d="$d" 'BEGIN { printf "%.3f", n / d }') "
+            ratio_node[$w:$via]+="$(awk -v n="${run_node[$w:$via:$round]}" -v d="$d" 'BEGIN { printf "%.3f", n / d }') "
         done
     done
     lua_proxy+="$(awk -v a="${run_proxy[post:haproxy:$round]}" -v b="${run_proxy[put:haproxy:$round]}" 'BEGIN { printf "%.3f", a - b }') "
@@ -375,8 +410,8 @@ display() {
     echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     for w in "${workloads[@]}"; do
         first=1
-        for t in ${paths_of[$w]}; do
-            r=$w:$t
+        for via in ${paths_of[$w]}; do
+            r=$w:$via
             label=""
             ((first)) && label=${wl_label[$w]}
             first=0
@@ -384,12 +419,12 @@ display() {
             note="clean"
             ((${m_noisy[$r]:-0} == 0)) || note="NOISY (${m_noisy[$r]} of $ROUNDS)"
             ((${m_errs[$r]:-0} == 0)) || note+=", ERRORS in ${m_errs[$r]} runs"
-            if [ "$t" = direct ]; then
-                printf '| %s | %s | %s | %s | — | %s | 1.00x | 1.00x | %s (node) | %s | %s |\n' "$label" "$(display "$t")" \
+            if [ "$via" = direct ]; then
+                printf '| %s | %s | %s | %s | — | %s | 1.00x | 1.00x | %s (node) | %s | %s |\n' "$label" "$(display "$via")" \
                     "$(thousands "$(med "${m_rps[$r]}")")" "$(f2 "$node")" "$(f2 "$node")" "$(per_core_s "$node")" \
                     "$(med "${m_conns[$r]}")" "$note"
             else
-                printf '| %s | %s | %s | %s | %s | %s | %sx | %sx | %s (balancer) | %s | %s |\n' "$label" "$(display "$t")" \
+                printf '| %s | %s | %s | %s | %s | %s | %sx | %sx | %s (balancer) | %s | %s |\n' "$label" "$(display "$via")" \
                     "$(thousands "$(med "${m_rps[$r]}")")" "$(f2 "$node")" "$(f2 "$proxy")" \
                     "$(f2 "$(med "${m_total[$r]}")")" "$(f2 "$(med "${ratio_total[$r]}")")" \
                     "$(f2 "$(med "${ratio_node[$r]}")")" "$(per_core_s "$proxy")" "$(med "${m_conns[$r]}")" "$note"
@@ -401,17 +436,24 @@ display() {
     echo
     for w in get put post; do
         line="- ${wl_label[$w]}: the node $(per_core_s "$(med "${m_node[$w:direct]}")") req per core-second"
-        for t in haproxy nginx; do
-            [ -n "${m_proxy[$w:$t]:-}" ] || continue
-            p=$(med "${m_proxy[$w:$t]}")
-            line+=", $t $(per_core_s "$p") ($(f2 "$(awk -v p="$p" -v n="$(med "${m_node[$w:direct]}")" 'BEGIN { print p / n }')") balancer cores per node core)"
+        for via in haproxy nginx; do
+            [ -n "${m_proxy[$w:$via]:-}" ] || continue
+            p=$(med "${m_proxy[$w:$via]}")
+            line+=", $via $(per_core_s "$p") ($(f2 "$(awk -v p="$p" -v n="$(med "${m_node[$w:direct]}")" 'BEGIN { print p / n }')") balancer cores per node core)"
         done
         echo "$line"
     done
     echo
     lp=$(med "$lua_proxy") ln=$(med "$lua_node")
-    echo "HAProxy's POST /cache (its Lua converter reading the body's key) over its PUT /cache/{key}: $(f2 "$lp") µs per"
-    echo "request more on the balancer (per round: $lua_proxy), $(f2 "$ln") µs more on the node (direct POST over PUT)."
+    echo "HAProxy's POST /cache (its Lua converter reads the body's key) over its PUT /cache/{key}, the balancer's µs per"
+    echo "request: $(f2 "$lp") in the rounds' medians (per round: ${lua_proxy% })"
+    if ((LUA_PAIRS > 0)); then
+        echo "and $(f2 "$(med "$pair_diffs")") in the median of $LUA_PAIRS pairs of 1 s runs back to back (per pair: ${pair_diffs% });"
+        echo "the node's µs, POST over PUT through HAProxy, in the same pairs: $(f2 "$(med "$pair_diffs_node")")."
+    else
+        echo "(LUA_PAIRS=0: no paired runs)."
+    fi
+    echo "Direct, the node's POST costs $(f2 "$ln") µs more than its PUT (median of per-round differences)."
     echo "New node connections: those the node accepted during a run (/stats connections_total). Every row has HAProxy's"
     echo "health checks among them (a connection per check, $RING a second); direct, wrk's $CONNS too. Through a balancer,"
     echo "as many as direct means it kept its connections to the node alive; one per request would mean it did not."

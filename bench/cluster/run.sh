@@ -454,9 +454,9 @@ display() {
         echo "(LUA_PAIRS=0: no paired runs)."
     fi
     echo "Direct, the node's POST costs $(f2 "$ln") µs more than its PUT (median of per-round differences)."
-    echo "New node connections: those the node accepted during a run (/stats connections_total). Every row has HAProxy's"
-    echo "health checks among them (a connection per check, $RING a second); direct, wrk's $CONNS too. Through a balancer,"
-    echo "as many as direct means it kept its connections to the node alive; one per request would mean it did not."
+    echo "New node connections: those the node accepted during a run (/stats connections_total): in every row HAProxy's"
+    echo "health checks (a connection per check, $RING a second) and /stats; direct, wrk's $CONNS too. Through a balancer,"
+    echo "the checks and about $CONNS more mean it kept its connections to the node alive; one per request, that it did not."
     echo
     echo "Raw per-run figures: \`$raw\`."
 } >"$tmp/table.md"

@@ -32,6 +32,9 @@
 #   make bench-persist  persistence beside Redis 7 (bench/persist/run.sh):
 #                   snapshot and load of 1M entries, req/s while snapshots
 #                   run, SET req/s under each --append-log setting
+#   make bench-cluster  the balancer's cost (bench/cluster/run.sh): CPU µs per
+#                   request on the node and on HAProxy or nginx in front of it,
+#                   against the node reached directly
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each (fuzz/)
 #   make mutants    plant each plausible bug in tests/mutants.txt in a temporary
 #                   worktree of HEAD and run the release unit, integration and
@@ -90,7 +93,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist fuzz mutants clang format clean
+.PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -218,6 +221,10 @@ bench-peers: $(SERVER)
 bench-persist: $(SERVER)
 	@scripts/deps.sh peers
 	bench/persist/run.sh
+
+bench-cluster: $(SERVER)
+	@scripts/deps.sh bench
+	bench/cluster/run.sh
 
 fuzz:
 	@scripts/deps.sh fuzz

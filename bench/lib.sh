@@ -1,6 +1,6 @@
-# shellcheck shell=bash disable=SC2154 # $hz and $tmp come from the sourcing script
-# Measurement helpers shared by bench/http/run.sh, bench/peers/run.sh and
-# bench/persist/run.sh,
+# shellcheck shell=bash disable=SC2154 # $hz, $tmp and the run's identity come from the sourcing script
+# Measurement helpers shared by bench/http/run.sh, bench/peers/run.sh,
+# bench/persist/run.sh and bench/cluster/run.sh,
 # sourced, not run: busy ticks of a core from /proc/stat, CPU time of
 # processes from /proc/PID/stat, of waited-for children from `times`, and
 # snapshots of every process to name who else took CPU during a run.
@@ -13,6 +13,69 @@
 
 die() { echo "${BENCH_NAME:-bench}: $*" >&2; exit 1; }
 say() { echo "${BENCH_NAME:-bench}: $*" >&2; }
+
+# bench_command SCRIPT TARGET VAR...: sets command_line, the command that
+# repeats this run: each VAR set in the environment as VAR=value, then
+# SCRIPT; under make, prefixed with "make TARGET, which runs: ".
+bench_command() {
+    local script=$1 target=$2 v
+    shift 2
+    command_line=""
+    for v in "$@"; do
+        if [ -n "${!v:-}" ]; then command_line+="$v=${!v} "; fi
+    done
+    command_line+=$script
+    [ -z "${MAKELEVEL:-}" ] || command_line="make $target, which runs: $command_line"
+}
+
+# bench_params SCRIPT TARGET "NAME DEFAULT [MIN MAX [UNIT]]"...: sets
+# command_line (bench_command, from the NAMEs), then each NAME to DEFAULT
+# where the environment leaves it unset or empty; a NAME with MIN and MAX
+# must be a whole number in MIN..MAX (UNIT, e.g. "seconds", for the
+# message), or the run dies saying so. One row per setting, so its default
+# and its bounds cannot drift apart.
+bench_params() {
+    local script=$1 target=$2 row name def min max unit
+    local -a names=()
+    shift 2
+    for row in "$@"; do names+=("${row%% *}"); done
+    bench_command "$script" "$target" "${names[@]}"
+    for row in "$@"; do
+        read -r name def min max unit <<<"$row"
+        [ -n "${!name:-}" ] || printf -v "$name" '%s' "$def"
+        [ -n "$max" ] || continue
+        [[ ${!name} =~ ^[0-9]+$ ]] && ((${!name} >= min && ${!name} <= max)) ||
+            die "$name must be a whole number in $min..$max${unit:+ $unit}, not '${!name}'"
+    done
+}
+
+# bench_raw_header SCRIPT: starts $raw with the run's identity: SCRIPT and
+# $stamp, then $command_line, $machine, $commit, $versions and the load
+# average now.
+bench_raw_header() {
+    {
+        echo "# $1, $stamp"
+        echo "command: $command_line"
+        echo "machine: $machine"
+        echo "commit: $commit"
+        echo "versions: $versions"
+        echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    } >"$raw"
+}
+
+# wait_banner FILE PID REGEX VAR: VAR = the port printed in FILE by PID (the
+# \1 of the sed REGEX), within 10 s; false if PID exits or 10 s pass first.
+wait_banner() {
+    local -n _p=$4
+    local i
+    for ((i = 0; i < 200; i++)); do
+        _p=$(sed -n "s|$3|\\1|p" "$1" | head -1)
+        [ -n "$_p" ] && return 0
+        kill -0 "$2" 2>/dev/null || return 1
+        sleep 0.05
+    done
+    return 1
+}
 
 # Checks for two CPUs (what for: the message's end), then sets ncpu, hz,
 # stamp, raw (bench/results/PREFIX<stamp>.txt) and tmp (a fresh directory

@@ -58,13 +58,12 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 cd "$root"
 
+BENCH_NAME=bench
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+. "$here/../lib.sh"
+
 # The command as given, for the table: the overrides from the environment.
-command_line=""
-for v in DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT CACHETTE_BIN BASE_REV; do
-    [ -n "${!v:-}" ] && command_line+="$v=${!v} "
-done
-command_line+="bench/http/run.sh"
-[ -n "${MAKELEVEL:-}" ] && command_line="make bench, which runs: $command_line"
+bench_command bench/http/run.sh bench DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT CACHETTE_BIN BASE_REV
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -77,10 +76,6 @@ CACHETTE_BIN=${CACHETTE_BIN:-build/cachette}
 BASE_REV=${BASE_REV:-}
 SERVER_CPU=0
 CLIENT_CPU=1
-
-BENCH_NAME=bench
-# shellcheck source-path=SCRIPTDIR source=../lib.sh
-. "$here/../lib.sh"
 
 for v in DURATION ROUNDS WARMUP CONNECTIONS KEYS MEM_ENTRIES NOISE_PCT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"

@@ -82,12 +82,7 @@ BENCH_NAME=bench-peers
 # shellcheck source-path=SCRIPTDIR source=../lib.sh
 . "$here/../lib.sh"
 
-command_line=""
-for v in DURATION ROUNDS WARMUP KEYS MEM_ENTRIES NOISE_PCT CLIENT_SAT ONLY CACHETTE_BIN POGOCACHE; do
-    [ -n "${!v:-}" ] && command_line+="$v=${!v} "
-done
-command_line+="bench/peers/run.sh"
-[ -n "${MAKELEVEL:-}" ] && command_line="make bench-peers, which runs: $command_line"
+bench_command bench/peers/run.sh bench-peers DURATION ROUNDS WARMUP KEYS MEM_ENTRIES NOISE_PCT CLIENT_SAT ONLY CACHETTE_BIN POGOCACHE
 
 DURATION=${DURATION:-10}
 ROUNDS=${ROUNDS:-3}
@@ -259,19 +254,6 @@ json_body() { # json_body KEY FILE -> {"key":"KEY","value":"<FILE>"}
 declare -A srv_pids=()
 cachette_port="" gin_port="" gin_syncmap_port="" gin_mutexmap_port="" redis_port="" webdis_port=""
 nginx_port="" memcached_port="" pogocache_port=""
-
-# wait_banner FILE PID REGEX: the port printed in FILE by PID, within 10 s.
-wait_banner() {
-    local -n _p=$4
-    local i
-    for ((i = 0; i < 200; i++)); do
-        _p=$(sed -n "s|$3|\\1|p" "$1" | head -1)
-        [ -n "$_p" ] && return 0
-        kill -0 "$2" 2>/dev/null || return 1
-        sleep 0.05
-    done
-    return 1
-}
 
 start_cachette() { # start_cachette TAG
     taskset -c "$SERVER_CPU" "$tmp/cachette" --port 0 --threads 1 --log-level warn \

@@ -1,10 +1,14 @@
--- wrk script for the peers benchmark's keyed workloads (bench/peers/run.sh).
+-- wrk script for the keyed workloads of the peers benchmark (bench/peers/run.sh)
+-- and of the balancer's cost (bench/cluster/run.sh).
 --
 --   wrk ... -s workload.lua URL -- STYLE MODE DIST KEYS [VALUE_BYTES] [SET_PERCENT]
 --
 -- STYLE is how a server spells a read and a write:
 --   json    cachette and the Gin peers: GET /cache/<key>,
 --           POST /cache {"key":"<key>","value":"<value>"}
+--   jsonput cachette's JSON API with PUT: GET /cache/<key>,
+--           PUT /cache/<key> {"value":"<value>"} (Content-Type application/json),
+--           the write every balancer can route by its path
 --   raw     cachette's binary values: GET /cache/<key>?raw,
 --           PUT /cache/<key> with the value as an application/octet-stream body
 --   webdis  GET /GET/<key>; SET as GET /SET/<key>/<value> for the 32-byte
@@ -73,6 +77,9 @@ function init(args)
       reads[i] = wrk.format("GET", "/cache/" .. key)
       writes[i] = wrk.format("POST", "/cache", json_h,
         '{"key":"' .. key .. '","value":"' .. value .. '"}')
+    elseif style == "jsonput" then
+      reads[i] = wrk.format("GET", "/cache/" .. key)
+      writes[i] = wrk.format("PUT", "/cache/" .. key, json_h, '{"value":"' .. value .. '"}')
     elseif style == "raw" then
       reads[i] = wrk.format("GET", "/cache/" .. key .. "?raw")
       writes[i] = wrk.format("PUT", "/cache/" .. key, raw_h, value)
@@ -87,7 +94,7 @@ function init(args)
       reads[i] = wrk.format("GET", "/" .. key)
       writes[i] = wrk.format("PUT", "/" .. key, raw_h, value)
     else
-      error("workload.lua: STYLE must be json, raw, webdis or pogo, not " .. tostring(style))
+      error("workload.lua: STYLE must be json, jsonput, raw, webdis or pogo, not " .. tostring(style))
     end
     -- Only what the mode sends is kept.
     if mode == "get" then writes[i] = nil end

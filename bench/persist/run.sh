@@ -78,12 +78,7 @@ BENCH_NAME=bench-persist
 . "$here/../lib.sh"
 export LC_ALL=C # $EPOCHREALTIME and awk with a decimal point
 
-command_line=""
-for v in ENTRIES ROUNDS DURATION SET_KEYS NOISE_PCT QUIET_WAIT CACHETTE_BIN POGOCACHE; do
-    [ -n "${!v:-}" ] && command_line+="$v=${!v} "
-done
-command_line+="bench/persist/run.sh"
-[ -n "${MAKELEVEL:-}" ] && command_line="make bench-persist, which runs: $command_line"
+bench_command bench/persist/run.sh bench-persist ENTRIES ROUNDS DURATION SET_KEYS NOISE_PCT QUIET_WAIT CACHETTE_BIN POGOCACHE
 
 ENTRIES=${ENTRIES:-1000000}
 ROUNDS=${ROUNDS:-3}

@@ -20,9 +20,12 @@
 
 /*
  * What one request may hold. The caller may pass other limits on each call,
- * stricter ones before a client authenticates: each call checks the request
- * parsed so far against the limits it is given, as if they had held from the
- * request's first byte.
+ * stricter ones before a client authenticates: each call holds what the
+ * request has declared so far (its count, its bulks' lengths) and the line
+ * it is reading to the limits it is given, as if they had held from the
+ * request's first byte. So a request DONE under some limits has at most
+ * their arguments, of at most their bulk length; only a count or length
+ * line already read is not measured again (a valid one is at most 21 bytes).
  */
 struct resp_limits {
     size_t max_args;       /* arguments of one request, multibulk or inline */

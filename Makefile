@@ -76,7 +76,7 @@ SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz
 TEST_LIBS := -lcmocka -lcurl
 
 STORE_SRC := $(wildcard src/store/*.c)
-CORE_SRC := $(wildcard src/cmd/*.c src/net/*.c src/persist/*.c src/config.c src/log.c src/stats.c src/sweeper.c)
+CORE_SRC := $(wildcard src/cmd/*.c src/net/*.c src/persist/*.c src/resp/*.c src/config.c src/log.c src/stats.c src/sweeper.c)
 HTTP_SRC := $(wildcard src/http/*.c)
 SUPPORT_SRC := $(wildcard tests/support/*.c)
 

@@ -10,16 +10,7 @@
 
 #include <string.h>
 
-static int hex_value(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
+#include "cmd/hex.h"
 
 long keypath_decode(const char *src, size_t len, char *dst)
 {
@@ -31,7 +22,7 @@ long keypath_decode(const char *src, size_t len, char *dst)
         }
         if (len - i < 3)
             return -1;
-        int hi = hex_value(src[i + 1]), lo = hex_value(src[i + 2]);
+        int hi = hex_digit_value(src[i + 1]), lo = hex_digit_value(src[i + 2]);
         if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
             return -1;
         dst[out++] = (char)(hi << 4 | lo);

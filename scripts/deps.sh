@@ -8,12 +8,12 @@ set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
-          haproxy nginx-light)
+          haproxy nginx-light redis-tools python3-redis)
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
 peers) packages+=(wrk util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
-                  redis-tools memcached libmemcached-tools nghttp2-client) ;;
+                  memcached libmemcached-tools nghttp2-client) ;;
 esac
 
 missing=()

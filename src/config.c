@@ -96,6 +96,10 @@ static const struct option_def options[] = {
     {"tls-key", OPT_READABLE_FILE, FIELD(tls_key), 0, 0, "PEM private key of --tls-cert"},
     {"tls-port", OPT_UINT, FIELD(tls_port), 0, 65535,
      "serve HTTPS on this port and plain HTTP on --port too (default: HTTPS only, on --port)"},
+    {"resp-port", OPT_UINT, FIELD(resp_port), 0, 65535,
+     "also speak the Redis protocol (RESP2, RESP3) on this port; 0 picks a free one (default: off)"},
+    {"resp-max-output", OPT_SIZE, FIELD(resp_max_output), 64 * KIB, 1ULL << 34,
+     "close a RESP connection whose unsent replies exceed this (default 64mb)"},
     {"http2", OPT_SWITCH, FIELD(http2), 0, 0,
      "on or off: HTTP/2 (h2c by prior knowledge or Upgrade, h2 by ALPN) besides HTTP/1.1 (default on)"},
     {"flush-when-down", OPT_SWITCH, FIELD(flush_when_down), 0, 0,
@@ -127,6 +131,8 @@ static void set_defaults(struct config *cfg)
     strcpy(cfg->bind, "127.0.0.1");
     cfg->port = 8080;
     cfg->tls_port = CONFIG_PORT_UNSET;
+    cfg->resp_port = CONFIG_PORT_UNSET;
+    cfg->resp_max_output = 64 * MIB;
     cfg->threads = cores > 0 ? (unsigned)cores : 1;
     cfg->max_memory = pages > 0 && page_size > 0 ? (size_t)pages * (size_t)page_size / 4 : 256 * MIB;
     if (cfg->max_memory > CONFIG_MAX_MEMORY)
@@ -440,6 +446,11 @@ enum config_outcome config_load(struct config *cfg, int argc, char **argv)
     }
     if (cfg->tls_port != CONFIG_PORT_UNSET && cfg->tls_port != 0 && cfg->tls_port == cfg->port) {
         fprintf(stderr, "cachette: --tls-port and --port must differ (%u)\n", cfg->port);
+        return CONFIG_ERROR;
+    }
+    if (cfg->resp_port != CONFIG_PORT_UNSET && cfg->resp_port != 0 &&
+        (cfg->resp_port == cfg->port || cfg->resp_port == cfg->tls_port)) {
+        fprintf(stderr, "cachette: --resp-port must differ from --port and --tls-port (%u)\n", cfg->resp_port);
         return CONFIG_ERROR;
     }
     if (cfg->data_dir[0] == '\0' && (cfg->append_log != PERSIST_LOG_OFF || cfg->recover)) {

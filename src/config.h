@@ -22,6 +22,8 @@ struct config {
     char bind[64];
     unsigned port;              /* 0 = any free port, printed at start */
     unsigned tls_port;          /* CONFIG_PORT_UNSET: HTTPS (if any) takes over port */
+    unsigned resp_port;         /* CONFIG_PORT_UNSET: no Redis-protocol port */
+    size_t resp_max_output;     /* a RESP connection's unsent replies, at most */
     char tls_cert[CONFIG_PATH_MAX]; /* empty: no HTTPS */
     char tls_key[CONFIG_PATH_MAX];
     char log_file[CONFIG_PATH_MAX]; /* empty: stderr */

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "net/net.h"
 #include "persist/persist.h"
+#include "resp/server.h"
 #include "stats.h"
 #include "sweeper.h"
 
@@ -82,6 +83,16 @@ static int open_persistence(const struct config *cfg, struct persist **out)
 }
 
 /* "http://127.0.0.1:8080", with IPv6 addresses in brackets. */
+/* CONFIG GET save, in Redis's words: "<seconds> 1" when snapshots are taken on a timer, else "". */
+static const char *redis_save_setting(const struct config *cfg)
+{
+    static char save[32];
+    if (cfg->data_dir[0] == '\0' || cfg->snapshot_interval_ms == 0)
+        return "";
+    snprintf(save, sizeof(save), "%lld 1", (long long)(cfg->snapshot_interval_ms / 1000));
+    return save;
+}
+
 static void format_url(char *out, size_t size, const char *scheme, const char *bind, unsigned port)
 {
     const char *fmt = strchr(bind, ':') != NULL ? "%s://[%s]:%u" : "%s://%s:%u";
@@ -182,10 +193,29 @@ int main(int argc, char **argv)
                           "reach this port can read, write and flush the cache ***",
                 cfg.bind);
     struct http_server *server = http_server_create(&http, &cmd, &stats, net);
-    if (server == NULL || net_start(net) != 0) {
+    struct resp_server *resp = NULL;
+    if (server != NULL && cfg.resp_port != CONFIG_PORT_UNSET)
+        resp = resp_server_create(&(struct resp_settings){.port = cfg.resp_port,
+                                                          .auth_token = cfg.auth_token,
+                                                          .max_output_bytes = cfg.resp_max_output,
+                                                          .max_bulk_bytes = cfg.max_body_bytes,
+                                                          .max_memory = cfg.max_memory,
+                                                          .max_clients = cfg.max_connections,
+                                                          .maxmemory_policy = cfg.eviction == STORE_EVICT_NONE
+                                                                                  ? "noeviction"
+                                                                                  : "allkeys-lru",
+                                                          .save = redis_save_setting(&cfg),
+                                                          .appendonly = cfg.append_log != PERSIST_LOG_OFF ? "yes" : "no",
+                                                          .appendfsync = cfg.append_log == PERSIST_LOG_ALWAYS ? "always"
+                                                                         : cfg.append_log == PERSIST_LOG_EVERYSEC
+                                                                             ? "everysec"
+                                                                             : "no"},
+                                  &cmd, &stats, net);
+    if (server == NULL || (cfg.resp_port != CONFIG_PORT_UNSET && resp == NULL) || net_start(net) != 0) {
         net_join(net);
         if (server != NULL)
             http_server_destroy(server);
+        resp_server_destroy(resp);
         sweeper_stop(sweeper);
         if (persist != NULL)
             persist_close(persist, false);
@@ -197,8 +227,13 @@ int main(int argc, char **argv)
         format_url(urls[0], sizeof(urls[0]), "http", cfg.bind, http_server_http_port(server));
     if (tls)
         format_url(urls[1], sizeof(urls[1]), "https", cfg.bind, http_server_https_port(server));
-    printf("cachette %s listening on %s%s%s (threads %u, max-memory %zu bytes)\n", config_version(), urls[0],
-           urls[0][0] && urls[1][0] ? " and " : "", urls[1], cfg.threads, cfg.max_memory);
+    char redis_url[96] = "";
+    if (resp != NULL) {
+        strcpy(redis_url, " and ");
+        format_url(redis_url + 5, sizeof(redis_url) - 5, "redis", cfg.bind, resp_server_port(resp));
+    }
+    printf("cachette %s listening on %s%s%s%s (threads %u, max-memory %zu bytes)\n", config_version(), urls[0],
+           urls[0][0] && urls[1][0] ? " and " : "", urls[1], redis_url, cfg.threads, cfg.max_memory);
     fflush(stdout);
 
     /* 1: damage stops start-up; -1: a stop signal came during the load (the files stay as they were). */
@@ -215,8 +250,10 @@ int main(int argc, char **argv)
     size_t left = net_join(net);
     if (left > 0)
         log_msg(LOG_LEVEL_WARN, "closing %zu connection(s) still open at the drain deadline", left);
-    else
+    else {
         http_server_destroy(server); /* with connections left, h2o's contexts still use it: the process exits */
+        resp_server_destroy(resp);
+    }
     sweeper_stop(sweeper);
     int status = load > 0 ? 1 : 0;
     if (persist != NULL && persist_close(persist, load == 0) != 0)

@@ -272,7 +272,7 @@ static int read_ready_line(int fd, int64_t deadline, char *line, size_t size)
     return -1;
 }
 
-/* The port of the " http://" or " https://" URL (scheme) in the listening line, whatever its host; 0 if none. */
+/* The port of the " http://", " https://" or " redis://" URL (scheme) in the listening line, whatever its host; 0 if none. */
 static unsigned url_port(const char *line, const char *scheme)
 {
     const char *at = strstr(line, scheme);
@@ -356,6 +356,7 @@ int server_start(struct server *s, const struct server_opts *opts)
     }
     s->port = url_port(line, " http://");
     s->tls_port = url_port(line, " https://");
+    s->resp_port = url_port(line, " redis://");
     if (s->port > 65535 || s->tls_port > 65535 || (s->port == 0 && s->tls_port == 0)) {
         fprintf(stderr, "test support: no port in the server's line: %s\n", line);
         kill(s->pid, SIGKILL);

@@ -25,6 +25,7 @@ struct server {
     pid_t pid;            /* 0 once reaped */
     unsigned port;        /* plain HTTP, from the "listening on" line; 0 if it serves HTTPS only */
     unsigned tls_port;    /* HTTPS, likewise; 0 without --tls-cert */
+    unsigned resp_port;   /* the Redis protocol (redis://), likewise; 0 without --resp-port */
     int stdout_fd;        /* read end of the child's stdout, or -1 */
     char stderr_path[64]; /* the child's stderr, captured in a temporary file */
     int exit_status;      /* after reaping: the exit code, or 128 + signal */

@@ -1,0 +1,271 @@
+/*
+ * One RESP connection on its worker's thread: read, parse, run, reply.
+ *
+ * Every read parses as many whole requests as the input holds (a pipeline
+ * of any depth), runs each and appends its reply to `out`; then `out` is
+ * handed to the socket, while the next replies gather in a second buffer
+ * (two buffers swap: one being written, one being filled). Bounded memory:
+ * once PAUSE_OUTPUT_BYTES of replies wait (or max_output_bytes, if smaller),
+ * the connection stops reading, so a client that sends without reading
+ * stalls itself, and TCP pushes back; a single reply larger than
+ * max_output_bytes closes the connection (a client that asks for more than
+ * it may be sent at once). So a connection holds at most about twice
+ * max_output_bytes of replies.
+ *
+ * Held replies (--append-log always): a write is acknowledged only once its
+ * log record is on disk. Running a command that changed the store moves the
+ * connection's hold_lsn to the thread's last log position; while it is not
+ * durable, nothing of `out` is sent (replies keep their order: a read
+ * pipelined after a write waits too) and the connection waits on its
+ * worker's held list. The log's writer thread wakes the worker after each
+ * fsync (persist_subscribe), and the worker sends what is now durable.
+ *
+ * Before authentication (--auth-token), requests are held to Redis's smaller
+ * limits (10 arguments of 16 KiB). A protocol error is answered with Redis's
+ * text and closes the connection once the reply is sent. The network core
+ * closes idle connections on drain: a connection is "settled" whenever
+ * nothing it sent is unanswered.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "persist/persist.h"
+#include "resp/internal.h"
+
+/* Replies waiting past this stop the reading until the socket has taken them. */
+#define PAUSE_OUTPUT_BYTES (256 * 1024)
+
+static struct persist *persist_of(const struct resp_conn *c)
+{
+    return c->worker->server->cmd->persist;
+}
+
+static void close_conn(struct resp_conn *c)
+{
+    if (h2o_linklist_is_linked(&c->held_link)) {
+        h2o_linklist_unlink(&c->held_link);
+        atomic_fetch_sub(&c->worker->held_count, 1);
+    }
+    resp_request_free(&c->req);
+    resp_scratch_clear(c);
+    free(c->scratch);
+    resp_out_free(&c->out);
+    resp_out_free(&c->sending);
+    h2o_socket_close(c->sock); /* cancels a write in flight: its buffer is not touched again */
+    free(c);
+}
+
+static bool held(const struct resp_conn *c)
+{
+    return c->hold_lsn != 0 && !persist_is_durable(persist_of(c), c->hold_lsn);
+}
+
+static void update_settled(struct resp_conn *c)
+{
+    int settled = !c->writing && c->out.len == 0 && c->sock->input->size == 0 && !held(c);
+    net_connection_settled(c->sock, settled);
+}
+
+static void on_written(h2o_socket_t *sock, const char *err);
+
+/*
+ * Hands `out` to the socket if it is free and nothing holds the replies;
+ * closes the connection when it is closing and all is sent. Returns false if
+ * the connection was closed.
+ */
+static bool flush(struct resp_conn *c)
+{
+    if (c->writing)
+        return true;
+    if (c->out.len == 0) {
+        if (c->closing) {
+            close_conn(c);
+            return false;
+        }
+        return true;
+    }
+    if (held(c)) {
+        if (!h2o_linklist_is_linked(&c->held_link)) {
+            /* Counted before durability is checked again: the writer's wake sees one or the other (seq_cst). */
+            h2o_linklist_insert(&c->worker->held, &c->held_link);
+            atomic_fetch_add(&c->worker->held_count, 1);
+            if (held(c))
+                return true;
+            h2o_linklist_unlink(&c->held_link);
+            atomic_fetch_sub(&c->worker->held_count, 1);
+        } else {
+            return true;
+        }
+    }
+    c->hold_lsn = 0;
+    struct resp_out swap = c->sending;
+    c->sending = c->out;
+    c->out = swap;
+    c->out.len = 0;
+    c->out.protocol = c->sending.protocol;
+    c->writing = true;
+    h2o_iovec_t buf = h2o_iovec_init(c->sending.buf, c->sending.len);
+    h2o_socket_write(c->sock, &buf, 1, on_written);
+    return true;
+}
+
+static const struct resp_limits *limits_of(const struct resp_conn *c)
+{
+    static const struct resp_limits before_auth = {
+        .max_args = RESP_REDIS_PREAUTH_ARGS,
+        .max_bulk_bytes = RESP_REDIS_PREAUTH_BULK_BYTES,
+        .max_line_bytes = RESP_REDIS_MAX_LINE_BYTES,
+        .before_auth = true,
+    };
+    return c->authenticated ? &c->worker->server->limits : &before_auth;
+}
+
+/* How many bytes of replies may wait before the connection stops reading. */
+static size_t pause_at(const struct resp_conn *c)
+{
+    size_t max = c->worker->server->settings.max_output_bytes;
+    return max < PAUSE_OUTPUT_BYTES ? max : PAUSE_OUTPUT_BYTES;
+}
+
+/*
+ * Runs every whole request the input holds, while the replies may grow.
+ * Returns false if the connection was closed.
+ */
+static bool process_input(struct resp_conn *c)
+{
+    struct persist *p = persist_of(c);
+    while (!c->closing && c->out.len < pause_at(c) && c->sock->input->size > 0) {
+        size_t consumed;
+        const char *error;
+        h2o_buffer_t *in = c->sock->input;
+        enum resp_parse_status status = resp_parse(&c->req, in->bytes, in->size, limits_of(c), &consumed, &error);
+        if (status == RESP_PARSE_MORE)
+            break;
+        if (status == RESP_PARSE_ERROR) {
+            resp_out_error(&c->out, error);
+            c->closing = true;
+            break;
+        }
+        size_t reply_at = c->out.len;
+        if (c->req.argc > 0) {
+            uint64_t lsn_before = p != NULL ? persist_thread_lsn() : 0;
+            resp_command_run(c, in->bytes, c->req.argv, c->req.argc);
+            resp_scratch_clear(c);
+            if (p != NULL && persist_thread_lsn() != lsn_before)
+                c->hold_lsn = persist_thread_lsn();
+        }
+        h2o_buffer_consume(&c->sock->input, consumed);
+        resp_request_reset(&c->req);
+        if (c->out.failed || c->out.len - reply_at > c->worker->server->settings.max_output_bytes) {
+            log_msg(LOG_LEVEL_WARN, "closing RESP client %llu: %s", (unsigned long long)c->id,
+                    c->out.failed ? "out of memory for its replies" : "a reply larger than --resp-max-output");
+            close_conn(c);
+            return false;
+        }
+    }
+    if (!c->paused && c->out.len >= pause_at(c)) {
+        h2o_socket_read_stop(c->sock);
+        c->paused = true;
+    }
+    return true;
+}
+
+static void on_read(h2o_socket_t *sock, const char *err)
+{
+    struct resp_conn *c = sock->data;
+    if (err != NULL) {
+        close_conn(c);
+        return;
+    }
+    if (process_input(c) && flush(c))
+        update_settled(c);
+}
+
+/* The socket took `sending`: send what gathered meanwhile, and read again if reading was paused. */
+static void on_written(h2o_socket_t *sock, const char *err)
+{
+    struct resp_conn *c = sock->data;
+    c->writing = false;
+    c->sending.len = 0;
+    if (err != NULL) {
+        close_conn(c);
+        return;
+    }
+    if (!flush(c))
+        return;
+    if (c->paused && c->out.len < pause_at(c)) {
+        c->paused = false;
+        h2o_socket_read_start(c->sock, on_read);
+        if (!process_input(c) || !flush(c))
+            return;
+    }
+    update_settled(c);
+}
+
+void resp_conn_serve(struct resp_worker *w, h2o_socket_t *sock)
+{
+    struct resp_conn *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
+    const char *token = w->server->settings.auth_token;
+    c->worker = w;
+    c->sock = sock;
+    c->out.protocol = c->sending.protocol = 2;
+    c->authenticated = token == NULL || token[0] == '\0';
+    c->id = atomic_fetch_add(&w->server->next_client_id, 1) + 1;
+    sock->data = c;
+    net_connection_settled(sock, 1);
+    h2o_socket_read_start(sock, on_read);
+}
+
+/* ---- held replies -------------------------------------------------------- */
+
+/* Sends the replies of every held connection whose writes are now on disk. On the worker's thread. */
+static void release_durable(struct resp_worker *w)
+{
+    h2o_linklist_t *node = w->held.next;
+    while (node != &w->held) {
+        struct resp_conn *c = H2O_STRUCT_FROM_MEMBER(struct resp_conn, held_link, node);
+        node = node->next;
+        if (held(c))
+            continue;
+        h2o_linklist_unlink(&c->held_link);
+        atomic_fetch_sub(&w->held_count, 1);
+        if (flush(c))
+            update_settled(c);
+    }
+}
+
+static void on_wake(struct net_task *task)
+{
+    struct resp_worker *w = H2O_STRUCT_FROM_MEMBER(struct resp_worker, wake_task, task);
+    atomic_store(&w->wake_posted, 0);
+    release_durable(w);
+}
+
+/* persist_subscribe's callback, on the log's writer thread: wake the worker if it holds anything. */
+static void on_durable(void *ctx)
+{
+    struct resp_worker *w = ctx;
+    if (atomic_load(&w->held_count) == 0 || atomic_exchange(&w->wake_posted, 1) != 0)
+        return;
+    if (net_worker_post(w->net_worker, &w->wake_task) != 0)
+        atomic_store(&w->wake_posted, 0);
+}
+
+void resp_held_attach(struct resp_worker *w)
+{
+    struct persist *p = w->server->cmd->persist;
+    h2o_linklist_init_anchor(&w->held);
+    w->wake_task.run = on_wake;
+    w->subscription = p != NULL ? persist_subscribe(p, on_durable, w) : -1;
+}
+
+void resp_held_detach(struct resp_worker *w)
+{
+    if (w->subscription >= 0)
+        persist_unsubscribe(w->server->cmd->persist, w->subscription);
+}

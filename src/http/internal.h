@@ -13,6 +13,7 @@
 #include <h2o.h>
 #include <stdatomic.h>
 
+#include "cmd/durable.h"
 #include "http/metrics.h"
 #include "http/server.h"
 
@@ -29,10 +30,7 @@ struct http_worker {
     struct metrics metrics;                    /* read by /metrics */
     /* persistence.c: replies held until the log has their writes on disk (--append-log always) */
     h2o_linklist_t held;                       /* oldest first; this thread only */
-    atomic_size_t held_count;                  /* read by the log's writer thread, to wake this one */
-    atomic_int wake_posted;                    /* wake_task is posted and has not begun */
-    struct net_task wake_task;
-    int subscription;                          /* persist_subscribe's handle, or -1 */
+    struct durable_wait durable;               /* counts them, and wakes this worker when the log moves on */
 } __attribute__((aligned(64)));
 
 struct http_server {

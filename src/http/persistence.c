@@ -9,8 +9,8 @@
  * other than GET or HEAD whose thread's last LSN is not yet durable, holds
  * the response's final send on the worker's `held` list instead of passing
  * it on. The event loop goes on serving other connections meanwhile. After
- * each fsync the log's writer thread calls on_durable, which posts the
- * worker's wake_task (once; only if something is held); on the worker's
+ * each fsync the log's writer wakes the worker if it holds anything
+ * (src/cmd/durable.c, shared with the RESP front); on the worker's
  * thread the task sends every held response whose LSN is now durable. A
  * thread's LSNs only grow, so the list is in LSN order and the walk stops
  * at the first one still waiting. A client that goes away meanwhile
@@ -55,34 +55,18 @@ static struct persist *persist_of(const struct http_worker *hw)
 }
 
 /* Sends every held reply the log now has on disk. On the worker's thread. */
-static void release_durable(struct http_worker *hw)
+static void release_durable(struct durable_wait *w)
 {
+    struct http_worker *hw = H2O_STRUCT_FROM_MEMBER(struct http_worker, durable, w);
     struct persist *p = persist_of(hw);
     while (!h2o_linklist_is_empty(&hw->held)) {
         struct held_reply *h = H2O_STRUCT_FROM_MEMBER(struct held_reply, link, hw->held.next);
         if (!persist_is_durable(p, h->lsn))
             break;
         h2o_linklist_unlink(&h->link);
-        atomic_fetch_sub(&hw->held_count, 1);
+        durable_wait_unhold(&hw->durable);
         h2o_ostream_send_next(h->ostream, h->req, h->bufs, h->bufcnt, h->state); /* may dispose of the request */
     }
-}
-
-static void on_wake(struct net_task *task)
-{
-    struct http_worker *hw = H2O_STRUCT_FROM_MEMBER(struct http_worker, wake_task, task);
-    atomic_store(&hw->wake_posted, 0);
-    release_durable(hw);
-}
-
-/* persist_subscribe's callback, on the log's writer thread: wake the worker if it holds anything. */
-static void on_durable(void *ctx)
-{
-    struct http_worker *hw = ctx;
-    if (atomic_load(&hw->held_count) == 0 || atomic_exchange(&hw->wake_posted, 1) != 0)
-        return;
-    if (net_worker_post(hw->net_worker, &hw->wake_task) != 0)
-        atomic_store(&hw->wake_posted, 0); /* the worker has stopped: nothing of it is held any more */
 }
 
 /* The request's pool is being cleared (answered, or the client left): forget the hold. */
@@ -91,7 +75,7 @@ static void on_held_dispose(void *mem)
     struct held_reply *h = mem;
     if (h2o_linklist_is_linked(&h->link)) {
         h2o_linklist_unlink(&h->link);
-        atomic_fetch_sub(&h->hw->held_count, 1);
+        durable_wait_unhold(&h->hw->durable);
     }
 }
 
@@ -108,10 +92,10 @@ static void held_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs, si
     h->bufcnt = bufcnt;
     h->state = state;
     h->ostream = self;
-    /* Counted before the durability check in release_durable: on_durable sees one or the other (seq_cst). */
+    /* Counted before the durability check in release_durable: the writer's wake sees one or the other (seq_cst). */
     h2o_linklist_insert(&h->hw->held, &h->link);
-    atomic_fetch_add(&h->hw->held_count, 1);
-    release_durable(h->hw);
+    durable_wait_hold(&h->hw->durable);
+    release_durable(&h->hw->durable);
 }
 
 static void held_filter_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t **slot)
@@ -143,18 +127,12 @@ void persistence_register_filter(h2o_pathconf_t *pathconf)
 void persistence_attach(struct http_worker *hw)
 {
     h2o_linklist_init_anchor(&hw->held);
-    hw->wake_task.run = on_wake;
-    hw->subscription = -1;
-    struct persist *p = persist_of(hw);
-    if (p != NULL)
-        hw->subscription = persist_subscribe(p, on_durable, hw);
+    durable_wait_attach(&hw->durable, persist_of(hw), hw->net_worker, release_durable);
 }
 
 void persistence_detach(struct http_worker *hw)
 {
-    struct persist *p = persist_of(hw);
-    if (p != NULL)
-        persist_unsubscribe(p, hw->subscription); /* after this, on_durable is never called for hw */
+    durable_wait_detach(&hw->durable); /* after this, release_durable is never called for hw */
 }
 
 /* ---- the loading gate ---------------------------------------------------- */

@@ -45,7 +45,7 @@ static void close_conn(struct resp_conn *c)
 {
     if (h2o_linklist_is_linked(&c->held_link)) {
         h2o_linklist_unlink(&c->held_link);
-        atomic_fetch_sub(&c->worker->held_count, 1);
+        durable_wait_unhold(&c->worker->durable);
     }
     resp_request_free(&c->req);
     resp_scratch_clear(c);
@@ -89,11 +89,11 @@ static bool flush(struct resp_conn *c)
         if (!h2o_linklist_is_linked(&c->held_link)) {
             /* Counted before durability is checked again: the writer's wake sees one or the other (seq_cst). */
             h2o_linklist_insert(&c->worker->held, &c->held_link);
-            atomic_fetch_add(&c->worker->held_count, 1);
+            durable_wait_hold(&c->worker->durable);
             if (held(c))
                 return true;
             h2o_linklist_unlink(&c->held_link);
-            atomic_fetch_sub(&c->worker->held_count, 1);
+            durable_wait_unhold(&c->worker->durable);
         } else {
             return true;
         }
@@ -224,8 +224,9 @@ void resp_conn_serve(struct resp_worker *w, h2o_socket_t *sock)
 /* ---- held replies -------------------------------------------------------- */
 
 /* Sends the replies of every held connection whose writes are now on disk. On the worker's thread. */
-static void release_durable(struct resp_worker *w)
+static void release_durable(struct durable_wait *dw)
 {
+    struct resp_worker *w = H2O_STRUCT_FROM_MEMBER(struct resp_worker, durable, dw);
     h2o_linklist_t *node = w->held.next;
     while (node != &w->held) {
         struct resp_conn *c = H2O_STRUCT_FROM_MEMBER(struct resp_conn, held_link, node);
@@ -233,39 +234,19 @@ static void release_durable(struct resp_worker *w)
         if (held(c))
             continue;
         h2o_linklist_unlink(&c->held_link);
-        atomic_fetch_sub(&w->held_count, 1);
+        durable_wait_unhold(dw);
         if (flush(c))
             update_settled(c);
     }
 }
 
-static void on_wake(struct net_task *task)
-{
-    struct resp_worker *w = H2O_STRUCT_FROM_MEMBER(struct resp_worker, wake_task, task);
-    atomic_store(&w->wake_posted, 0);
-    release_durable(w);
-}
-
-/* persist_subscribe's callback, on the log's writer thread: wake the worker if it holds anything. */
-static void on_durable(void *ctx)
-{
-    struct resp_worker *w = ctx;
-    if (atomic_load(&w->held_count) == 0 || atomic_exchange(&w->wake_posted, 1) != 0)
-        return;
-    if (net_worker_post(w->net_worker, &w->wake_task) != 0)
-        atomic_store(&w->wake_posted, 0);
-}
-
 void resp_held_attach(struct resp_worker *w)
 {
-    struct persist *p = w->server->cmd->persist;
     h2o_linklist_init_anchor(&w->held);
-    w->wake_task.run = on_wake;
-    w->subscription = p != NULL ? persist_subscribe(p, on_durable, w) : -1;
+    durable_wait_attach(&w->durable, w->server->cmd->persist, w->net_worker, release_durable);
 }
 
 void resp_held_detach(struct resp_worker *w)
 {
-    if (w->subscription >= 0)
-        persist_unsubscribe(w->server->cmd->persist, w->subscription);
+    durable_wait_detach(&w->durable);
 }

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "cmd/durable.h"
 #include "resp/out.h"
 #include "resp/parse.h"
 #include "resp/server.h"
@@ -20,10 +21,7 @@ struct resp_worker {
     struct net_worker *net_worker;
     /* Connections whose replies wait for the log to reach the disk (--append-log always). */
     h2o_linklist_t held;
-    atomic_size_t held_count; /* read by the log's writer thread, to wake this one */
-    atomic_int wake_posted;   /* wake_task is posted and has not begun */
-    struct net_task wake_task;
-    int subscription; /* persist_subscribe's handle, or -1 */
+    struct durable_wait durable; /* counts them, and wakes this worker when the log moves on */
 } __attribute__((aligned(64)));
 
 struct resp_server {

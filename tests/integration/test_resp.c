@@ -310,6 +310,13 @@ static void errors_in_redis_words(void **state)
                  NULL);
     expect_reply(&c, "-ERR wrong number of arguments for 'get' command\r\n", "GET", NULL);
     expect_reply(&c, "-ERR wrong number of arguments for 'set' command\r\n", "SET", "k", NULL);
+    /* Keys are UTF-8 text, as over HTTP: one that is not can be neither written nor found. */
+    const char *bad_key[] = {"SET", "\xff\xfe", "v"};
+    resp_send_argv(&c, 3, bad_key, NULL);
+    char *refused = resp_read(&c, 5000, NULL);
+    assert_string_equal(refused, "-ERR key must be non-empty UTF-8 text without NUL\r\n");
+    free(refused);
+    expect_reply(&c, "$-1\r\n", "GET", "\xff\xfe", NULL);
     expect_reply(&c, "+PONG\r\n", "PING", NULL); /* errors leave the connection open */
     resp_send_raw(&c, "*1\r\n$x\r\n", 8);
     char *error = resp_read(&c, 5000, NULL);

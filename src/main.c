@@ -197,6 +197,8 @@ int main(int argc, char **argv)
     if (server != NULL && cfg.resp_port != CONFIG_PORT_UNSET)
         resp = resp_server_create(&(struct resp_settings){.port = cfg.resp_port,
                                                           .auth_token = cfg.auth_token,
+                                                          .tls_cert = tls ? cfg.tls_cert : NULL,
+                                                          .tls_key = cfg.tls_key,
                                                           .max_output_bytes = cfg.resp_max_output,
                                                           .max_bulk_bytes = cfg.max_body_bytes,
                                                           .max_memory = cfg.max_memory,

@@ -21,9 +21,9 @@
 
 #include "http/internal.h"
 #include "http/reply.h"
-#include "http/tls.h"
 #include "log.h"
 #include "net/h2o_quirks.h"
+#include "net/tls.h"
 
 /* ---- the network core's callbacks --------------------------------------- */
 
@@ -162,8 +162,8 @@ struct http_server *http_server_create(const struct http_settings *settings, con
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (srv == NULL)
         return NULL;
-    srv->front = (struct net_front){.name = "HTTP", .attach = attach, .detach = detach, .serve = serve,
-                                    .refuse = refuse, .drain = drain};
+    srv->front = (struct net_front){
+        .name = "HTTP", .attach = attach, .detach = detach, .serve = serve, .refuse = refuse, .drain = drain};
     srv->settings = *settings;
     srv->cmd = cmd;
     srv->stats = stats;
@@ -174,18 +174,21 @@ struct http_server *http_server_create(const struct http_settings *settings, con
         free(srv);
         return NULL;
     }
+    /* ALPN: h2 first, so HTTP/2 clients negotiate it and everything else falls back; without HTTP/2, http/1.1 alone. */
+    static const h2o_iovec_t http1_only[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
+    const h2o_iovec_t *alpn = settings->http2 ? h2o_http2_alpn_protocols : http1_only;
     if (settings->tls_cert != NULL &&
-        (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key, settings->http2)) == NULL) {
+        (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key, alpn)) == NULL) {
         free(srv->workers);
         free(srv);
         return NULL;
     }
     http_server_configure(srv);
-    int failed = settings->serve_http &&
-                 (srv->ports[LISTEN_HTTP] = net_listen(net, &srv->front, LISTEN_HTTP, settings->http_port, "HTTP")) == 0;
+    int failed = settings->serve_http && (srv->ports[LISTEN_HTTP] = net_listen(net, &srv->front, LISTEN_HTTP,
+                                                                               settings->http_port, "HTTP")) == 0;
     if (!failed && settings->tls_cert != NULL)
-        failed = (srv->ports[LISTEN_HTTPS] =
-                      net_listen(net, &srv->front, LISTEN_HTTPS, settings->https_port, "HTTPS")) == 0;
+        failed =
+            (srv->ports[LISTEN_HTTPS] = net_listen(net, &srv->front, LISTEN_HTTPS, settings->https_port, "HTTPS")) == 0;
     if (failed) {
         http_server_destroy(srv);
         return NULL;

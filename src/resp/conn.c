@@ -219,6 +219,9 @@ void resp_conn_serve(struct resp_worker *w, h2o_socket_t *sock)
     sock->data = c;
     net_connection_settled(sock, 1);
     h2o_socket_read_start(sock, on_read);
+    /* After a TLS handshake, what the client sent with its last handshake message is already decrypted here. */
+    if (sock->input->size > 0)
+        on_read(sock, NULL);
 }
 
 /* ---- held replies -------------------------------------------------------- */

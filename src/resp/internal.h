@@ -31,6 +31,7 @@ struct resp_server {
     const struct cmd_ctx *cmd;
     const struct stats_sources *stats;
     struct net *net;
+    SSL_CTX *ssl_ctx; /* NULL: plain text */
     unsigned port;
     unsigned worker_count;
     struct resp_worker **workers; /* by worker index; NULL until attached */

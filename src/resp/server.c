@@ -3,11 +3,14 @@
  * the core makes on each worker (attach, detach, serve, refuse). A RESP
  * connection has no drain of its own: the core closes each one that is
  * settled (nothing unanswered) and quiet, and the rest at the deadline.
+ * With --tls-cert the port speaks TLS only (as redis-cli --tls does): the
+ * handshake comes first, then the connection is served as any other.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
+#include "net/tls.h"
 #include "resp/internal.h"
 
 static void on_refusal_sent(h2o_socket_t *sock, const char *err)
@@ -16,20 +19,42 @@ static void on_refusal_sent(h2o_socket_t *sock, const char *err)
     h2o_socket_close(sock);
 }
 
-/* Redis's words for the same refusal, which clients know. */
+/* Redis's words for the same refusal, which clients know (over TLS, nothing: it would mean nothing before a handshake).
+ */
 static void refuse(void *state, int tag, h2o_socket_t *sock)
 {
     static const char reply[] = "-ERR max number of clients reached\r\n";
-    (void)state;
+    struct resp_worker *w = state;
     (void)tag;
+    if (w->server->ssl_ctx != NULL) {
+        h2o_socket_close(sock);
+        return;
+    }
     h2o_iovec_t buf = h2o_iovec_init(reply, sizeof(reply) - 1);
     h2o_socket_write(sock, &buf, 1, on_refusal_sent);
 }
 
+static void on_handshake(h2o_socket_t *sock, const char *err)
+{
+    struct resp_worker *w = sock->data;
+    if (err != NULL) {
+        log_msg(LOG_LEVEL_DEBUG, "RESP TLS handshake failed: %s", err);
+        h2o_socket_close(sock);
+        return;
+    }
+    resp_conn_serve(w, sock);
+}
+
 static void serve(void *state, int tag, h2o_socket_t *sock)
 {
+    struct resp_worker *w = state;
     (void)tag;
-    resp_conn_serve(state, sock);
+    if (w->server->ssl_ctx == NULL) {
+        resp_conn_serve(w, sock);
+        return;
+    }
+    sock->data = w;
+    h2o_socket_ssl_handshake(sock, w->server->ssl_ctx, NULL, on_handshake);
 }
 
 static void *attach(struct net_front *front, struct net_worker *nw)
@@ -70,7 +95,10 @@ struct resp_server *resp_server_create(const struct resp_settings *settings, con
     srv->net = net;
     srv->worker_count = net_threads(net);
     srv->workers = calloc(srv->worker_count, sizeof(*srv->workers));
-    if (srv->workers == NULL || (srv->port = net_listen(net, &srv->front, 0, settings->port, "RESP")) == 0) {
+    if (srv->workers == NULL ||
+        (settings->tls_cert != NULL &&
+         (srv->ssl_ctx = tls_context_create(settings->tls_cert, settings->tls_key, NULL)) == NULL) ||
+        (srv->port = net_listen(net, &srv->front, 0, settings->port, "RESP")) == 0) {
         resp_server_destroy(srv);
         return NULL;
     }
@@ -88,6 +116,8 @@ void resp_server_destroy(struct resp_server *srv)
         return;
     for (unsigned i = 0; srv->workers != NULL && i < srv->worker_count; i++)
         free(srv->workers[i]);
+    if (srv->ssl_ctx != NULL)
+        SSL_CTX_free(srv->ssl_ctx);
     free(srv->workers);
     free(srv);
 }

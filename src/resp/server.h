@@ -16,7 +16,9 @@
 struct resp_settings {
     unsigned port;           /* 0 = any free port */
     const char *auth_token;  /* NULL or "": no authentication */
-    size_t max_output_bytes; /* a connection whose unsent replies exceed this is closed */
+    const char *tls_cert;    /* PEM chain: the port speaks TLS only; NULL: plain text */
+    const char *tls_key;
+    size_t max_output_bytes; /* a reply larger than this closes its connection */
     size_t max_bulk_bytes;   /* one argument (at least the value limit) */
     /* What CONFIG GET and INFO report, in Redis's terms. */
     size_t max_memory;

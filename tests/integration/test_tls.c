@@ -67,7 +67,10 @@ static void https_call(unsigned port, const char *method, const char *path, cons
                        struct http_res *res)
 {
     const char *json[] = {"Content-Type: application/json", NULL};
-    struct http_req req = {.method = method, .path = path, .body = body, .headers = body ? json : NULL,
+    struct http_req req = {.method = method,
+                           .path = path,
+                           .body = body,
+                           .headers = body ? json : NULL,
                            .http_version = http_version ? http_version : (long)CURL_HTTP_VERSION_2TLS,
                            .tls_ca = cert_path};
     if (http_do(NULL, port, &req, res) != 0)
@@ -242,8 +245,10 @@ static void bad_tls_settings_stop_start_up_with_a_message(void **state)
         {{"--port", "0", "--tls-key", key_path}, 2, "--tls-cert and --tls-key go together"},
         {{"--port", "0", "--tls-port", "0"}, 2, "--tls-port needs --tls-cert and --tls-key"},
         {{"--port", "9443", "--tls-port", "9443", "--tls-cert", cert_path, "--tls-key", key_path},
-         2, "--tls-port and --port must differ"},
-        {{"--port", "0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", key_path}, 2,
+         2,
+         "--tls-port and --port must differ"},
+        {{"--port", "0", "--tls-cert", "/nonexistent/cert.pem", "--tls-key", key_path},
+         2,
          "cannot read --tls-cert /nonexistent/cert.pem"},
         {{"--port", "0", "--tls-cert", cert_path, "--tls-key", other_key_path}, 1, "key values mismatch"},
         {{"--port", "0", "--tls-cert", garbage_path, "--tls-key", key_path}, 1, "cannot load the --tls-cert chain"},
@@ -258,6 +263,34 @@ static void bad_tls_settings_stop_start_up_with_a_message(void **state)
         free(out);
         free(err);
     }
+}
+
+/* With --tls-cert, the Redis-protocol port speaks TLS only, as redis-cli --tls does. */
+static void the_resp_port_speaks_tls(void **state)
+{
+    (void)state;
+    struct server s = {0};
+    assert_int_equal(server_start_args(&s, "--tls-cert", cert_path, "--tls-key", key_path, "--resp-port", "0", NULL),
+                     0);
+    assert_true(s.resp_port != 0);
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof(cmd),
+             "redis-cli --tls --cacert %s -p %u SET over-tls yes && redis-cli --tls --cacert %s -p %u GET over-tls",
+             cert_path, s.resp_port, cert_path, s.resp_port);
+    int rc = run_shell(cmd, &out);
+    if (rc != 0)
+        fprintf(stderr, "%s\n%s\n", cmd, out);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "OK\nyes\n");
+    free(out);
+    /* Plain text on the TLS port: no reply, whatever is sent. */
+    size_t len = 0;
+    int closed = 0;
+    char *reply = raw_exchange(s.resp_port, "PING\r\n", 6, 2000, &len, &closed);
+    assert_null(strstr(reply, "PONG"));
+    free(reply);
+    expect_clean_exit(&s, 10000);
+    server_cleanup(&s);
 }
 
 int main(void)
@@ -278,6 +311,7 @@ int main(void)
         cmocka_unit_test(with_tls_port_plain_http_and_https_share_one_store),
         cmocka_unit_test(with_http2_off_every_connection_speaks_http1),
         cmocka_unit_test(bad_tls_settings_stop_start_up_with_a_message),
+        cmocka_unit_test(the_resp_port_speaks_tls),
     };
     group_server_args = args;
     int result = support_exit_code(cmocka_run_group_tests(tests, group_server_setup, group_server_teardown));

@@ -1,21 +1,19 @@
 /*
- * TLS for the HTTP front: one OpenSSL server context, built at start-up from
- * the certificate chain and key files and shared read-only by every worker
- * (an SSL_CTX is safe to share once configured; each connection gets its own
- * SSL object inside h2o). ALPN offers h2 first, then http/1.1, so HTTP/2
- * clients negotiate it in the handshake and everything else falls back; with
- * --http2 off it offers http/1.1 alone.
+ * TLS for the fronts: one OpenSSL server context per front, built at
+ * start-up from the certificate chain and key files and shared read-only by
+ * every worker (an SSL_CTX is safe to share once configured; each connection
+ * gets its own SSL object inside h2o). The front names what ALPN offers
+ * (HTTP: h2, then http/1.1; the Redis protocol: nothing).
  *
  * Protocol floor: TLS 1.2. Compression is off (CRIME), renegotiation is off,
  * and the server's cipher order wins. OpenSSL 3's default cipher lists and
  * groups are kept: they are the maintained choice on Debian 12.
  */
-#include "http/tls.h"
+#include "net/tls.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "http/internal.h"
 #include "log.h"
 
 /* Logs what failed and OpenSSL's oldest queued reason, then clears its queue. */
@@ -29,9 +27,8 @@ static void log_openssl_error(const char *what, const char *path)
     log_msg(LOG_LEVEL_ERROR, "%s %s: %s", what, path, reason);
 }
 
-SSL_CTX *tls_context_create(const char *cert_path, const char *key_path, int http2)
+SSL_CTX *tls_context_create(const char *cert_path, const char *key_path, const h2o_iovec_t *alpn)
 {
-    static const h2o_iovec_t http1_only[] = {{H2O_STRLIT("http/1.1")}, {NULL, 0}};
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
     if (ctx == NULL) {
         log_openssl_error("cannot create a TLS context for", cert_path);
@@ -45,7 +42,8 @@ SSL_CTX *tls_context_create(const char *cert_path, const char *key_path, int htt
         /* Also where a key that does not match the certificate is caught ("key values mismatch"). */
         log_openssl_error("cannot load the --tls-key", key_path);
     } else {
-        h2o_ssl_register_alpn_protocols(ctx, http2 ? h2o_http2_alpn_protocols : http1_only);
+        if (alpn != NULL)
+            h2o_ssl_register_alpn_protocols(ctx, alpn);
         return ctx;
     }
     SSL_CTX_free(ctx);

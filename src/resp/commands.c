@@ -17,6 +17,7 @@
  * exactly the value its write replaced, even under concurrent writers.
  */
 #define _GNU_SOURCE /* FNM_CASEFOLD */
+#include <ctype.h>
 #include <fnmatch.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -448,6 +449,16 @@ static void run_config(struct resp_conn *c, const struct args *a)
         }
 }
 
+/* Commands run by every worker so far (each counts its own: no cache line shared between workers). */
+static uint64_t commands_processed(const struct resp_server *srv)
+{
+    uint64_t n = 0;
+    for (unsigned i = 0; i < srv->worker_count; i++)
+        if (srv->workers[i] != NULL)
+            n += atomic_load_explicit(&srv->workers[i]->commands, memory_order_relaxed);
+    return n;
+}
+
 /* INFO's text: Redis's section and field names, for the fields that exist here. */
 static void run_info(struct resp_conn *c, const struct args *a)
 {
@@ -476,8 +487,8 @@ static void run_info(struct resp_conn *c, const struct args *a)
         ADD("# Stats\r\ntotal_connections_received:%" PRIu64 "\r\ntotal_commands_processed:%" PRIu64
             "\r\nrejected_connections:%" PRIu64 "\r\nexpired_keys:%" PRIu64 "\r\nevicted_keys:%" PRIu64
             "\r\nkeyspace_hits:%" PRIu64 "\r\nkeyspace_misses:%" PRIu64 "\r\n\r\n",
-            st.net.connections_total, (uint64_t)atomic_load(&srv->commands), st.net.connections_refused,
-            st.store.expired, st.store.evicted, st.store.hits, st.store.misses);
+            st.net.connections_total, commands_processed(srv), st.net.connections_refused, st.store.expired,
+            st.store.evicted, st.store.hits, st.store.misses);
     if (SECTION("keyspace")) {
         ADD("# Keyspace\r\n");
         if (st.store.entries > 0)
@@ -1194,6 +1205,7 @@ struct command {
 
 static void run_command(struct resp_conn *c, const struct args *a);
 
+/* In alphabetical order: find_command searches it by halves (tests/integration/test_resp.c checks every name). */
 static const struct command commands[] = {
     {"append", 3, 0, run_append},
     {"auth", -2, BEFORE_AUTH | WHILE_LOADING, run_auth},
@@ -1212,8 +1224,8 @@ static const struct command commands[] = {
     {"flushall", -1, 0, run_flush},
     {"flushdb", -1, 0, run_flush},
     {"get", 2, 0, run_get},
-    {"getex", -2, 0, run_getex},
     {"getdel", 2, 0, run_getdel},
+    {"getex", -2, 0, run_getex},
     {"getset", 3, 0, run_getset},
     {"hello", -1, BEFORE_AUTH | WHILE_LOADING, run_hello},
     {"incr", 2, 0, run_incr},
@@ -1259,11 +1271,26 @@ static void command_info(struct resp_conn *c, const struct command *cmd)
     resp_out_integer(&c->out, !keyed ? 0 : cmd->run == run_mset ? 2 : 1);
 }
 
+/* The command named name[0..len) in any case, by binary search: the table is in alphabetical order. */
 static const struct command *find_command(const char *name, size_t len)
 {
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strlen(commands[i].name) == len && strncasecmp(commands[i].name, name, len) == 0)
-            return &commands[i];
+    size_t low = 0, high = NCOMMANDS;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        const char *candidate = commands[mid].name;
+        size_t i = 0;
+        while (i < len && candidate[i] != '\0' && tolower((unsigned char)name[i]) == candidate[i])
+            i++;
+        int order = i == len               ? (candidate[i] == '\0' ? 0 : -1)
+                    : candidate[i] == '\0' ? 1
+                                           : tolower((unsigned char)name[i]) - candidate[i];
+        if (order == 0)
+            return &commands[mid];
+        if (order < 0)
+            high = mid;
+        else
+            low = mid + 1;
+    }
     return NULL;
 }
 
@@ -1309,7 +1336,8 @@ void resp_command_run(struct resp_conn *c, const char *base, const struct resp_a
 {
     const struct args a = {.base = base, .argv = argv, .argc = argc};
     struct resp_server *srv = c->worker->server;
-    atomic_fetch_add_explicit(&srv->commands, 1, memory_order_relaxed);
+    atomic_store_explicit(&c->worker->commands, atomic_load_explicit(&c->worker->commands, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     const struct command *cmd = find_command(arg(&a, 0), arg_len(&a, 0));
     if (cmd == NULL) {
         if (!c->authenticated)

@@ -21,7 +21,8 @@ struct resp_worker {
     struct net_worker *net_worker;
     /* Connections whose replies wait for the log to reach the disk (--append-log always). */
     h2o_linklist_t held;
-    struct durable_wait durable; /* counts them, and wakes this worker when the log moves on */
+    struct durable_wait durable;   /* counts them, and wakes this worker when the log moves on */
+    atomic_uint_fast64_t commands; /* run on this worker: written by it alone, read by any worker's INFO */
 } __attribute__((aligned(64)));
 
 struct resp_server {
@@ -36,7 +37,6 @@ struct resp_server {
     unsigned worker_count;
     struct resp_worker **workers; /* by worker index; NULL until attached */
     atomic_uint_fast64_t next_client_id;
-    atomic_uint_fast64_t commands; /* processed, for INFO */
 };
 
 struct resp_conn {

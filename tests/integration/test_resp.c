@@ -6,6 +6,7 @@
  * redis-cli, redis-benchmark and redis-py.
  */
 #define _GNU_SOURCE
+#include <ctype.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -276,6 +277,24 @@ static void connection_commands(void **state)
     free(config);
     char *count = resp_call(&c, "COMMAND", "COUNT", NULL);
     assert_true(count[0] == ':' && atoi(count + 1) > 30);
+    /* Every command COMMAND lists is found by its name, in upper case too. */
+    char *all = resp_call(&c, "COMMAND", NULL);
+    int listed = 0;
+    for (char *at = strstr(all, "*6\r\n$"); at != NULL; at = strstr(at + 1, "*6\r\n$")) {
+        char name[32];
+        int len = atoi(at + 5);
+        const char *text = strchr(at + 5, '\n') + 1;
+        for (int i = 0; i < len && i < 31; i++)
+            name[i] = (char)toupper((unsigned char)text[i]);
+        name[len < 31 ? len : 31] = '\0';
+        char *info = resp_call(&c, "COMMAND", "INFO", name, NULL);
+        if (strncmp(info, "*1\r\n*6\r\n", 8) != 0)
+            fail_msg("COMMAND INFO %s: %s", name, info);
+        free(info);
+        listed++;
+    }
+    assert_int_equal(listed, atoi(count + 1));
+    free(all);
     free(count);
     char *now = resp_call(&c, "TIME", NULL);
     assert_int_equal(strncmp(now, "*2\r\n$10\r\n", 9), 0);

@@ -833,35 +833,88 @@ static void run_type(struct resp_conn *c, const struct args *a)
     resp_out_status(&c->out, found ? "string" : "none");
 }
 
+/* EXPIRE's conditions on the key's current expiry (Redis 7), as bits: XX may come with GT or LT. */
+enum expire_when { EXPIRE_NX = 1, EXPIRE_XX = 2, EXPIRE_GT = 4, EXPIRE_LT = 8 };
+
+/* Whether the conditions let a key whose remaining TTL is current_ms (-1: none, which counts as forever) get new_ms. */
+static bool expire_allowed(unsigned when, int64_t current_ms, int64_t new_ms)
+{
+    bool has_ttl = current_ms >= 0;
+    return !((when & EXPIRE_NX) && has_ttl) && !((when & EXPIRE_XX) && !has_ttl) &&
+           !((when & EXPIRE_GT) && (!has_ttl || new_ms <= current_ms)) &&
+           !((when & EXPIRE_LT) && has_ttl && new_ms >= current_ms);
+}
+
+/* The NX|XX|GT|LT options after the time, with Redis's refusals of combinations; false after replying. */
+static bool expire_condition(struct resp_conn *c, const struct args *a, unsigned *when)
+{
+    static const struct {
+        const char *word;
+        unsigned bit;
+    } options[] = {{"NX", EXPIRE_NX}, {"XX", EXPIRE_XX}, {"GT", EXPIRE_GT}, {"LT", EXPIRE_LT}};
+    *when = 0;
+    for (size_t i = 3; i < a->argc; i++) {
+        size_t o = 0;
+        while (o < 4 && !arg_is(a, i, options[o].word))
+            o++;
+        if (o == 4) {
+            resp_out_errorf(&c->out, "ERR Unsupported option %.*s", (int)arg_len(a, i), arg(a, i));
+            return false;
+        }
+        *when |= options[o].bit;
+    }
+    if ((*when & EXPIRE_NX) && (*when & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT))) {
+        resp_out_error(&c->out, "ERR NX and XX, GT or LT options at the same time are not compatible");
+        return false;
+    }
+    if ((*when & EXPIRE_GT) && (*when & EXPIRE_LT)) {
+        resp_out_error(&c->out, "ERR GT and LT options at the same time are not compatible");
+        return false;
+    }
+    return true;
+}
+
 /*
- * EXPIRE, PEXPIRE (a time from now) and EXPIREAT, PEXPIREAT (a Unix time): a
- * time not in the future deletes the key, as Redis does.
+ * EXPIRE, PEXPIRE (a time from now) and EXPIREAT, PEXPIREAT (a Unix time),
+ * with NX, XX, GT or LT: a time not in the future deletes the key, as Redis
+ * does. The condition is checked against the expiry read, and the change
+ * made only if the entry is still that version (else read again).
  */
 static void expire_key(struct resp_conn *c, const struct args *a, int64_t scale, bool absolute, const char *command)
 {
-    int64_t n, ttl_ms;
+    int64_t n, ttl_ms = 0;
+    unsigned when;
     if (!arg_int64(a, 2, &n)) {
         resp_out_error(&c->out, ERR_NOT_INTEGER);
         return;
     }
-    if (a->argc > 3) {
-        resp_out_errorf(&c->out, "ERR NX, XX, GT and LT are not supported here yet ('%s')", command);
+    if (!expire_condition(c, a, &when))
         return;
-    }
     struct timeval now;
     gettimeofday(&now, NULL);
     int64_t now_in_unit = ((int64_t)now.tv_sec * 1000 + now.tv_usec / 1000) / scale;
-    if (n <= 0 || (absolute && n <= now_in_unit)) {
-        resp_out_integer(&c->out, cmd_delete(cmd_of(c), arg(a, 1), arg_len(a, 1), 0) == CMD_OK);
+    bool past = n <= 0 || (absolute && n <= now_in_unit);
+    if (!past && !expiry_ms(c, a, 2, scale, absolute, command, &ttl_ms))
         return;
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        struct store_meta meta;
+        if (cmd_peek(cmd_of(c), arg(a, 1), arg_len(a, 1), &meta) != CMD_OK ||
+            !expire_allowed(when, meta.ttl_ms, ttl_ms)) {
+            resp_out_integer(&c->out, 0);
+            return;
+        }
+        enum cmd_status st = past ? cmd_delete(cmd_of(c), arg(a, 1), arg_len(a, 1), meta.version)
+                                  : cmd_set_ttl(cmd_of(c), arg(a, 1), arg_len(a, 1), ttl_ms, meta.version, NULL);
+        if (st == CMD_OK) {
+            resp_out_integer(&c->out, 1);
+            return;
+        }
+        if (st != CMD_VERSION_MISMATCH && st != CMD_NOT_FOUND) {
+            reply_status_error(c, st);
+            return;
+        }
     }
-    if (!expiry_ms(c, a, 2, scale, absolute, command, &ttl_ms))
-        return;
-    enum cmd_status st = cmd_set_ttl(cmd_of(c), arg(a, 1), arg_len(a, 1), ttl_ms, 0, NULL);
-    if (st == CMD_OK || st == CMD_NOT_FOUND)
-        resp_out_integer(&c->out, st == CMD_OK);
-    else
-        reply_status_error(c, st);
+    resp_out_error(&c->out, ERR_BUSY);
 }
 
 static void run_expire(struct resp_conn *c, const struct args *a)

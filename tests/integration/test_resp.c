@@ -162,6 +162,28 @@ static void keys_and_expiry(void **state)
     expect_reply(&c, ":-2\r\n", "TTL", "nope", NULL);
     expect_reply(&c, ":1\r\n", "PEXPIRE", "b", "100000", NULL);
     expect_reply(&c, ":100\r\n", "TTL", "b", NULL);
+    /* NX, XX, GT, LT against the current expiry (none counts as forever). */
+    expect_reply(&c, "+OK\r\n", "SET", "cond", "v", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "100", "XX", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "100", "GT", NULL);
+    expect_reply(&c, ":1\r\n", "EXPIRE", "cond", "100", "NX", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "200", "NX", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "50", "GT", NULL);
+    expect_reply(&c, ":1\r\n", "EXPIRE", "cond", "200", "GT", NULL);
+    expect_reply(&c, ":200\r\n", "TTL", "cond", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "300", "LT", NULL);
+    expect_reply(&c, ":1\r\n", "EXPIRE", "cond", "150", "LT", "XX", NULL);
+    expect_reply(&c, ":150\r\n", "TTL", "cond", NULL);
+    expect_reply(&c, "+OK\r\n", "SET", "forever", "v", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "forever", "10", "LT", "XX", NULL); /* XX: it has no expiry */
+    expect_reply(&c, ":1\r\n", "EXPIRE", "forever", "10", "LT", NULL);       /* none is longer than any */
+    expect_reply(&c, "-ERR NX and XX, GT or LT options at the same time are not compatible\r\n", "EXPIRE", "cond", "1",
+                 "NX", "GT", NULL);
+    expect_reply(&c, "-ERR GT and LT options at the same time are not compatible\r\n", "EXPIRE", "cond", "1", "GT",
+                 "LT", NULL);
+    expect_reply(&c, "-ERR Unsupported option FOO\r\n", "EXPIRE", "cond", "1", "FOO", NULL);
+    expect_reply(&c, ":0\r\n", "EXPIRE", "cond", "0", "NX", NULL); /* the condition holds back the deletion too */
+    expect_reply(&c, ":1\r\n", "EXISTS", "cond", NULL);
     expect_reply(&c, ":1\r\n", "EXPIRE", "b", "0", NULL); /* not above zero: deleted */
     expect_reply(&c, ":0\r\n", "EXISTS", "b", NULL);
     expect_reply(&c, ":1\r\n", "DEL", "a", "nope", NULL);

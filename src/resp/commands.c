@@ -875,6 +875,34 @@ static bool expire_condition(struct resp_conn *c, const struct args *a, unsigned
 }
 
 /*
+ * Gives the key in argument 1 a TTL of ttl_ms (0: none), or deletes it if
+ * past, when the conditions allow it against the expiry read, and only if
+ * the entry is still that version (else reads again). Replies 1 or 0.
+ */
+static void change_expiry(struct resp_conn *c, const struct args *a, unsigned when, bool past, int64_t ttl_ms)
+{
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        struct store_meta meta;
+        if (cmd_peek(cmd_of(c), arg(a, 1), arg_len(a, 1), &meta) != CMD_OK ||
+            !expire_allowed(when, meta.ttl_ms, ttl_ms)) {
+            resp_out_integer(&c->out, 0);
+            return;
+        }
+        enum cmd_status st = past ? cmd_delete(cmd_of(c), arg(a, 1), arg_len(a, 1), meta.version)
+                                  : cmd_set_ttl(cmd_of(c), arg(a, 1), arg_len(a, 1), ttl_ms, meta.version, NULL);
+        if (st == CMD_OK) {
+            resp_out_integer(&c->out, 1);
+            return;
+        }
+        if (st != CMD_VERSION_MISMATCH && st != CMD_NOT_FOUND) {
+            reply_status_error(c, st);
+            return;
+        }
+    }
+    resp_out_error(&c->out, ERR_BUSY);
+}
+
+/*
  * EXPIRE, PEXPIRE (a time from now) and EXPIREAT, PEXPIREAT (a Unix time),
  * with NX, XX, GT or LT: a time not in the future deletes the key, as Redis
  * does. The condition is checked against the expiry read, and the change
@@ -896,25 +924,7 @@ static void expire_key(struct resp_conn *c, const struct args *a, int64_t scale,
     bool past = n <= 0 || (absolute && n <= now_in_unit);
     if (!past && !expiry_ms(c, a, 2, scale, absolute, command, &ttl_ms))
         return;
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        struct store_meta meta;
-        if (cmd_peek(cmd_of(c), arg(a, 1), arg_len(a, 1), &meta) != CMD_OK ||
-            !expire_allowed(when, meta.ttl_ms, ttl_ms)) {
-            resp_out_integer(&c->out, 0);
-            return;
-        }
-        enum cmd_status st = past ? cmd_delete(cmd_of(c), arg(a, 1), arg_len(a, 1), meta.version)
-                                  : cmd_set_ttl(cmd_of(c), arg(a, 1), arg_len(a, 1), ttl_ms, meta.version, NULL);
-        if (st == CMD_OK) {
-            resp_out_integer(&c->out, 1);
-            return;
-        }
-        if (st != CMD_VERSION_MISMATCH && st != CMD_NOT_FOUND) {
-            reply_status_error(c, st);
-            return;
-        }
-    }
-    resp_out_error(&c->out, ERR_BUSY);
+    change_expiry(c, a, when, past, ttl_ms);
 }
 
 static void run_expire(struct resp_conn *c, const struct args *a)
@@ -990,25 +1000,10 @@ static void run_pexpiretime(struct resp_conn *c, const struct args *a)
     time_to_live(c, a, EXPIRES_AT_MS);
 }
 
+/* PERSIST: drops the expiry of a key that has one (XX), as one conditional change. */
 static void run_persist(struct resp_conn *c, const struct args *a)
 {
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        struct store_meta meta;
-        if (cmd_peek(cmd_of(c), arg(a, 1), arg_len(a, 1), &meta) != CMD_OK || meta.ttl_ms < 0) {
-            resp_out_integer(&c->out, 0);
-            return;
-        }
-        enum cmd_status st = cmd_set_ttl(cmd_of(c), arg(a, 1), arg_len(a, 1), 0, meta.version, NULL);
-        if (st == CMD_OK) {
-            resp_out_integer(&c->out, 1);
-            return;
-        }
-        if (st != CMD_VERSION_MISMATCH && st != CMD_NOT_FOUND) {
-            reply_status_error(c, st);
-            return;
-        }
-    }
-    resp_out_error(&c->out, ERR_BUSY);
+    change_expiry(c, a, EXPIRE_XX, false, 0);
 }
 
 /* Keys a scan found that match a glob pattern (copies, freed with the list). */

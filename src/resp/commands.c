@@ -1073,7 +1073,29 @@ static char *pattern_arg(const struct args *a, size_t i)
     return p;
 }
 
-/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]: the store's own cursor, as a decimal string. */
+/*
+ * SCAN's cursor as clients see it: below 2^53, so that clients holding it in
+ * a double (JavaScript's numbers: node-redis 4) give back the same one. The
+ * store's cursor has the shard in its top 16 bits and the bucket position
+ * below bit 48; the bucket position of a table that fits in memory stays
+ * below 2^37, so the shard moves down to bit 37.
+ */
+#define CLIENT_CURSOR_SHARD_SHIFT 37
+#define STORE_CURSOR_SHARD_SHIFT  48
+
+static uint64_t cursor_to_client(uint64_t store_cursor)
+{
+    uint64_t position = store_cursor & ((UINT64_C(1) << STORE_CURSOR_SHARD_SHIFT) - 1);
+    return (store_cursor >> STORE_CURSOR_SHARD_SHIFT) << CLIENT_CURSOR_SHARD_SHIFT | position;
+}
+
+static uint64_t cursor_from_client(uint64_t client_cursor)
+{
+    uint64_t position = client_cursor & ((UINT64_C(1) << CLIENT_CURSOR_SHARD_SHIFT) - 1);
+    return (client_cursor >> CLIENT_CURSOR_SHARD_SHIFT) << STORE_CURSOR_SHARD_SHIFT | position;
+}
+
+/* SCAN cursor [MATCH pattern] [COUNT n] [TYPE string]. */
 static void run_scan(struct resp_conn *c, const struct args *a)
 {
     char cursor_text[24];
@@ -1117,13 +1139,13 @@ static void run_scan(struct resp_conn *c, const struct args *a)
     }
     found.pattern = pattern;
     if (only_strings)
-        cmd_scan(cmd_of(c), cursor, pattern, pattern ? literal_prefix(pattern) : 0, (size_t)count, collect_key, &found,
-                 &next);
+        cmd_scan(cmd_of(c), cursor_from_client(cursor), pattern, pattern ? literal_prefix(pattern) : 0, (size_t)count,
+                 collect_key, &found, &next);
     if (found.failed) {
         reply_status_error(c, CMD_NO_MEMORY);
     } else {
         char next_text[24];
-        snprintf(next_text, sizeof(next_text), "%" PRIu64, next);
+        snprintf(next_text, sizeof(next_text), "%" PRIu64, cursor_to_client(next));
         resp_out_array(&c->out, 2);
         resp_out_bulk_str(&c->out, next_text);
         reply_keys(c, &found);

@@ -216,6 +216,8 @@ static void scan_keys_and_randomkey(void **state)
         size_t cursor_len = strcspn(at, "\r");
         memcpy(cursor, at, cursor_len);
         cursor[cursor_len] = '\0';
+        /* Below 2^53: exact in a double, as JavaScript clients hold it. */
+        assert_true(strtoull(cursor, NULL, 10) < (UINT64_C(1) << 53));
         for (char *k = strstr(at, "user:"); k != NULL; k = strstr(k + 1, "user:"))
             seen[atoi(k + 5)] = 1;
         assert_null(strstr(at, "other:"));

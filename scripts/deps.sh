@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages cachette needs to build, test and benchmark,
 # skipping any already present, so `make run` and `make test` work on a fresh
-# machine. Pass "bench" to add the benchmark tools (wrk, nginx), "peers" to
-# add the peers the side-by-side benchmark measures (Go + Gin, Webdis + Redis,
-# memcached and their load generators), "fuzz" for clang and libFuzzer.
+# machine (nodejs, npm and Debian's node-redis 4 serve tests/clients/, whose
+# npm packages tests/clients/install.sh fetches at test time). Pass "bench" to
+# add the benchmark tools (wrk, nginx), "peers" to add the peers the
+# side-by-side benchmark measures (Go + Gin, Webdis + Redis, memcached and
+# their load generators), "fuzz" for clang and libFuzzer.
 set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
-          haproxy nginx-light redis-tools python3-redis)
+          haproxy nginx-light redis-tools python3-redis nodejs npm node-redis)
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
@@ -16,9 +18,15 @@ peers) packages+=(wrk util-linux procps golang-go golang-github-gin-gonic-gin-de
                   memcached libmemcached-tools nghttp2-client) ;;
 esac
 
+# What installed packages provide counts as present: NodeSource's nodejs
+# provides npm (and conflicts with Debian's), so asking apt for npm there
+# would replace that nodejs with Debian's.
+provided=$(dpkg-query -W -f='${db:Status-Abbrev}|${Provides}\n' 2>/dev/null |
+           sed -n 's/^ii *|//p' | tr ',' '\n' | sed 's/^ *//; s/ .*//')
 missing=()
 for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        grep -qxF "$p" <<<"$provided" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

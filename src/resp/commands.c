@@ -18,7 +18,9 @@
  */
 #define _GNU_SOURCE /* FNM_CASEFOLD */
 #include <ctype.h>
+#include <errno.h>
 #include <fnmatch.h>
+#include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -768,6 +770,122 @@ static void run_mset(struct resp_conn *c, const struct args *a)
         reply_status_error(c, st);
 }
 
+/*
+ * MSETNX: every key set if none exists, else none. Each key is written only
+ * if still absent; if one turns out to exist (another client wrote it since
+ * the check), those already written are deleted again, each only if still
+ * this write's version. A reader may see some keys in between: unlike
+ * Redis's, the command is atomic key by key, not across keys.
+ */
+static void run_msetnx(struct resp_conn *c, const struct args *a)
+{
+    if (a->argc % 2 != 1) {
+        resp_out_error(&c->out, "ERR wrong number of arguments for 'msetnx' command");
+        return;
+    }
+    size_t n = (a->argc - 1) / 2, written = 0;
+    for (size_t i = 0; i < n; i++)
+        if (cmd_peek(cmd_of(c), arg(a, 1 + 2 * i), arg_len(a, 1 + 2 * i), NULL) == CMD_OK) {
+            resp_out_integer(&c->out, 0);
+            return;
+        }
+    uint64_t *versions = calloc(n, sizeof(*versions));
+    if (versions == NULL) {
+        reply_status_error(c, CMD_NO_MEMORY);
+        return;
+    }
+    enum cmd_status st = CMD_OK;
+    for (; written < n; written++) {
+        struct store_value v = value_of(arg(a, 2 + 2 * written), arg_len(a, 2 + 2 * written));
+        struct store_meta meta;
+        st = cmd_set(cmd_of(c), arg(a, 1 + 2 * written), arg_len(a, 1 + 2 * written), &v, 0,
+                     (struct cmd_cond){STORE_SET_IF_ABSENT, 0}, &meta);
+        if (st != CMD_OK && st != CMD_CREATED)
+            break;
+        versions[written] = meta.version;
+    }
+    if (written < n)
+        for (size_t i = 0; i < written; i++)
+            cmd_delete(cmd_of(c), arg(a, 1 + 2 * i), arg_len(a, 1 + 2 * i), versions[i]);
+    free(versions);
+    if (written == n)
+        resp_out_integer(&c->out, 1);
+    else if (st == CMD_EXISTS)
+        resp_out_integer(&c->out, 0);
+    else
+        reply_status_error(c, st);
+}
+
+/* A value as INCRBYFLOAT reads one (Redis's rules: all of it a finite number, no spaces). */
+static bool parse_float(const char *text, size_t len, long double *out)
+{
+    char buf[64];
+    if (len == 0 || len >= sizeof(buf) || isspace((unsigned char)text[0]))
+        return false;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    char *end;
+    errno = 0;
+    *out = strtold(buf, &end);
+    return end == buf + len && errno != ERANGE && isfinite(*out);
+}
+
+/*
+ * INCRBYFLOAT: the value read as a number plus the increment, written back
+ * as a JSON number (Redis's text: up to 17 decimals, trailing zeros cut) if
+ * the entry is still the one read; its TTL kept.
+ */
+static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
+{
+    long double by;
+    if (!parse_float(arg(a, 2), arg_len(a, 2), &by)) {
+        resp_out_error(&c->out, "ERR value is not a valid float");
+        return;
+    }
+    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        struct store_item old = {0};
+        enum cmd_status st = read_key(c, arg(a, 1), arg_len(a, 1), &old);
+        if (st != CMD_OK && st != CMD_NOT_FOUND) {
+            reply_status_error(c, st);
+            return;
+        }
+        bool exists = st == CMD_OK;
+        long double value = 0;
+        if (exists && (old.kind == STORE_KIND_BYTES || !parse_float(old.data, old.len, &value))) {
+            resp_out_error(&c->out, "ERR value is not a valid float");
+            return;
+        }
+        long double sum = value + by;
+        if (!isfinite(sum)) {
+            resp_out_error(&c->out, "ERR increment would produce NaN or Infinity");
+            return;
+        }
+        char text[128];
+        int len = snprintf(text, sizeof(text), "%.17Lf", sum);
+        while (len > 1 && text[len - 1] == '0')
+            len--;
+        if (text[len - 1] == '.')
+            len--;
+        if (len == 2 && text[0] == '-' && text[1] == '0')
+            text[0] = '0', len = 1; /* -0 */
+        struct store_value v = {.kind = STORE_KIND_JSON, .data = text, .len = (size_t)len};
+        struct cmd_cond cond = exists ? (struct cmd_cond){STORE_SET_IF_VERSION, old.meta.version}
+                                      : (struct cmd_cond){STORE_SET_IF_ABSENT, 0};
+        st = cmd_set(cmd_of(c), arg(a, 1), arg_len(a, 1), &v, exists && old.meta.ttl_ms > 0 ? old.meta.ttl_ms : 0, cond,
+                     NULL);
+        if (st == CMD_OK || st == CMD_CREATED) {
+            resp_out_bulk(&c->out, text, (size_t)len);
+            return;
+        }
+        if (st != CMD_VERSION_MISMATCH && st != CMD_EXISTS) {
+            reply_status_error(c, st);
+            return;
+        }
+        resp_scratch_clear(c);
+    }
+    resp_out_error(&c->out, ERR_BUSY);
+}
+
 /* INCR, DECR, INCRBY, DECRBY: by is the step, already negated for DECR*. */
 static void incr_by(struct resp_conn *c, const struct args *a, int64_t by)
 {
@@ -1300,10 +1418,12 @@ static const struct command commands[] = {
     {"hello", -1, BEFORE_AUTH | WHILE_LOADING, run_hello},
     {"incr", 2, 0, run_incr},
     {"incrby", 3, 0, run_incrby},
+    {"incrbyfloat", 3, 0, run_incrbyfloat},
     {"info", -1, WHILE_LOADING, run_info},
     {"keys", 2, 0, run_keys},
     {"mget", -2, 0, run_mget},
     {"mset", -3, 0, run_mset},
+    {"msetnx", -3, 0, run_msetnx},
     {"persist", 2, 0, run_persist},
     {"pexpire", -3, 0, run_pexpire},
     {"pexpireat", -3, 0, run_pexpireat},

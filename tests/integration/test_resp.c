@@ -135,6 +135,17 @@ static void counters(void **state)
     expect_reply(&c, "-ERR increment or decrement would overflow\r\n", "INCR", "top", NULL);
     expect_reply(&c, "-ERR value is not an integer or out of range\r\n", "INCRBY", "n", "1.5", NULL);
     expect_reply(&c, "-ERR decrement would overflow\r\n", "DECRBY", "n", "-9223372036854775808", NULL);
+    /* INCRBYFLOAT, Redis's examples: 17 decimals at most, trailing zeros cut; the TTL kept. */
+    expect_reply(&c, "+OK\r\n", "SET", "f", "10.50", "EX", "100", NULL);
+    expect_reply(&c, "$4\r\n10.6\r\n", "INCRBYFLOAT", "f", "0.1", NULL);
+    expect_reply(&c, "$3\r\n5.6\r\n", "INCRBYFLOAT", "f", "-5", NULL);
+    expect_reply(&c, ":100\r\n", "TTL", "f", NULL);
+    expect_reply(&c, "+OK\r\n", "SET", "g", "5.0e3", NULL);
+    expect_reply(&c, "$4\r\n5200\r\n", "INCRBYFLOAT", "g", "2.0e2", NULL);
+    expect_reply(&c, "$3\r\n1.5\r\n", "INCRBYFLOAT", "fresh-float", "1.5", NULL);
+    expect_reply(&c, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "word", "1", NULL);
+    expect_reply(&c, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "f", "x", NULL);
+    expect_reply(&c, "-ERR value is not a valid float\r\n", "INCRBYFLOAT", "f", "inf", NULL);
     resp_client_close(&c);
 }
 
@@ -146,6 +157,11 @@ static void keys_and_expiry(void **state)
     expect_reply(&c, "+OK\r\n", "MSET", "a", "1", "b", "two", NULL);
     expect_reply(&c, "*3\r\n$1\r\n1\r\n$-1\r\n$3\r\ntwo\r\n", "MGET", "a", "nope", "b", NULL);
     expect_reply(&c, "-ERR wrong number of arguments for 'mset' command\r\n", "MSET", "a", "1", "b", NULL);
+    expect_reply(&c, ":1\r\n", "MSETNX", "x1", "1", "x2", "2", NULL);
+    expect_reply(&c, ":0\r\n", "MSETNX", "x2", "3", "x3", "4", NULL); /* x2 exists: nothing written */
+    expect_reply(&c, ":0\r\n", "EXISTS", "x3", NULL);
+    expect_reply(&c, "$1\r\n2\r\n", "GET", "x2", NULL);
+    expect_reply(&c, ":2\r\n", "DEL", "x1", "x2", NULL);
     expect_reply(&c, ":3\r\n", "EXISTS", "a", "b", "a", "nope", NULL);
     expect_reply(&c, "+string\r\n", "TYPE", "a", NULL);
     expect_reply(&c, "+none\r\n", "TYPE", "nope", NULL);

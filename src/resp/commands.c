@@ -831,17 +831,21 @@ static bool parse_float(const char *text, size_t len, long double *out)
 }
 
 /*
- * INCRBYFLOAT: the value read as a number plus the increment, written back
- * as a JSON number (Redis's text: up to 17 decimals, trailing zeros cut) if
- * the entry is still the one read; its TTL kept.
+ * How a read-modify-write command makes the value to write from the value
+ * read (NULL: the key is absent), in scratch memory; returns false after
+ * replying an error. Then, once written, how it replies.
  */
-static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
+typedef bool (*rewrite_fn)(struct resp_conn *c, const struct args *a, const struct store_item *old,
+                           struct store_value *out);
+typedef void (*rewritten_fn)(struct resp_conn *c, const struct store_value *written);
+
+/*
+ * APPEND and INCRBYFLOAT: reads the key in argument 1, makes the new value,
+ * and writes it (keeping the TTL) only if the entry is still the one read,
+ * else reads again.
+ */
+static void rewrite_key(struct resp_conn *c, const struct args *a, rewrite_fn rewrite, rewritten_fn reply)
 {
-    long double by;
-    if (!parse_float(arg(a, 2), arg_len(a, 2), &by)) {
-        resp_out_error(&c->out, "ERR value is not a valid float");
-        return;
-    }
     for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
         struct store_item old = {0};
         enum cmd_status st = read_key(c, arg(a, 1), arg_len(a, 1), &old);
@@ -850,31 +854,15 @@ static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
             return;
         }
         bool exists = st == CMD_OK;
-        long double value = 0;
-        if (exists && (old.kind == STORE_KIND_BYTES || !parse_float(old.data, old.len, &value))) {
-            resp_out_error(&c->out, "ERR value is not a valid float");
+        struct store_value v;
+        if (!rewrite(c, a, exists ? &old : NULL, &v))
             return;
-        }
-        long double sum = value + by;
-        if (!isfinite(sum)) {
-            resp_out_error(&c->out, "ERR increment would produce NaN or Infinity");
-            return;
-        }
-        char text[128];
-        int len = snprintf(text, sizeof(text), "%.17Lf", sum);
-        while (len > 1 && text[len - 1] == '0')
-            len--;
-        if (text[len - 1] == '.')
-            len--;
-        if (len == 2 && text[0] == '-' && text[1] == '0')
-            text[0] = '0', len = 1; /* -0 */
-        struct store_value v = {.kind = STORE_KIND_JSON, .data = text, .len = (size_t)len};
         struct cmd_cond cond = exists ? (struct cmd_cond){STORE_SET_IF_VERSION, old.meta.version}
                                       : (struct cmd_cond){STORE_SET_IF_ABSENT, 0};
-        st = cmd_set(cmd_of(c), arg(a, 1), arg_len(a, 1), &v, exists && old.meta.ttl_ms > 0 ? old.meta.ttl_ms : 0, cond,
-                     NULL);
+        int64_t ttl_ms = exists && old.meta.ttl_ms > 0 ? old.meta.ttl_ms : 0;
+        st = cmd_set(cmd_of(c), arg(a, 1), arg_len(a, 1), &v, ttl_ms, cond, NULL);
         if (st == CMD_OK || st == CMD_CREATED) {
-            resp_out_bulk(&c->out, text, (size_t)len);
+            reply(c, &v);
             return;
         }
         if (st != CMD_VERSION_MISMATCH && st != CMD_EXISTS) {
@@ -884,6 +872,81 @@ static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
         resp_scratch_clear(c);
     }
     resp_out_error(&c->out, ERR_BUSY);
+}
+
+/* INCRBYFLOAT's new value: the old one read as a number plus the increment, as Redis writes it (17 decimals, trailing
+ * zeros cut). */
+static bool add_float(struct resp_conn *c, const struct args *a, const struct store_item *old, struct store_value *out)
+{
+    long double by, value = 0;
+    if (!parse_float(arg(a, 2), arg_len(a, 2), &by) ||
+        (old != NULL && (old->kind == STORE_KIND_BYTES || !parse_float(old->data, old->len, &value)))) {
+        resp_out_error(&c->out, "ERR value is not a valid float");
+        return false;
+    }
+    long double sum = value + by;
+    if (!isfinite(sum)) {
+        resp_out_error(&c->out, "ERR increment would produce NaN or Infinity");
+        return false;
+    }
+    char *text = scratch_alloc(c, 128);
+    if (text == NULL) {
+        reply_status_error(c, CMD_NO_MEMORY);
+        return false;
+    }
+    int len = snprintf(text, 128, "%.17Lf", sum);
+    while (len > 1 && text[len - 1] == '0')
+        len--;
+    if (text[len - 1] == '.')
+        len--;
+    if (len == 2 && text[0] == '-' && text[1] == '0')
+        text[0] = '0', len = 1; /* -0 */
+    *out = (struct store_value){.kind = STORE_KIND_JSON, .data = text, .len = (size_t)len};
+    return true;
+}
+
+static void reply_written_value(struct resp_conn *c, const struct store_value *written)
+{
+    resp_out_bulk(&c->out, written->data, written->len);
+}
+
+/* INCRBYFLOAT: the result is stored as a JSON number, which HTTP reads as one. */
+static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
+{
+    long double by;
+    if (!parse_float(arg(a, 2), arg_len(a, 2), &by)) {
+        resp_out_error(&c->out, "ERR value is not a valid float");
+        return;
+    }
+    rewrite_key(c, a, add_float, reply_written_value);
+}
+
+/* APPEND's new value: the old one (if any) with the argument after it. */
+static bool append_value(struct resp_conn *c, const struct args *a, const struct store_item *old,
+                         struct store_value *out)
+{
+    size_t old_len = old != NULL ? old->len : 0, len = old_len + arg_len(a, 2);
+    char *joined = scratch_alloc(c, len + 1);
+    if (joined == NULL) {
+        reply_status_error(c, CMD_NO_MEMORY);
+        return false;
+    }
+    if (old != NULL)
+        memcpy(joined, old->data, old_len);
+    memcpy(joined + old_len, arg(a, 2), arg_len(a, 2));
+    *out = value_of(joined, len);
+    return true;
+}
+
+static void reply_written_length(struct resp_conn *c, const struct store_value *written)
+{
+    resp_out_integer(&c->out, (int64_t)written->len);
+}
+
+/* APPEND: the length after it. */
+static void run_append(struct resp_conn *c, const struct args *a)
+{
+    rewrite_key(c, a, append_value, reply_written_length);
 }
 
 /* INCR, DECR, INCRBY, DECRBY: by is the step, already negated for DECR*. */
@@ -1310,44 +1373,6 @@ static void run_randomkey(struct resp_conn *c, const struct args *a)
     else
         resp_out_null(&c->out);
     key_list_free(&found);
-}
-
-/* APPEND: the value with the argument after it, written back if no one wrote meanwhile. */
-static void run_append(struct resp_conn *c, const struct args *a)
-{
-    for (int attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
-        struct store_item old = {0};
-        enum cmd_status st = read_key(c, arg(a, 1), arg_len(a, 1), &old);
-        if (st != CMD_OK && st != CMD_NOT_FOUND) {
-            reply_status_error(c, st);
-            return;
-        }
-        bool exists = st == CMD_OK;
-        size_t len = (exists ? old.len : 0) + arg_len(a, 2);
-        char *joined = scratch_alloc(c, len + 1);
-        if (joined == NULL) {
-            reply_status_error(c, CMD_NO_MEMORY);
-            return;
-        }
-        if (exists)
-            memcpy(joined, old.data, old.len);
-        memcpy(joined + (exists ? old.len : 0), arg(a, 2), arg_len(a, 2));
-        struct store_value v = value_of(joined, len);
-        struct cmd_cond cond = exists ? (struct cmd_cond){STORE_SET_IF_VERSION, old.meta.version}
-                                      : (struct cmd_cond){STORE_SET_IF_ABSENT, 0};
-        int64_t ttl_ms = exists && old.meta.ttl_ms > 0 ? old.meta.ttl_ms : 0;
-        st = cmd_set(cmd_of(c), arg(a, 1), arg_len(a, 1), &v, ttl_ms, cond, NULL);
-        if (st == CMD_OK || st == CMD_CREATED) {
-            resp_out_integer(&c->out, (int64_t)len);
-            return;
-        }
-        if (st != CMD_VERSION_MISMATCH && st != CMD_EXISTS) {
-            reply_status_error(c, st);
-            return;
-        }
-        resp_scratch_clear(c);
-    }
-    resp_out_error(&c->out, ERR_BUSY);
 }
 
 /* GETEX key [EX s | PX ms | EXAT t | PXAT t | PERSIST]: the value, and its expiry changed. */

@@ -459,6 +459,17 @@ void expect_clean_exit(struct server *s, int timeout_ms)
     assert_int_equal(status, 0);
 }
 
+void expect_all_clean_exit(struct server *s, size_t n, int timeout_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].pid != 0) {
+            server_signal(&s[i], SIGCONT);
+            assert_int_equal(server_stop(&s[i], timeout_ms), 0);
+        }
+    for (size_t i = 0; i < n; i++)
+        server_cleanup(&s[i]);
+}
+
 /* ---- running the binary to completion ------------------------------------ */
 
 static void slurp_fd(int fd, char **buf, size_t *len, size_t *cap)

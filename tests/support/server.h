@@ -105,6 +105,12 @@ int support_exit_code(int cmocka_result);
 /* Asserts that the server stops on SIGTERM within timeout_ms and exits 0. */
 void expect_clean_exit(struct server *s, int timeout_ms);
 
+/*
+ * The same for each of the n servers still running (pid not 0), each sent
+ * SIGCONT first in case a test stopped it; then cleans up all n.
+ */
+void expect_all_clean_exit(struct server *s, size_t n, int timeout_ms);
+
 /* ---- time ----------------------------------------------------------------- */
 
 int64_t now_ms(void);

@@ -169,7 +169,7 @@ run() {
         echo "  balancer  redis://127.0.0.1:$port  (redis-cli -p $port set k v)"
         echo "  counters  127.0.0.1:$stats  (nutcracker's JSON counters: curl -s telnet://127.0.0.1:$stats </dev/null)"
     else
-        echo "  balancer  http://127.0.0.1:$port  (curl -X PUT -H 'Content-Type: application/json' -d '{"value":"v"}' 127.0.0.1:$port/cache/k)"
+        echo "  balancer  http://127.0.0.1:$port  (curl -X PUT -H 'Content-Type: application/json' -d '{\"value\":\"v\"}' 127.0.0.1:$port/cache/k)"
     fi
     for i in $(seq 1 "$n"); do
         if [ "$proxy" = nutcracker ]; then

@@ -590,7 +590,7 @@ static void what_the_proxy_answers(void **state)
     struct cluster *c = cluster_start(node_args_plain, NULL);
     /* PING is answered by twemproxy even when no node can answer. */
     for (unsigned i = 0; i < NODES; i++)
-        server_signal(&c->node[i], SIGSTOP);
+        assert_int_equal(server_pause(&c->node[i], 10000), 0);
     struct resp_client rc;
     resp_client_open(&rc, c->port);
     expect_reply(&rc, "+PONG\r\n", "PING", NULL); /* a node's would have been -ERR Connection timed out */
@@ -776,7 +776,7 @@ static void hung_node_returns_stale(void **state)
         resp_client_close(&direct);
     }
     assert_true(home >= 0);
-    server_signal(&c->node[home], SIGSTOP);
+    assert_int_equal(server_pause(&c->node[home], 10000), 0);
 
     /* Each read times out (1 s, the shipped timeout) until the node is ejected; then a miss. */
     unsigned timeouts = 0;

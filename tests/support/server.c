@@ -388,6 +388,25 @@ void server_signal(struct server *s, int sig)
         kill(s->pid, sig);
 }
 
+int server_pause(struct server *s, int timeout_ms)
+{
+    if (s->pid <= 0 || kill(s->pid, SIGSTOP) != 0)
+        return -1;
+    for (int64_t deadline = now_ms() + timeout_ms; now_ms() < deadline; sleep_ms(5)) {
+        int wstatus;
+        pid_t r = waitpid(s->pid, &wstatus, WNOHANG | WUNTRACED);
+        if (r == s->pid && WIFSTOPPED(wstatus))
+            return 0;
+        if (r == s->pid) {
+            forget(s->pid, NULL);
+            s->exit_status = exit_code_of(wstatus);
+            s->pid = 0;
+            return -1;
+        }
+    }
+    return -1;
+}
+
 int server_wait_exit(struct server *s, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;

@@ -23,6 +23,8 @@
  *   - a node hung (SIGSTOP): ejected after its timeouts, and once resumed and
  *     let back in it serves the value that was rewritten elsewhere meanwhile
  *     (the hazard, shown);
+ *   - nodes under --eviction noeviction: each full node's -OOM ejects it, until
+ *     none is left (the hazard, shown);
  *   - --auth-token on the nodes with redis_auth;
  *   - redis-benchmark through the proxy.
  *
@@ -69,6 +71,8 @@ struct cluster {
 /* ---- the cluster ---------------------------------------------------------- */
 
 static const char *node_args_plain[] = {"--resp-port", "0", "--max-memory", "64mb", NULL};
+static const char *node_args_noeviction[] = {"--resp-port", "0", "--max-memory", "8mb", "--eviction",
+                                             "noeviction",  NULL};
 static const char *node_args_auth[] = {"--resp-port", "0", "--max-memory", "64mb", "--auth-token", TOKEN, NULL};
 
 /* Runs a shell command; fails the test, with its output, unless it exits 0. Its first line goes to line, if not NULL.
@@ -818,6 +822,50 @@ static void hung_node_returns_stale(void **state)
     cluster_stop(c);
 }
 
+/*
+ * Nodes run with --eviction noeviction answer -OOM once full, which
+ * twemproxy takes, as it does for Redis, for a failing node: it closes the
+ * connection (-ERR Invalid argument to the requests on it) and counts a
+ * failure. Writes of 32 KiB values one at a time: the first full node is
+ * ejected, its writes go to the next, which fills in turn, until no node is
+ * left and every request, reads too, gets -ERR Connection refused.
+ */
+static void full_nodes_ejected_under_noeviction(void **state)
+{
+    (void)state;
+    struct cluster *c = cluster_start(node_args_noeviction, NULL);
+    struct resp_client rc;
+    open_proxy(c, &rc);
+    static char value[32 * 1024];
+    memset(value, 'x', sizeof(value));
+    char key[32];
+    unsigned stored = 0, invalid = 0, i = 0;
+    for (;; i++) {
+        assert_true(i < 2000); /* 8 MiB on each of 3 nodes holds fewer than 800 */
+        send3(&rc, "SET", key, (size_t)snprintf(key, sizeof(key), "full:%u", i), value, sizeof(value));
+        char *r = reply(&rc);
+        int refused = strcmp(r, "-ERR Connection refused\r\n") == 0;
+        if (strcmp(r, "+OK\r\n") == 0)
+            stored++;
+        else if (strcmp(r, "-ERR Invalid argument\r\n") == 0)
+            invalid++;
+        else if (!refused)
+            fail_msg("SET of a 32 KiB value into full nodes: %s", r);
+        free(r);
+        if (refused)
+            break;
+    }
+    wait_counter(c, "server_ejects", NODES);
+    expect_reply(&rc, "-ERR Connection refused\r\n", "GET", "full:0", NULL);
+    printf(
+        "nutcracker: noeviction nodes of 8 MiB: %u writes stored, %u answered -ERR Invalid argument (-OOM), then all "
+        "%d nodes ejected and every request refused\n",
+        stored, invalid, NODES);
+    assert_true(invalid >= NODES);
+    resp_client_close(&rc);
+    cluster_stop(c);
+}
+
 /* Nodes with --auth-token, redis_auth set: twemproxy authenticates to them and asks its clients the token. */
 static void auth(void **state)
 {
@@ -877,6 +925,7 @@ int main(void)
         cmocka_unit_test_teardown(what_the_proxy_answers, cluster_teardown),
         cmocka_unit_test_teardown(node_killed, cluster_teardown),
         cmocka_unit_test_teardown(hung_node_returns_stale, cluster_teardown),
+        cmocka_unit_test_teardown(full_nodes_ejected_under_noeviction, cluster_teardown),
         cmocka_unit_test_teardown(auth, cluster_teardown),
         cmocka_unit_test_teardown(benchmark, cluster_teardown),
     };

@@ -118,10 +118,17 @@ run() {
     local bin=${CACHETTE_BIN:-$repo/build/cachette}
     case "$n" in '' | *[!0-9]* | 0) echo "N must be a number of nodes, 1 or more" >&2; exit 2 ;; esac
     case "$proxy" in haproxy | nginx | nutcracker) ;; *) config "$proxy" ;; esac
-    local dir pids=() ports=() resp_ports=()
+    local ports=() resp_ports=()
+    # Globals, not locals: the EXIT trap may run after run()'s locals are gone
+    # (when Ctrl-C interrupts "wait -n" below, bash runs it outside the function).
+    pids=()
     dir=$(mktemp -d /tmp/cachette-cluster.XXXXXX)
     stop() {
-        trap - INT TERM EXIT
+        # Ignored, not reset: Ctrl-C reaches the children and this script alike,
+        # and may arrive here after a child's exit woke "wait -n"; it must not
+        # cut the clean-up short.
+        trap '' INT TERM
+        trap - EXIT
         [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
         wait 2>/dev/null
         rm -rf "$dir"

@@ -2,11 +2,12 @@
 #
 #   make            build build/cachette (release: -O2 -g -flto)
 #   make run        install missing packages, build, start on the defaults
-#   make cluster    N (3) nodes behind PROXY=haproxy|nginx on 127.0.0.1:PROXY_PORT
-#                   (8080), from deploy/'s configurations (scripts/cluster.sh)
+#   make cluster    N (3) nodes behind PROXY=haproxy|nginx|nutcracker on
+#                   127.0.0.1:PROXY_PORT (8080), from deploy/'s configurations
+#                   (scripts/cluster.sh; nutcracker: the nodes' Redis ports)
 #   make test       install missing packages, then every test: unit,
-#                   integration, cluster (HAProxy and nginx in front of real
-#                   nodes) and a 60 s soak (release), the integration
+#                   integration, cluster (HAProxy, nginx and twemproxy in
+#                   front of real nodes) and a 60 s soak (release), the integration
 #                   suites with the server under valgrind (and the store's
 #                   tests under memcheck), unit and
 #                   integration under ASan+UBSan, and unit, integration (the
@@ -139,7 +140,7 @@ $(B)/tests/%: $(B)/obj/tests/soak/%.o $(call obj,$(SUPPORT_SRC))
 run: deps $(SERVER)
 	./$(SERVER)
 
-# N nodes behind PROXY (haproxy or nginx) on 127.0.0.1:PROXY_PORT, the nodes on the ports after it.
+# N nodes behind PROXY (haproxy, nginx or nutcracker) on 127.0.0.1:PROXY_PORT, the nodes on the ports after it.
 N ?= 3
 PROXY ?= haproxy
 PROXY_PORT ?= 8080

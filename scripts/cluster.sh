@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# N cachette nodes behind HAProxy or nginx on loopback, from the shipped
-# configurations in deploy/ (make cluster; tests/cluster/ renders the same).
+# N cachette nodes behind HAProxy, nginx or twemproxy on loopback, from the
+# shipped configurations in deploy/ (make cluster; tests/cluster/ renders the same).
 #
-#   scripts/cluster.sh config haproxy|nginx PROXY_PORT DIR NODE_PORT...
-#       writes DIR/haproxy.cfg or DIR/nginx.conf: the shipped file with its
-#       listening port, its node list and its paths rewritten, nothing else
+#   scripts/cluster.sh config haproxy|nginx|nutcracker PROXY_PORT DIR NODE_PORT...
+#       writes DIR/haproxy.cfg, DIR/nginx.conf or DIR/nutcracker.yml: the
+#       shipped file with its listening port, its node list and its paths
+#       rewritten, nothing else (for nutcracker, NODE_PORTs are the nodes'
+#       --resp-ports)
 #   scripts/cluster.sh run
-#       N nodes (default 3) on PROXY_PORT+1.. and PROXY (haproxy or nginx) on
-#       127.0.0.1:PROXY_PORT (default 8080), each node with --max-memory
-#       NODE_MEMORY (256mb) and --flush-when-down on; prints every URL, stops
-#       all on Ctrl-C
+#       N nodes (default 3) on PROXY_PORT+1.. and PROXY (haproxy, nginx or
+#       nutcracker) on 127.0.0.1:PROXY_PORT (default 8080), each node with
+#       --max-memory NODE_MEMORY (256mb) and --flush-when-down on; behind
+#       nutcracker each node also has --resp-port, on the N ports after the
+#       HTTP ones, and nutcracker's stats port follows; prints every URL,
+#       stops all on Ctrl-C
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -76,13 +80,36 @@ CONF
     echo "$dir/nginx.conf"
 }
 
+# The shipped nutcracker.yml with the listen port and the server list replaced:
+# node i at 127.0.0.1:PORT_i under the name nodei, weight 1, as shipped.
+render_nutcracker() {
+    local port=$1 dir=$2
+    shift 2
+    awk -v port="$port" -v ports="$*" '
+        /^ *listen: 127\.0\.0\.1:/ { sub(/127\.0\.0\.1:[0-9]+/, "127.0.0.1:" port) }
+        /^ *- 127\.0\.0\.1:[0-9]+:[0-9]+ node[0-9]+$/ {
+            if (!done) {
+                indent = $0
+                sub(/-.*/, "", indent)
+                n = split(ports, p, " ")
+                for (i = 1; i <= n; i++)
+                    printf "%s- 127.0.0.1:%s:1 node%d\n", indent, p[i], i
+                done = 1
+            }
+            next
+        }
+        { print }' "$repo/deploy/nutcracker/nutcracker.yml" > "$dir/nutcracker.yml"
+    echo "$dir/nutcracker.yml"
+}
+
 config() {
     local proxy=$1
     shift
     case "$proxy" in
     haproxy) render_haproxy "$@" ;;
     nginx) render_nginx "$@" ;;
-    *) echo "PROXY must be haproxy or nginx, not '$proxy'" >&2; exit 2 ;;
+    nutcracker) render_nutcracker "$@" ;;
+    *) echo "PROXY must be haproxy, nginx or nutcracker, not '$proxy'" >&2; exit 2 ;;
     esac
 }
 
@@ -90,10 +117,18 @@ run() {
     local n=${N:-3} proxy=${PROXY:-haproxy} port=${PROXY_PORT:-8080}
     local bin=${CACHETTE_BIN:-$repo/build/cachette}
     case "$n" in '' | *[!0-9]* | 0) echo "N must be a number of nodes, 1 or more" >&2; exit 2 ;; esac
-    local dir pids=() ports=()
+    case "$proxy" in haproxy | nginx | nutcracker) ;; *) config "$proxy" ;; esac
+    local ports=() resp_ports=()
+    # Globals, not locals: the EXIT trap may run after run()'s locals are gone
+    # (when Ctrl-C interrupts "wait -n" below, bash runs it outside the function).
+    pids=()
     dir=$(mktemp -d /tmp/cachette-cluster.XXXXXX)
     stop() {
-        trap - INT TERM EXIT
+        # Ignored, not reset: Ctrl-C reaches the children and this script alike,
+        # and may arrive here after a child's exit woke "wait -n"; it must not
+        # cut the clean-up short.
+        trap '' INT TERM
+        trap - EXIT
         [ ${#pids[@]} -gt 0 ] && kill "${pids[@]}" 2>/dev/null
         wait 2>/dev/null
         rm -rf "$dir"
@@ -101,30 +136,54 @@ run() {
     trap stop EXIT
     trap 'exit 130' INT TERM
     for i in $(seq 1 "$n"); do
-        local p=$((port + i))
-        "$bin" --port "$p" --max-memory "${NODE_MEMORY:-256mb}" --flush-when-down on --log-file "$dir/node$i.log" &
+        local p=$((port + i)) resp=()
+        # Behind twemproxy the nodes speak the Redis protocol too, on the N ports after the HTTP ones.
+        if [ "$proxy" = nutcracker ]; then
+            resp=(--resp-port $((port + n + i)))
+            resp_ports+=($((port + n + i)))
+        fi
+        "$bin" --port "$p" "${resp[@]}" --max-memory "${NODE_MEMORY:-256mb}" --flush-when-down on --log-file "$dir/node$i.log" &
         pids+=($!)
         ports+=("$p")
     done
-    local conf
-    conf=$(config "$proxy" "$port" "$dir" "${ports[@]}")
+    local conf stats=$((port + 2 * n + 1))
+    if [ "$proxy" = nutcracker ]; then
+        conf=$(config nutcracker "$port" "$dir" "${resp_ports[@]}")
+    else
+        conf=$(config "$proxy" "$port" "$dir" "${ports[@]}")
+    fi
     case "$proxy" in
     haproxy) haproxy -f "$conf" & ;;
     nginx) nginx -c "$conf" -e stderr & ;;
+    # Its counters (JSON) on loopback only: by default they listen on every address.
+    nutcracker) nutcracker -c "$conf" -a 127.0.0.1 -s "$stats" & ;;
     esac
     pids+=($!)
     # Print the URLs once every node and the balancer answer (10 s at most).
     local url
     for url in "${ports[@]/#/http://127.0.0.1:}" "http://127.0.0.1:$port"; do
         for _ in $(seq 100); do
-            curl -fs -o /dev/null "$url/health" && break
+            if [ "$proxy" = nutcracker ] && [ "$url" = "http://127.0.0.1:$port" ]; then
+                redis-cli -p "$port" ping >/dev/null 2>&1 && break
+            else
+                curl -fs -o /dev/null "$url/health" && break
+            fi
             sleep 0.1
         done
     done
     echo "cachette: $n nodes behind $proxy"
-    echo "  balancer  http://127.0.0.1:$port  (curl -X PUT -H 'Content-Type: application/json' -d '{"value":"v"}' 127.0.0.1:$port/cache/k)"
+    if [ "$proxy" = nutcracker ]; then
+        echo "  balancer  redis://127.0.0.1:$port  (redis-cli -p $port set k v)"
+        echo "  counters  127.0.0.1:$stats  (nutcracker's JSON counters: curl -s telnet://127.0.0.1:$stats </dev/null)"
+    else
+        echo "  balancer  http://127.0.0.1:$port  (curl -X PUT -H 'Content-Type: application/json' -d '{\"value\":\"v\"}' 127.0.0.1:$port/cache/k)"
+    fi
     for i in $(seq 1 "$n"); do
-        echo "  node$i     http://127.0.0.1:${ports[i - 1]}  (log: $dir/node$i.log)"
+        if [ "$proxy" = nutcracker ]; then
+            echo "  node$i     redis://127.0.0.1:${resp_ports[i - 1]}  http://127.0.0.1:${ports[i - 1]}  (log: $dir/node$i.log)"
+        else
+            echo "  node$i     http://127.0.0.1:${ports[i - 1]}  (log: $dir/node$i.log)"
+        fi
     done
     echo "  config    $conf"
     echo "Ctrl-C stops them all."
@@ -136,5 +195,5 @@ run() {
 case "${1:-}" in
 config) shift; config "$@" ;;
 run) run ;;
-*) sed -n '2,13p' "$0" >&2; exit 2 ;;
+*) sed -n '2,16p' "$0" >&2; exit 2 ;;
 esac

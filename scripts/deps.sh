@@ -10,7 +10,7 @@ set -euo pipefail
 
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
-          haproxy nginx-light redis-tools python3-redis nodejs npm node-redis)
+          haproxy nginx-light nutcracker redis-tools python3-redis nodejs npm node-redis)
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
@@ -34,10 +34,11 @@ echo "installing: ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -ne 0 ] && sudo=sudo
 export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (haproxy, nginx, redis-server, memcached) would start
-# it on install, on ports the tests or another server may hold; tests and
-# benchmarks start their own. A policy-rc.d that answers 101 keeps them
-# stopped, as in a container image build; one already present is left alone.
+# Packages with a service (haproxy, nginx, nutcracker, redis-server,
+# memcached) would start it on install, on ports the tests or another server
+# may hold; tests and benchmarks start their own. A policy-rc.d that answers
+# 101 keeps them stopped, as in a container image build; one already present
+# is left alone.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null

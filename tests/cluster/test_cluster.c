@@ -28,18 +28,15 @@
  * bounded; nothing sleeps for a fixed time to let something happen.
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
+#include "../support/child.h"
 #include "../support/http.h"
 #include "../support/server.h"
 #include "../support/shell.h"
@@ -98,15 +95,10 @@ static void render_config(struct cluster *c, char *conf, size_t size)
 
 static void print_proxy_log(const struct cluster *c)
 {
-    char path[96], line[512];
+    char path[96], title[32];
     snprintf(path, sizeof(path), "%s/proxy.log", c->dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return;
-    fprintf(stderr, "--- %s's log:\n", proxy_name(c->proxy));
-    while (fgets(line, sizeof(line), f) != NULL)
-        fputs(line, stderr);
-    fclose(f);
+    snprintf(title, sizeof(title), "%s's log", proxy_name(c->proxy));
+    child_print_log(path, title);
 }
 
 /*
@@ -142,36 +134,15 @@ static void start_proxy(struct cluster *c)
         char conf[128], log_path[96];
         render_config(c, conf, sizeof(conf));
         snprintf(log_path, sizeof(log_path), "%s/proxy.log", c->dir);
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-            prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test killed at its timeout leaves no balancer behind */
-            int fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-            if (fd >= 0) {
-                dup2(fd, STDOUT_FILENO);
-                dup2(fd, STDERR_FILENO);
-            }
-            if (c->proxy == HAPROXY)
-                execlp("haproxy", "haproxy", "-f", conf, (char *)NULL);
-            else
-                execlp("nginx", "nginx", "-c", conf, "-e", "stderr", (char *)NULL);
-            _exit(127);
-        }
-        c->proxy_pid = pid;
-        for (int64_t deadline = now_ms() + BALANCER_WAIT_MS; now_ms() < deadline;) {
+        const char *haproxy[] = {"haproxy", "-f", conf, NULL};
+        const char *nginx[] = {"nginx", "-c", conf, "-e", "stderr", NULL};
+        c->proxy_pid = child_start(c->proxy == HAPROXY ? haproxy : nginx, log_path);
+        assert_true(c->proxy_pid > 0);
+        for (int64_t deadline = now_ms() + BALANCER_WAIT_MS; now_ms() < deadline && !child_exited(&c->proxy_pid);
+             sleep_ms(20))
             if (balancer_health(c, NULL) == 200)
                 return;
-            if (waitpid(pid, NULL, WNOHANG) == pid) {
-                c->proxy_pid = 0;
-                break;
-            }
-            sleep_ms(20);
-        }
-        if (c->proxy_pid != 0) {
-            kill(c->proxy_pid, SIGKILL);
-            waitpid(c->proxy_pid, NULL, 0);
-            c->proxy_pid = 0;
-        }
+        child_stop(&c->proxy_pid, 10000);
     }
     print_proxy_log(c);
     fail_msg("%s did not start", proxy_name(c->proxy));
@@ -179,19 +150,7 @@ static void start_proxy(struct cluster *c)
 
 static void stop_proxy(struct cluster *c)
 {
-    if (c->proxy_pid == 0)
-        return;
-    kill(c->proxy_pid, SIGTERM);
-    for (int64_t deadline = now_ms() + 10000; now_ms() < deadline;) {
-        if (waitpid(c->proxy_pid, NULL, WNOHANG) == c->proxy_pid) {
-            c->proxy_pid = 0;
-            return;
-        }
-        sleep_ms(10);
-    }
-    kill(c->proxy_pid, SIGKILL);
-    waitpid(c->proxy_pid, NULL, 0);
-    c->proxy_pid = 0;
+    child_stop(&c->proxy_pid, 10000);
 }
 
 /*
@@ -216,18 +175,6 @@ static struct cluster *cluster_start(enum proxy proxy, unsigned nodes, const cha
     return c;
 }
 
-static void remove_dir(struct cluster *c)
-{
-    if (c->dir[0] == '\0')
-        return;
-    char cmd[96];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", c->dir);
-    char *out = NULL;
-    run_shell(cmd, &out);
-    free(out);
-    c->dir[0] = '\0';
-}
-
 /* Stops the balancer, then every node, which must exit 0. */
 static void cluster_stop(struct cluster *c)
 {
@@ -235,14 +182,8 @@ static void cluster_stop(struct cluster *c)
         curl_easy_cleanup(c->easy);
     c->easy = NULL;
     stop_proxy(c);
-    for (unsigned i = 0; i < MAX_NODES; i++)
-        if (c->node[i].pid != 0) {
-            server_signal(&c->node[i], SIGCONT);
-            assert_int_equal(server_stop(&c->node[i], 10000), 0);
-        }
-    for (unsigned i = 0; i < MAX_NODES; i++)
-        server_cleanup(&c->node[i]);
-    remove_dir(c);
+    expect_all_clean_exit(c->node, MAX_NODES, 10000);
+    child_remove_dir(c->dir);
 }
 
 /* After every test: whatever a failed one left running is killed, its files removed. */
@@ -255,11 +196,11 @@ static int cluster_teardown(void **state)
     c->easy = NULL;
     if (c->proxy_pid != 0) {
         print_proxy_log(c);
-        stop_proxy(c); /* SIGTERM first: nginx's master stops its workers, a SIGKILL would orphan them */
+        stop_proxy(c);
     }
     for (unsigned i = 0; i < MAX_NODES; i++)
         server_cleanup(&c->node[i]);
-    remove_dir(c);
+    child_remove_dir(c->dir);
     return 0;
 }
 

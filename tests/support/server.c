@@ -388,6 +388,25 @@ void server_signal(struct server *s, int sig)
         kill(s->pid, sig);
 }
 
+int server_pause(struct server *s, int timeout_ms)
+{
+    if (s->pid <= 0 || kill(s->pid, SIGSTOP) != 0)
+        return -1;
+    for (int64_t deadline = now_ms() + timeout_ms; now_ms() < deadline; sleep_ms(5)) {
+        int wstatus;
+        pid_t r = waitpid(s->pid, &wstatus, WNOHANG | WUNTRACED);
+        if (r == s->pid && WIFSTOPPED(wstatus))
+            return 0;
+        if (r == s->pid) {
+            forget(s->pid, NULL);
+            s->exit_status = exit_code_of(wstatus);
+            s->pid = 0;
+            return -1;
+        }
+    }
+    return -1;
+}
+
 int server_wait_exit(struct server *s, int timeout_ms)
 {
     int64_t deadline = now_ms() + timeout_ms;
@@ -457,6 +476,17 @@ void expect_clean_exit(struct server *s, int timeout_ms)
     int status = server_stop(s, timeout_ms);
     server_cleanup(s);
     assert_int_equal(status, 0);
+}
+
+void expect_all_clean_exit(struct server *s, size_t n, int timeout_ms)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i].pid != 0) {
+            server_signal(&s[i], SIGCONT);
+            assert_int_equal(server_stop(&s[i], timeout_ms), 0);
+        }
+    for (size_t i = 0; i < n; i++)
+        server_cleanup(&s[i]);
 }
 
 /* ---- running the binary to completion ------------------------------------ */

@@ -65,6 +65,15 @@ int server_stop(struct server *s, int timeout_ms);
 /* Sends sig to the server (SIGTERM, SIGINT…) without waiting. */
 void server_signal(struct server *s, int sig);
 
+/*
+ * Sends SIGSTOP and waits at most timeout_ms until the process has stopped,
+ * every thread of it (kill() returns before that: a thread running on
+ * another core may still answer a request or two). Returns 0 once stopped,
+ * -1 otherwise (if it exited instead, it is reaped as server_wait_exit does).
+ * SIGCONT (server_signal) resumes it.
+ */
+int server_pause(struct server *s, int timeout_ms);
+
 /* Waits at most timeout_ms for the process to exit. Returns its status as server_stop does, or -1 on timeout. */
 int server_wait_exit(struct server *s, int timeout_ms);
 
@@ -104,6 +113,12 @@ int support_exit_code(int cmocka_result);
 
 /* Asserts that the server stops on SIGTERM within timeout_ms and exits 0. */
 void expect_clean_exit(struct server *s, int timeout_ms);
+
+/*
+ * The same for each of the n servers still running (pid not 0), each sent
+ * SIGCONT first in case a test stopped it; then cleans up all n.
+ */
+void expect_all_clean_exit(struct server *s, size_t n, int timeout_ms);
 
 /* ---- time ----------------------------------------------------------------- */
 

@@ -817,7 +817,7 @@ static void run_msetnx(struct resp_conn *c, const struct args *a)
 }
 
 /* A value as INCRBYFLOAT reads one (Redis's rules: all of it a finite number, no spaces). */
-static bool parse_float(const char *text, size_t len, long double *out)
+static bool parse_float(const char *text, size_t len, double *out)
 {
     char buf[64];
     if (len == 0 || len >= sizeof(buf) || isspace((unsigned char)text[0]))
@@ -826,7 +826,7 @@ static bool parse_float(const char *text, size_t len, long double *out)
     buf[len] = '\0';
     char *end;
     errno = 0;
-    *out = strtold(buf, &end);
+    *out = strtod(buf, &end);
     return end == buf + len && errno != ERANGE && isfinite(*out);
 }
 
@@ -874,33 +874,43 @@ static void rewrite_key(struct resp_conn *c, const struct args *a, rewrite_fn re
     resp_out_error(&c->out, ERR_BUSY);
 }
 
-/* INCRBYFLOAT's new value: the old one read as a number plus the increment, as Redis writes it (17 decimals, trailing
- * zeros cut). */
+/*
+ * The shortest decimal text, without an exponent where 17 decimals suffice,
+ * that reads back as d exactly: 10.5 + 0.1 is "10.6". (Redis sums in long
+ * double and prints 17 decimals; in a double that would print
+ * 10.59999999999999964, and long double's width is the machine's: valgrind's
+ * is a double's.) Returns the length written to text (size >= 32).
+ */
+static int shortest_decimal(double d, char *text, size_t size)
+{
+    for (int decimals = 0; decimals <= 17; decimals++) {
+        int len = snprintf(text, size, "%.*f", decimals, d);
+        if (strtod(text, NULL) == d)
+            return len == 2 && text[0] == '-' && text[1] == '0' ? snprintf(text, size, "0") : len; /* not -0 */
+    }
+    return snprintf(text, size, "%.17g", d);
+}
+
+/* INCRBYFLOAT's new value: the old one read as a number plus the increment. */
 static bool add_float(struct resp_conn *c, const struct args *a, const struct store_item *old, struct store_value *out)
 {
-    long double by, value = 0;
+    double by, value = 0;
     if (!parse_float(arg(a, 2), arg_len(a, 2), &by) ||
         (old != NULL && (old->kind == STORE_KIND_BYTES || !parse_float(old->data, old->len, &value)))) {
         resp_out_error(&c->out, "ERR value is not a valid float");
         return false;
     }
-    long double sum = value + by;
+    double sum = value + by;
     if (!isfinite(sum)) {
         resp_out_error(&c->out, "ERR increment would produce NaN or Infinity");
         return false;
     }
-    char *text = scratch_alloc(c, 128);
+    char *text = scratch_alloc(c, 400); /* 1e308 in full, with 17 decimals */
     if (text == NULL) {
         reply_status_error(c, CMD_NO_MEMORY);
         return false;
     }
-    int len = snprintf(text, 128, "%.17Lf", sum);
-    while (len > 1 && text[len - 1] == '0')
-        len--;
-    if (text[len - 1] == '.')
-        len--;
-    if (len == 2 && text[0] == '-' && text[1] == '0')
-        text[0] = '0', len = 1; /* -0 */
+    int len = shortest_decimal(sum, text, 400);
     *out = (struct store_value){.kind = STORE_KIND_JSON, .data = text, .len = (size_t)len};
     return true;
 }
@@ -913,7 +923,7 @@ static void reply_written_value(struct resp_conn *c, const struct store_value *w
 /* INCRBYFLOAT: the result is stored as a JSON number, which HTTP reads as one. */
 static void run_incrbyfloat(struct resp_conn *c, const struct args *a)
 {
-    long double by;
+    double by;
     if (!parse_float(arg(a, 2), arg_len(a, 2), &by)) {
         resp_out_error(&c->out, "ERR value is not a valid float");
         return;

@@ -1013,18 +1013,8 @@ static void check_response(struct netfuzz *f, const struct netfuzz_slot *s)
 /* The server is alive, healthy, stores and returns a value verbatim, and holds no connection of the batch. */
 static void expect_server_answers(const struct netfuzz *f, unsigned long first, unsigned long end)
 {
-    int status = server_wait_exit(&group_server, 0);
-    if (group_server.pid == 0)
-        fail_msg("the server exited with status %d during cases %lu-%lu (NETFUZZ_SEED=%" PRIu64 ")", status, first,
-                 end - 1, f->seed);
-
+    netfuzz_expect_alive(f, &group_server, first, end);
     struct http_res res;
-    struct http_req req = {.path = "/health"};
-    if (http_do(NULL, PORT, &req, &res) != 0)
-        fail_msg("GET /health after cases %lu-%lu: %s", first, end - 1, curl_easy_strerror(res.curl_code));
-    expect_json(&res, 200);
-    assert_string_equal(res.body, "{\"status\":\"ok\"}");
-    http_res_free(&res);
 
     /* A store request has the shape of the answer to GET, so one string is both. */
     char entry[192], path[64];

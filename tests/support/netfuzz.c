@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "raw.h"
 #include "server.h"
 
@@ -260,6 +261,7 @@ static void start_case(struct netfuzz *f, struct netfuzz_slot *s, unsigned long 
     s->shut = 0;
     s->awaiting_close = 0;
     s->closed_by_server = 0;
+    s->server_gone = 0;
     s->capped = 0;
     s->next_at = s->last_io = now_ms();
     s->deadline = s->next_at + f->hang_ms;
@@ -327,8 +329,9 @@ static void send_some(const struct netfuzz *f, struct netfuzz_slot *s, int64_t n
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
-        if (n <= 0) { /* the server closed: read what it said */
-            end_sending(f, s, now);
+        if (n <= 0) { /* the server closed (a send fails only after its reset): read what it said */
+            s->done_sending = 1;
+            s->server_gone = 1;
             return;
         }
         s->sent += (size_t)n;
@@ -345,6 +348,12 @@ static void send_some(const struct netfuzz *f, struct netfuzz_slot *s, int64_t n
 static int waits_for_quiet(const struct netfuzz_slot *s)
 {
     return s->done_sending && s->c.ending == NETFUZZ_WAIT && s->c.quiet_ms > 0 && !s->shut && !s->awaiting_close;
+}
+
+/* When the quiet spell of s ends, if nothing moves before. */
+static int64_t quiet_until(const struct netfuzz *f, const struct netfuzz_slot *s)
+{
+    return s->last_io + (int64_t)s->c.quiet_ms * (f->quiet_scale > 1 ? f->quiet_scale : 1);
 }
 
 /* Nothing went either way for quiet_ms: half-close, or keep waiting if the server is to close by itself. */
@@ -380,8 +389,8 @@ void netfuzz_run_batch(struct netfuzz *f, unsigned long first, unsigned long end
             int64_t due = s->deadline;
             if ((!s->done_sending || s->c.ending >= NETFUZZ_CLOSE) && s->next_at < due)
                 due = s->next_at;
-            if (waits_for_quiet(s) && s->last_io + s->c.quiet_ms < due)
-                due = s->last_io + s->c.quiet_ms;
+            if (waits_for_quiet(s) && quiet_until(f, s) < due)
+                due = quiet_until(f, s);
             if (!s->done_sending && now >= s->next_at)
                 fds[i].events |= POLLOUT;
             if (due - now < timeout)
@@ -402,12 +411,17 @@ void netfuzz_run_batch(struct netfuzz *f, unsigned long first, unsigned long end
             }
             if (!s->done_sending && now >= s->next_at)
                 send_some(f, s, now);
+            if (s->server_gone) {
+                read_some(f, s, now);
+                finish_case(f, s, 1);
+                continue;
+            }
             if (s->done_sending && s->c.ending >= NETFUZZ_CLOSE && now >= s->next_at) {
                 read_some(f, s, now);
                 finish_case(f, s, 0);
                 continue;
             }
-            if (waits_for_quiet(s) && now >= s->last_io + s->c.quiet_ms)
+            if (waits_for_quiet(s) && now >= quiet_until(f, s))
                 end_quiet_wait(f, s, now);
             if (now > s->deadline)
                 netfuzz_fail_case(f, s, f->hang_why);
@@ -428,6 +442,21 @@ uint64_t netfuzz_env_u64(const char *name, uint64_t fallback)
     if (errno != 0 || *end != '\0')
         fail_msg("%s=%s is not a number", name, v);
     return n;
+}
+
+void netfuzz_expect_alive(const struct netfuzz *f, struct server *srv, unsigned long first, unsigned long end)
+{
+    int status = server_wait_exit(srv, 0);
+    if (srv->pid == 0)
+        fail_msg("the server exited with status %d during cases %lu-%lu (NETFUZZ_SEED=%" PRIu64 ")", status, first,
+                 end - 1, f->seed);
+    struct http_res res;
+    struct http_req req = {.path = "/health"};
+    if (http_do(NULL, srv->port, &req, &res) != 0)
+        fail_msg("GET /health after cases %lu-%lu: %s", first, end - 1, curl_easy_strerror(res.curl_code));
+    expect_json(&res, 200);
+    assert_string_equal(res.body, "{\"status\":\"ok\"}");
+    http_res_free(&res);
 }
 
 uint64_t netfuzz_seed(void)

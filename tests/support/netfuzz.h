@@ -108,6 +108,7 @@ struct netfuzz_slot {
     int done_sending;     /* the last piece went out, or the server stopped reading */
     int shut;             /* the client half-closed its side */
     int awaiting_close;   /* a quiet wait ended, and the server is to close by itself */
+    int server_gone;      /* a send failed: the server has closed (and reset) the connection */
     int closed_by_server; /* at the check: the server closed (or reset) before the client closed */
     int capped;           /* more came back than the run's read_cap: in holds only the first bytes */
     int64_t next_at;      /* when the next piece, or the close, is due */
@@ -121,6 +122,7 @@ struct netfuzz {
     unsigned port;
     uint64_t seed;
     int hang_ms;     /* how long the server may keep a connection past the client's last byte or half-close */
+    int quiet_scale; /* quiet_ms is multiplied by this (0 or 1: as it is), for a slow server */
     size_t read_cap; /* bytes kept of what comes back for one case */
     const char *hang_why;
     /* Case index of the run with seed: its bytes and how they are delivered. */
@@ -150,6 +152,14 @@ void netfuzz_print_escaped(const char *label, const char *p, size_t len, size_t 
 /* The unsigned number in environment variable name, or fallback when it is unset or empty; fails the test if it is no
  * number. */
 uint64_t netfuzz_env_u64(const char *name, uint64_t fallback);
+
+struct server;
+
+/*
+ * Between batches: the server did not exit during cases [first, end), and
+ * answers GET /health with 200 {"status":"ok"} on its HTTP port.
+ */
+void netfuzz_expect_alive(const struct netfuzz *f, struct server *srv, unsigned long first, unsigned long end);
 
 /* NETFUZZ_SEED, or a seed from the clock and the pid. */
 uint64_t netfuzz_seed(void);

@@ -38,7 +38,7 @@
  * sends before is held to Redis's pre-authentication limits.
  *
  * The seed is printed; NETFUZZ_SEED repeats a run, NETFUZZ_CASES sets the
- * cases of the first test (the second runs a quarter as many).
+ * cases of the first test (the second runs a fifth as many).
  */
 #define _GNU_SOURCE
 #include <inttypes.h>
@@ -64,7 +64,7 @@
 #define SANITIZED 0
 #endif
 
-#define CASES          (SANITIZED ? 4000 : 6000)
+#define CASES          (SANITIZED ? 3000 : 5000)
 #define VALGRIND_CASES 1500 /* the server under valgrind runs 20-50 times slower */
 #define BATCH          500
 #define READ_CAP       (8 << 20)
@@ -159,7 +159,10 @@ static void gen_key(struct rng *r, struct buf *b)
         buf_str(b, "k");
         rng_word(r, b, "\xff|\xc3\x28|\xed\xa0\x80|\xf4\x90\x80\x80|\xc0\xaf|\x80|\xe2\x82|\xfe\xff");
     } else if (k < 76) {
-        buf_put(b, rng_chance(r, 50) ? "k\0k" : "\0", rng_chance(r, 50) ? 3 : 1);
+        if (rng_chance(r, 50))
+            buf_put(b, "k\0k", 3);
+        else
+            buf_put(b, "\0", 1);
     } else if (k < 80) {
         rng_bytes(r, b, 1 + rng_pick(r, 16), 0);
     } else if (k < 84) { /* around --max-key-bytes (1024) */
@@ -620,12 +623,21 @@ static void put_prelude(struct rng *r, struct buf *b, int with_token)
     args_free(&a);
 }
 
-/* A deep pipeline: one small command thousands of times, or a large value read back many times. */
+/*
+ * A deep pipeline: one small command thousands of times, a large value read
+ * back many times, or one command with thousands of arguments.
+ */
 static void put_deep_pipeline(struct rng *r, struct buf *b)
 {
     struct args a = {0};
     struct buf one = {0};
-    if (rng_chance(r, 20)) {
+    int k = (int)rng_pick(r, 100);
+    if (k < 20) {
+        arg_word(r, &a, "DEL|EXISTS|UNLINK|MGET|PING|ECHO|LPUSH|mset");
+        for (size_t i = 0, n = rng_chance(r, 80) ? 1000 + rng_pick(r, 15000) : 100000; i < n; i++)
+            buf_fmt(arg_new(&a), "k%zu", i % KEYS);
+        put_command(r, b, &a);
+    } else if (k < 36) {
         char key[16];
         snprintf(key, sizeof(key), "big%d", (int)rng_pick(r, 4));
         arg_str(&a, "SET");
@@ -696,7 +708,7 @@ static void gen_case(uint64_t seed, unsigned long index, struct netfuzz_case *c,
     int e = (int)rng_pick(&r, 100);
     c->ending = e < 40 ? NETFUZZ_HALF_CLOSE : e < 70 ? NETFUZZ_WAIT : e < 85 ? NETFUZZ_CLOSE : NETFUZZ_RESET;
     /* Mostly short waits; some past the 1 s HTTP idle and request timeouts, which must not close a RESP client. */
-    c->quiet_ms = rng_chance(&r, 10) ? 1500 : 100 + (int)rng_pick(&r, 300);
+    c->quiet_ms = rng_chance(&r, 5) ? 1500 : 50 + (int)rng_pick(&r, 300);
     netfuzz_plan_delivery(&r, c);
 }
 
@@ -955,7 +967,7 @@ static void run(struct netfuzz *f, struct server *srv, const char *token, unsign
     int valgrind = procfs_runs_under_valgrind(srv->pid);
     f->port = srv->resp_port;
     f->hang_ms = SANITIZED || valgrind ? 20000 : 5000;
-    f->quiet_scale = valgrind ? 10 : SANITIZED ? 3 : 1;
+    f->quiet_scale = valgrind ? 10 : SANITIZED ? 2 : 1;
     f->read_cap = READ_CAP;
     f->hang_why = "the server kept the connection open past hang_ms after the client's last byte or half-close";
     f->check = check_replies;
@@ -1014,7 +1026,7 @@ static void resp_requests_before_and_after_auth_leave_the_server_answering_corre
     struct server_opts opts = {.args = args};
     assert_int_equal(server_start(&auth_server, &opts), 0);
     struct netfuzz f = {.name = "netfuzz-resp-auth", .seed = netfuzz_seed(), .gen = gen_auth_case, .tally = &t};
-    run(&f, &auth_server, TOKEN, (unsigned long)netfuzz_env_u64("NETFUZZ_CASES", default_cases()) / 4);
+    run(&f, &auth_server, TOKEN, (unsigned long)netfuzz_env_u64("NETFUZZ_CASES", default_cases()) / 5);
     expect_clean_exit(&auth_server, 60000);
 }
 

@@ -634,7 +634,7 @@ static void put_deep_pipeline(struct rng *r, struct buf *b)
     int k = (int)rng_pick(r, 100);
     if (k < 20) {
         arg_word(r, &a, "DEL|EXISTS|UNLINK|MGET|PING|ECHO|LPUSH|mset");
-        for (size_t i = 0, n = rng_chance(r, 80) ? 1000 + rng_pick(r, 15000) : 100000; i < n; i++)
+        for (size_t i = 0, n = rng_chance(r, 90) ? 100 + rng_pick(r, 10000) : 100000; i < n; i++)
             buf_fmt(arg_new(&a), "k%zu", i % KEYS);
         put_command(r, b, &a);
     } else if (k < 36) {
@@ -648,7 +648,7 @@ static void put_deep_pipeline(struct rng *r, struct buf *b)
         arg_str(&a, "GET");
         arg_str(&a, key);
         put_command(r, &one, &a);
-        buf_repeat(b, one.p, 10 + rng_pick(r, 110)); /* up to 4 MB of replies, past the 256 KiB that pauses reading */
+        buf_repeat(b, one.p, 10 + rng_pick(r, 60)); /* up to 2 MB of replies, past the 256 KiB that pauses reading */
     } else {
         static const char *const small[][3] = {{"PING", NULL, NULL},   {"INCR", "c0", NULL},   {"SET", "k1", "v"},
                                                {"GET", "k1", NULL},    {"ECHO", "hi", NULL},   {"EXISTS", "k2", NULL},
@@ -657,7 +657,7 @@ static void put_deep_pipeline(struct rng *r, struct buf *b)
         for (int i = 0; i < 3 && words[i] != NULL; i++)
             arg_str(&a, words[i]);
         put_command(r, &one, &a);
-        buf_repeat(b, one.p, 100 + rng_pick(r, 5000));
+        buf_repeat(b, one.p, 100 + rng_pick(r, 3000));
     }
     args_free(&a);
     free(one.p);
@@ -690,7 +690,7 @@ static void gen_case(uint64_t seed, unsigned long index, struct netfuzz_case *c,
         put_token_soup(&r, &c->bytes);
     } else {
         put_prelude(&r, &c->bytes, with_token);
-        if (kind < 16) {
+        if (kind < 14) {
             put_deep_pipeline(&r, &c->bytes);
         } else {
             for (size_t i = 0, n = rng_chance(&r, 65) ? 1 : 2 + rng_pick(&r, 9); i < n; i++) {

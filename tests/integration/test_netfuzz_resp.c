@@ -13,8 +13,8 @@
  * length that lies, is spelled wrong or is huge) or as an inline one (bare,
  * "double-quoted" with escapes or 'single-quoted', sometimes unbalanced or
  * over 64 KiB); often after a HELLO 2|3 or AUTH sequence. Also deep
- * pipelines of thousands of small commands or of large replies, random
- * bytes, and soups of RESP tokens; a third of the cases have their bytes
+ * pipelines of thousands of small commands or of large replies, commands
+ * with thousands of arguments, random bytes, and soups of RESP tokens; a third of the cases have their bytes
  * flipped, inserted, deleted, duplicated or cut. Each is sent in one write
  * or in pieces; then the client half-closes, waits in silence (up to 1.5 s,
  * past the HTTP idle and request timeouts, which a RESP connection does not
@@ -439,21 +439,22 @@ static void gen_command(struct rng *r, struct args *a, int with_token)
     struct buf unknown = {0};
     const char *name;
     if (rng_chance(r, 6)) {
+        buf_str(&unknown, ""); /* never NULL, even when empty */
         rng_word(r, &unknown, UNKNOWN_COMMANDS);
         if (unknown.len == 0)
             rng_bytes(r, &unknown, rng_pick(r, 200), rng_chance(r, 50));
-        buf_str(&unknown, ""); /* the name's text for gen_command_args (bytes past a NUL do not matter there) */
-        name = unknown.p;
+        buf_put(arg_new(a), unknown.p, unknown.len);
+        name = unknown.p; /* for gen_command_args, which gives an unknown name a key (a NUL in it changes nothing) */
     } else {
         name = commands[rng_pick(r, COMMANDS)];
-        /* FLUSHALL and FLUSHDB empty the store every other case otherwise, which leaves reads little to find. */
+        /*
+         * Otherwise FLUSHALL and FLUSHDB empty the store every other case,
+         * which leaves reads little to find, and QUIT ends many pipelines early.
+         */
         if ((strncmp(name, "flush", 5) == 0 && rng_chance(r, 85)) || (strcmp(name, "quit") == 0 && rng_chance(r, 60)))
             name = "get";
-    }
-    if (unknown.p != NULL)
-        buf_put(arg_new(a), unknown.p, unknown.len);
-    else
         arg_name(r, a, name);
+    }
     gen_command_args(r, a, name, with_token);
     if (rng_chance(r, 8)) { /* the wrong arity: one argument fewer, or one more */
         if (a->n > 1 && rng_chance(r, 50)) {
@@ -467,7 +468,12 @@ static void gen_command(struct rng *r, struct args *a, int with_token)
 
 /* ---- requests ---------------------------------------------------------------- */
 
-/* Encodes the command as a multibulk request, now and then with its framing wrong. */
+/*
+ * Encodes the command as a multibulk request, now and then with its framing
+ * wrong: the count one off (0), misspelt (1) or huge (2), a bulk's length
+ * one off (3), misspelt (4) or huge (5), an LF without its CR (6), a
+ * length line without its '$' (7).
+ */
 static void put_multibulk(struct rng *r, struct buf *b, const struct args *a)
 {
     int fault = rng_chance(r, 12) ? (int)rng_pick(r, 8) : -1;

@@ -218,15 +218,25 @@ json_t *expect_raw_json(const struct raw_res *r, int status)
  */
 json_int_t raw_stat(unsigned port, const char *name)
 {
-    static const char req[] = "GET /stats HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    return raw_stat_auth(port, NULL, name);
+}
+
+json_int_t raw_stat_auth(unsigned port, const char *token, const char *name)
+{
+    char req[512];
+    int req_len = snprintf(req, sizeof(req), "GET /stats HTTP/1.1\r\nHost: t\r\n%s%s%sConnection: close\r\n\r\n",
+                           token != NULL ? "Authorization: Bearer " : "", token != NULL ? token : "",
+                           token != NULL ? "\r\n" : "");
     json_int_t value = -1;
     char *buf = NULL;
     size_t len = 0;
     struct raw_res r;
+    if (req_len < 0 || (size_t)req_len >= sizeof(req))
+        return -1;
     int fd = raw_try_connect(port);
     if (fd == -1)
         return -1;
-    if (raw_send(fd, req, sizeof(req) - 1) == 0) {
+    if (raw_send(fd, req, (size_t)req_len) == 0) {
         raw_read(fd, NULL, 3000, &buf, &len);
         if (raw_parse(buf, len, &r, 1, 0) == 1 && r.status == 200) {
             json_t *stats = json_loadb(r.body, r.body_len, 0, NULL);
@@ -247,9 +257,14 @@ json_int_t raw_stat(unsigned port, const char *name)
  */
 void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms)
 {
+    expect_connections_drop_to_auth(port, NULL, want, timeout_ms);
+}
+
+void expect_connections_drop_to_auth(unsigned port, const char *token, json_int_t want, int timeout_ms)
+{
     int64_t deadline = now_ms() + timeout_ms;
     json_int_t open;
-    while ((open = raw_stat(port, "connections")) == -1 || open > want) {
+    while ((open = raw_stat_auth(port, token, "connections")) == -1 || open > want) {
         if (now_ms() >= deadline)
             fail_msg("the server counts %lld open connections after %d ms, expected at most %lld", (long long)open,
                      timeout_ms, (long long)want);

@@ -38,8 +38,12 @@ int raw_ping(int fd);
  */
 json_int_t raw_stat(unsigned port, const char *name);
 
+/* raw_stat with "Authorization: Bearer <token>" (none if token is NULL), for a server with --auth-token. */
+json_int_t raw_stat_auth(unsigned port, const char *token, const char *name);
+
 /* Polls /stats until the server counts at most want open connections (its own request included), for timeout_ms. */
 void expect_connections_drop_to(unsigned port, json_int_t want, int timeout_ms);
+void expect_connections_drop_to_auth(unsigned port, const char *token, json_int_t want, int timeout_ms);
 
 /*
  * Reads into a growing buffer until the peer closes, until the bytes read so

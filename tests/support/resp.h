@@ -33,6 +33,24 @@ void resp_send_raw(struct resp_client *c, const void *bytes, size_t len);
 /* The length of the first whole reply in buf[0..len), or 0 if it is not whole yet. */
 size_t resp_reply_length(const char *buf, size_t len);
 
+/* What a well-formed reply holds, at any depth. */
+struct resp_shape {
+    int resp3;      /* a type only RESP3 has: _ % ~ > | , # ( = ! */
+    int resp2_null; /* RESP2's nulls, $-1 or *-1, which RESP3 writes as _ */
+};
+
+/*
+ * Whether reply[0..len) is one well-formed RESP2 or RESP3 reply of exactly
+ * len bytes (as resp_reply_length frames it): a known type byte; a count or
+ * length that is -1 (a RESP2 null, for $ and *) or a decimal without sign or
+ * leading zero; an integer within int64; a bulk's bytes followed by CRLF; a
+ * line with no CR or LF but its end; RESP3's null, boolean, double and big
+ * number in their grammar; and the elements of an aggregate well formed in
+ * turn. Fills *shape (if not NULL). Returns 1, or 0 with *why (static text)
+ * saying what is wrong.
+ */
+int resp_reply_valid(const char *reply, size_t len, struct resp_shape *shape, const char **why);
+
 /*
  * Reads the next whole reply (malloc'ed, NUL-terminated; *len its length if
  * len is not NULL); NULL if the server closed the connection or timeout_ms

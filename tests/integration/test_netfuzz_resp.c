@@ -250,12 +250,12 @@ static void arg_client_name(struct rng *r, struct args *a)
  * against COMMAND's), then commands Redis has and cachette does not.
  */
 static const char *const commands[] = {
-    "append", "auth",  "client", "command",   "config",   "dbsize",     "decr",        "decrby",
-    "del",    "echo",  "exists", "expire",    "expireat", "expiretime", "flushall",    "flushdb",
-    "get",    "getex", "getdel", "getset",    "hello",    "incr",       "incrby",      "info",
-    "keys",   "mget",  "mset",   "persist",   "pexpire",  "pexpireat",  "pexpiretime", "ping",
-    "psetex", "pttl",  "quit",   "randomkey", "reset",    "scan",       "select",      "set",
-    "setex",  "setnx", "strlen", "time",      "ttl",      "type",       "unlink",
+    "append", "auth",      "client",  "command",  "config",     "dbsize",      "decr",    "decrby", "del",
+    "echo",   "exists",    "expire",  "expireat", "expiretime", "flushall",    "flushdb", "get",    "getex",
+    "getdel", "getset",    "hello",   "incr",     "incrby",     "incrbyfloat", "info",    "keys",   "mget",
+    "mset",   "msetnx",    "persist", "pexpire",  "pexpireat",  "pexpiretime", "ping",    "psetex", "pttl",
+    "quit",   "randomkey", "reset",   "scan",     "select",     "set",         "setex",   "setnx",  "strlen",
+    "time",   "ttl",       "type",    "unlink",
 };
 #define COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -382,7 +382,7 @@ static void gen_command_args(struct rng *r, struct args *a, const char *name, in
                strcmp(name, "exists") == 0) {
         for (size_t i = 0, n = rng_chance(r, 90) ? 1 + rng_pick(r, 12) : rng_pick(r, 60); i < n; i++)
             arg_key(r, a); /* --max-batch is 50 */
-    } else if (strcmp(name, "mset") == 0) {
+    } else if (strcmp(name, "mset") == 0 || strcmp(name, "msetnx") == 0) {
         for (size_t i = 0, n = rng_chance(r, 90) ? 1 + rng_pick(r, 6) : rng_pick(r, 60); i < n; i++) {
             arg_key(r, a);
             if (i + 1 < n || rng_chance(r, 90))
@@ -401,6 +401,9 @@ static void gen_command_args(struct rng *r, struct args *a, const char *name, in
     } else if (strcmp(name, "incrby") == 0 || strcmp(name, "decrby") == 0) {
         arg_key(r, a);
         arg_word(r, a, NUMBERS);
+    } else if (strcmp(name, "incrbyfloat") == 0) {
+        arg_key(r, a);
+        arg_word(r, a, NUMBERS "|0.1|-0.1|1e308|-1e308|1e-320|nan|inf|-inf|3.0e3|.5|5.|1e|0x1p3");
     } else if (strncmp(name, "expire", 6) == 0 || strncmp(name, "pexpire", 7) == 0) {
         arg_key(r, a);
         if (strstr(name, "time") == NULL) {

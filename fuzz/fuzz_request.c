@@ -17,7 +17,7 @@
  * (src/http/internal.h). The black-box network fuzzer covers that path.
  *
  * Links: src/http/request.c src/http/reply.c src/http/body.c src/http/keypath.c src/http/jsonw.c
- * Links: src/cmd/ src/store/ -lh2o-evloop -lssl -lcrypto -lz -ljansson
+ * Links: src/cmd/batch.c src/cmd/cmd.c src/cmd/cond.c src/cmd/ttl.c src/cmd/utf8.c src/store/ -lh2o-evloop -lssl -lcrypto -lz -ljansson
  */
 #include <ctype.h>
 #include <h2o.h>

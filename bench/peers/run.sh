@@ -608,13 +608,7 @@ versions+=" wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), h2load $(h2load -
 [ -n "$POGOCACHE" ] && versions+=", pogocache $("$POGOCACHE" --version 2>&1 | head -1 | awk '{ print $NF }')"
 
 # Preflight: how much of the two cores do others use while we do nothing?
-preflight
-quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
-if ((quiet_pct > NOISE_PCT)); then
-    say "WARNING: the machine is busy: $quiet_line; runs while it stays busy are flagged NOISY"
-else
-    say "machine quiet: $quiet_line"
-fi
+preflight_verdict
 
 {
     echo "# cachette side-by-side benchmark, raw figures"

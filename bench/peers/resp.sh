@@ -41,8 +41,9 @@
 #
 # A warm-up pass (RESP_WARMUP seconds per row, discarded, which also sizes
 # redis-benchmark's -n to the row's rate), then RESP_ROUNDS interleaved
-# rounds of every row, about RESP_SECONDS each. Medians; ratios are
-# cachette's median over the peer's. A run where processes not ours took
+# rounds of every row, about RESP_SECONDS each, a row's servers one after
+# the other. Medians; ratios are medians of the rounds' ratios (cachette's
+# run over the peer's run of the same round, seconds apart). A run where processes not ours took
 # more than NOISE_PCT percent of a core (or the hypervisor stole that much)
 # is flagged NOISY, as in bench/peers/run.sh.
 #
@@ -445,6 +446,18 @@ load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # ----------------------------------------------------------------- table ---
 
+# round_ratios "A1 A2…" "B1 B2…": the median of A_i / B_i, as "1.23x": the
+# runs of round i, cachette's and a peer's, ran seconds apart, under much the
+# same load from others, so the ratio of a round moves less than either.
+round_ratios() {
+    local -a a b
+    read -ra a <<<"$1"
+    read -ra b <<<"$2"
+    local i out=""
+    for i in "${!a[@]}"; do out+="$(awk -v x="${a[$i]}" -v y="${b[$i]}" 'BEGIN { printf "%.4f", x / y }') "; done
+    printf '%.2fx' "$(median <<<"$out")"
+}
+
 fmt_int() { thousands "$(printf '%.0f' "$1")"; }
 
 declare -A m_rps=() m_p99=() m_us=() m_pct=() m_sys=() m_rd=() m_wr=() m_b1=()
@@ -471,7 +484,7 @@ met=0 missed=0
     echo "  ${POGOCACHE:+pogocache \`--threads 1\`; }redis-benchmark (1 thread) on CPU $CLIENT_CPU; cachette \`--threads 2\` on both cores"
     echo "  with \`redis-benchmark --threads 2\` unpinned beside it. \`-c $RESP_CONNS -r $RESP_KEYS\`, keys of 16 bytes (\`key:\`, \`kib:\`"
     echo "  or \`ctr:\` and 12 digits), every key preloaded. $RESP_ROUNDS interleaved round(s) of about ${RESP_SECONDS} s after a"
-    echo "  ${RESP_WARMUP} s warm-up; medians. *Server µs/req*: the server process's utime+stime per request; *per core-s*:"
+    echo "  ${RESP_WARMUP} s warm-up; medians, and ratios as medians of the rounds' ratios. *Server µs/req*: the server process's utime+stime per request; *per core-s*:"
     echo "  1e6 / that, the requests a second one server core serves. *Server %*: its CPU over wall time; *CPU $CLIENT_CPU*:"
     echo "  redis-benchmark's core, busy percent (≥${CLIENT_SAT}%: the load generator saturated first). *Kernel*: the share"
     echo "  of the server's CPU time spent in the kernel (stime). *Reads + writes*: its read and write system calls per"
@@ -493,8 +506,8 @@ met=0 missed=0
             rr="—" cr="—" goal="—"
             case $s in
             redis | pogocache)
-                rr=$(awk -v a="${m_rps[$c]}" -v b="${m_rps[$r]}" 'BEGIN { printf "%.2fx", a / b }')
-                cr=$(awk -v a="${m_us[$c]}" -v b="${m_us[$r]}" 'BEGIN { printf "%.2fx", b / a }')
+                rr=$(round_ratios "${rps[$c]}" "${rps[$r]}")
+                cr=$(round_ratios "${srv_us[$r]}" "${srv_us[$c]}")
                 if [ "$t" = get ] || [ "$t" = set ]; then
                     want=1.5
                     [ "$s" = pogocache ] && want=1
@@ -511,7 +524,7 @@ met=0 missed=0
                 fi
                 ;;
             cachette-t2)
-                goal=$(awk -v a="${m_rps[$r]}" -v b="${m_rps[$c]}" 'BEGIN { printf "%.2fx the req/s of --threads 1", a / b }')
+                goal="$(round_ratios "${rps[$r]}" "${rps[$c]}") the req/s of --threads 1"
                 ;;
             esac
             n=${noisy[$r]:-0}

@@ -17,7 +17,8 @@
 # 50 connections' setup are in the count, about 0.1% of it.
 #
 # Workloads (as in resp.sh): GET and SET of 32-byte and 1 KiB values, at
-# pipeline 1 and 16. Output: a Markdown table on stdout, progress on stderr,
+# pipeline 1 and 16 (1 KiB: 16 only), INCR of the ctr: counters and MSET
+# of 10 pairs at pipeline 16. Pogocache has no MSET: "n/a". Output: a Markdown table on stdout, progress on stderr,
 # and with KEEP=dir the callgrind files there, for callgrind_annotate.
 #
 # Environment: KEYS (10000) REQUESTS (160000 at pipeline 16, a tenth at 1)
@@ -56,7 +57,7 @@ trap 'exit 143' TERM
 
 servers=(cachette redis)
 [ -z "$POGOCACHE" ] || servers+=(pogocache)
-workloads=(get:32:1 get:32:16 set:32:1 set:32:16 get:1024:16 set:1024:16)
+workloads=(get:32:1 get:32:16 set:32:1 set:32:16 get:1024:16 set:1024:16 incr:0:16 mset:32:16 mset:1024:16)
 v32=$(printf 'x%.0s' {1..32})
 v1k=$(printf 'x%.0s' {1..1024})
 
@@ -72,7 +73,7 @@ dumped() {
 # measure SERVER: one fresh server under callgrind; sets ir[SERVER/WORKLOAD].
 declare -A ir=()
 measure() {
-    local s=$1 port w t v p n f
+    local s=$1 port w t v p n f i
     pick_port port
     local -a server
     case $s in
@@ -86,17 +87,27 @@ measure() {
     wait_until 60 resp_ping "$port" || { cat "$tmp/$s.err" >&2; die "$s did not start under callgrind"; }
     awk -v n="$KEYS" -v a="$v32" -v b="$v1k" 'BEGIN { for (i = 0; i < n; i++) {
         printf "*3\r\n$3\r\nSET\r\n$16\r\nkey:%012d\r\n$32\r\n%s\r\n", i, a
-        printf "*3\r\n$3\r\nSET\r\n$16\r\nkib:%012d\r\n$1024\r\n%s\r\n", i, b } }' |
+        printf "*3\r\n$3\r\nSET\r\n$16\r\nkib:%012d\r\n$1024\r\n%s\r\n", i, b
+        printf "*3\r\n$3\r\nSET\r\n$16\r\nctr:%012d\r\n$1\r\n0\r\n", i } }' |
         timeout 600 redis-cli -h 127.0.0.1 -p "$port" --pipe >"$tmp/fill.out" 2>&1 ||
         { cat "$tmp/fill.out" >&2; die "preloading $s failed"; }
     for w in "${workloads[@]}"; do
         IFS=: read -r t v p <<<"$w"
+        [[ $s != pogocache || $t != mset ]] || continue
         n=$REQUESTS
         ((p > 1)) || n=$((REQUESTS / 10))
         local key=key value=$v32
         ((v == 1024)) && key=kib value=$v1k
         local -a cmd=(redis-benchmark -h 127.0.0.1 -p "$port" -c 50 -n "$n" -r "$KEYS" -P "$p" --csv)
-        if [ "$t" = set ]; then cmd+=(SET "$key:__rand_int__" "$value"); else cmd+=(GET "$key:__rand_int__"); fi
+        case $t in
+        get) cmd+=(GET "$key:__rand_int__") ;;
+        set) cmd+=(SET "$key:__rand_int__" "$value") ;;
+        incr) cmd+=(INCR "ctr:__rand_int__") ;;
+        mset)
+            cmd+=(MSET)
+            for ((i = 0; i < 10; i++)); do cmd+=("$key:__rand_int__" "$value"); done
+            ;;
+        esac
         say "$s: $t ${v}-byte values, -P $p, $n requests"
         callgrind_control -z "$server_pid" >/dev/null
         callgrind_control -i on "$server_pid" >/dev/null
@@ -134,10 +145,20 @@ git diff --quiet HEAD -- src include 2>/dev/null || commit+=" + uncommitted chan
     echo
     for w in "${workloads[@]}"; do
         IFS=: read -r t v p <<<"$w"
-        printf '| %s %s-byte values, -P %s |' "${t^^}" "$v" "$p"
-        for s in "${servers[@]}"; do printf ' %s |' "$(thousands "${ir[$s/$w]}")"; done
+        case $t in
+        incr) printf '| INCR, -P %s |' "$p" ;;
+        mset) printf '| MSET 10 keys, %s-byte values, -P %s |' "$v" "$p" ;;
+        *) printf '| %s, %s-byte values, -P %s |' "${t^^}" "$v" "$p" ;;
+        esac
+        for s in "${servers[@]}"; do
+            if [ -n "${ir[$s/$w]:-}" ]; then printf ' %s |' "$(thousands "${ir[$s/$w]}")"; else printf ' n/a |'; fi
+        done
         for s in "${servers[@]:1}"; do
-            awk -v a="${ir[cachette/$w]}" -v b="${ir[$s/$w]}" 'BEGIN { printf " %.2fx |", a / b }'
+            if [ -n "${ir[$s/$w]:-}" ]; then
+                awk -v a="${ir[cachette/$w]}" -v b="${ir[$s/$w]}" 'BEGIN { printf " %.2fx |", a / b }'
+            else
+                printf ' — |'
+            fi
         done
         echo
     done

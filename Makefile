@@ -29,7 +29,8 @@
 #   make bench-store  the store alone: sharded rwlocks against one rwlock and
 #                   one mutex, 1-8 threads (bench/store/run.sh)
 #   make bench-peers  side-by-side benchmark against Gin, Webdis+Redis, nginx,
-#                   Redis and memcached (bench/peers/run.sh)
+#                   Redis and memcached (bench/peers/run.sh), then the Redis
+#                   protocol beside Redis and Pogocache (bench/peers/resp.sh)
 #   make bench-persist  persistence beside Redis 7 (bench/persist/run.sh):
 #                   snapshot and load of 1M entries, req/s while snapshots
 #                   run, SET req/s under each --append-log setting

@@ -241,6 +241,20 @@ preflight() {
     quiet_top=$(top_others qa qb $$ "${pids[@]}")
 }
 
+# preflight_verdict: preflight, then sets quiet_line, what it found (with
+# $load_start, the load average), and says whether the machine is quiet: busier
+# than $NOISE_PCT percent of a core, its runs are likely flagged NOISY.
+# shellcheck disable=SC2034 # quiet_line is the caller's
+preflight_verdict() {
+    preflight
+    quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
+    if ((quiet_pct > NOISE_PCT)); then
+        say "WARNING: the machine is busy: $quiet_line; runs while it stays busy are flagged NOISY"
+    else
+        say "machine quiet: $quiet_line"
+    fi
+}
+
 # start_watchdog SECONDS: a background process that sends this shell
 # SIGTERM once SECONDS pass, so the whole run is bounded in time; its pid is
 # appended to pids, and the caller's cleanup stops it.

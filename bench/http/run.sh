@@ -275,13 +275,7 @@ machine="$ncpu CPUs (nproc), ${cpu_model:-unknown CPU}, Linux $(uname -r)"
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # Preflight: how much of the two cores do others use while we do nothing?
-preflight
-quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
-if ((quiet_pct > NOISE_PCT)); then
-    say "WARNING: the machine is busy: $quiet_line; runs while it stays busy are flagged NOISY"
-else
-    say "machine quiet: $quiet_line"
-fi
+preflight_verdict
 
 {
     echo "# cachette HTTP benchmark, raw figures"

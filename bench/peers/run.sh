@@ -65,10 +65,17 @@
 # Output: a Markdown table on stdout, progress on stderr, every per-run figure
 # in bench/results/peers-<timestamp>.txt.
 #
+# Then, in the same run, the Redis protocol beside Redis and Pogocache
+# (issue 16): bench/peers/resp.sh, which also runs alone, with its own
+# table and raw file; its workloads are named resp (all of them) or
+# resp-get, resp-set, resp-incr, resp-mset in ONLY, and its settings are
+# its RESP_* variables (NOISE_PCT, CLIENT_SAT, CACHETTE_BIN and POGOCACHE
+# are shared).
+#
 # Environment: DURATION (10) ROUNDS (3) WARMUP (2) KEYS (100000)
 # MEM_ENTRIES (1000000; 0 skips memory) NOISE_PCT (3) CLIENT_SAT (95)
-# ONLY (workloads, comma-separated, e.g. ONLY=get1,set; default all)
-# CACHETTE_BIN (build/cachette) POGOCACHE (unset).
+# ONLY (workloads, comma-separated, e.g. ONLY=get1,set or ONLY=resp; default
+# all) CACHETTE_BIN (build/cachette) POGOCACHE (unset).
 #
 # Everything is bounded in time (a watchdog stops the run past its budget),
 # talks only to 127.0.0.1, and every process started here is stopped on exit,
@@ -98,6 +105,18 @@ SERVER_CPU=0
 CLIENT_CPU=1
 SET1K_KEYS=1000
 SET64K_KEYS=100
+
+# The Redis protocol's rows are resp.sh's: it runs after the rows here
+# (run_resp) or, where ONLY names none of the rows here, instead of them.
+run_resp=1
+peers_only=""
+if [ -n "$ONLY" ]; then
+    run_resp=0
+    for w in ${ONLY//,/ }; do
+        case $w in resp | resp-*) run_resp=1 ;; *) peers_only+="${peers_only:+,}$w" ;; esac
+    done
+    [ -n "$peers_only" ] || exec "$here/resp.sh"
+fi
 
 for v in DURATION ROUNDS WARMUP KEYS MEM_ENTRIES NOISE_PCT CLIENT_SAT; do
     [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
@@ -174,8 +193,8 @@ if [ -n "$POGOCACHE" ]; then
 fi
 workloads=()
 if [ -n "$ONLY" ]; then
-    for w in ${ONLY//,/ }; do
-        [ -n "${wl_servers[$w]:-}" ] || die "ONLY: no workload '$w' (have: ${all_workloads[*]})"
+    for w in ${peers_only//,/ }; do
+        [ -n "${wl_servers[$w]:-}" ] || die "ONLY: no workload '$w' (have: ${all_workloads[*]} resp)"
     done
 fi
 for w in "${all_workloads[@]}"; do
@@ -214,7 +233,7 @@ display() {
 per_run=$((WARMUP + ROUNDS * DURATION + (ROUNDS + 2) / 2))
 estimate=$((${#runs[@]} * per_run + 40 + (MEM_ENTRIES > 0 ? 10 + MEM_ENTRIES * 45 / 1000000 : 0)))
 budget=$((estimate * 2 + 300))
-say "${#runs[@]} rows, ${ROUNDS} round(s) of ${DURATION}s after a ${WARMUP}s warm-up: about $(((estimate + 59) / 60)) minutes"
+say "${#runs[@]} rows, ${ROUNDS} round(s) of ${DURATION}s after a ${WARMUP}s warm-up: about $(((estimate + 59) / 60)) minutes$( ((run_resp)) && echo ", then bench/peers/resp.sh")"
 
 # A watchdog bounds the whole run.
 start_watchdog "$budget"
@@ -608,13 +627,7 @@ versions+=" wrk $(wrk -v 2>&1 | head -1 | awk '{ print $2 }'), h2load $(h2load -
 [ -n "$POGOCACHE" ] && versions+=", pogocache $("$POGOCACHE" --version 2>&1 | head -1 | awk '{ print $NF }')"
 
 # Preflight: how much of the two cores do others use while we do nothing?
-preflight
-quiet_line="others used ${quiet_pct}% of a core over 1 s before the run (loadavg $load_start; top: ${quiet_top:-none})"
-if ((quiet_pct > NOISE_PCT)); then
-    say "WARNING: the machine is busy: $quiet_line; runs while it stays busy are flagged NOISY"
-else
-    say "machine quiet: $quiet_line"
-fi
+preflight_verdict
 
 {
     echo "# cachette side-by-side benchmark, raw figures"
@@ -1009,3 +1022,11 @@ met=0 missed=0
 
 { echo; cat "$tmp/table.md"; } >>"$raw"
 cat "$tmp/table.md"
+
+if ((run_resp)); then
+    # resp.sh bounds its own time: this script's watchdog stops here.
+    stop_pid "${pids[0]}"
+    pids=()
+    echo
+    job taskset -c "$SERVER_CPU,$CLIENT_CPU" "$here/resp.sh" # this shell is pinned to one
+fi

@@ -471,7 +471,7 @@ static void run_info(struct resp_conn *c, const struct args *a)
     char text[4096];
     size_t len = 0;
 #define SECTION(name) (all || arg_is(a, 1, name))
-#define ADD(...)      len += (size_t)snprintf(text + len, sizeof(text) - len, __VA_ARGS__)
+#define ADD(...)      (len += len < sizeof(text) ? (size_t)snprintf(text + len, sizeof(text) - len, __VA_ARGS__) : 0)
     if (SECTION("server"))
         ADD("# Server\r\nredis_version:%s\r\ncachette_version:%s\r\nredis_mode:standalone\r\narch_bits:64\r\n"
             "process_id:%ld\r\ntcp_port:%u\r\nuptime_in_seconds:%.0f\r\n\r\n",

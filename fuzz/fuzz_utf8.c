@@ -8,8 +8,8 @@
  * input is also written with json_write_string into a buffer of exactly
  * JSONW_STRING_MAX(n) bytes; when the input is UTF-8, jansson must parse the
  * output back to the same bytes (NULs included), and when it is not, jansson
- * must refuse it (the server only writes UTF-8 there: keys are checked, and
- * byte values that are not UTF-8 go out as base64). json_write_item is
+ * must refuse it (the server only writes UTF-8 there: keys and byte values
+ * that are not UTF-8 go out as base64). json_write_item is
  * checked to agree with json_item_is_text and json_item_max for each kind.
  *
  * Links: src/http/jsonw.c src/cmd/utf8.c -ljansson

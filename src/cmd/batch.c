@@ -27,7 +27,7 @@ enum cmd_status cmd_mset(const struct cmd_ctx *ctx, const struct cmd_item *items
     if (over_max_batch(ctx, n))
         return CMD_BATCH_TOO_LARGE;
     for (size_t i = 0; i < n; i++) {
-        enum cmd_status st = cmd_check_key(ctx, items[i].key, items[i].key_len);
+        enum cmd_status st = cmd_check_key(ctx, items[i].key_len);
         if (st == CMD_OK)
             st = cmd_check_value(ctx, &items[i].value, items[i].ttl_ms);
         if (st != CMD_OK) {

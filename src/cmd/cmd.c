@@ -2,8 +2,9 @@
  * The command layer (see cmd.h): validation that every front shares, then
  * one call into the store, and the wording of every refusal. It holds no
  * state of its own and takes no locks; the store does all the
- * synchronisation. Keys are UTF-8 text without NUL so that they print the
- * same in JSON, in logs and in any later protocol.
+ * synchronisation. Keys are any non-empty bytes, as Redis's are: each front
+ * says how it writes one that is not text (HTTP: percent-encoded in a path,
+ * base64 in JSON).
  *
  * Messages are formatted here from the limits and the constants rather than
  * written out by each front, so that a limit changed in one place changes
@@ -11,7 +12,6 @@
  * ") and its status code.
  */
 #include "cmd/cmd.h"
-#include "cmd/utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -39,9 +39,9 @@ static enum cmd_status from_store(int err)
     return CMD_NO_MEMORY;
 }
 
-enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t len)
+enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, size_t len)
 {
-    if (len == 0 || memchr(key, '\0', len) != NULL || !utf8_is_valid(key, len))
+    if (len == 0)
         return CMD_BAD_KEY;
     if (len > ctx->limits.max_key_bytes)
         return CMD_KEY_TOO_LONG;
@@ -72,7 +72,7 @@ static int64_t effective_ttl(const struct cmd_ctx *ctx, int64_t ttl_ms)
 enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_len, const struct store_value *value,
                         int64_t ttl_ms, struct cmd_cond cond, struct store_meta *meta)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    enum cmd_status st = cmd_check_key(ctx, key_len);
     if (st == CMD_OK)
         st = cmd_check_value(ctx, value, ttl_ms);
     if (st != CMD_OK)
@@ -90,14 +90,14 @@ enum cmd_status cmd_set(const struct cmd_ctx *ctx, const char *key, size_t key_l
 enum cmd_status cmd_get(const struct cmd_ctx *ctx, const char *key, size_t key_len, store_alloc_fn alloc,
                         void *alloc_ctx, struct store_item *item)
 {
-    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+    if (cmd_check_key(ctx, key_len) != CMD_OK)
         return CMD_NOT_FOUND; /* no such key can have been stored */
     return from_store(store_get(ctx->store, key, key_len, alloc, alloc_ctx, item));
 }
 
 enum cmd_status cmd_peek(const struct cmd_ctx *ctx, const char *key, size_t key_len, struct store_meta *meta)
 {
-    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+    if (cmd_check_key(ctx, key_len) != CMD_OK)
         return CMD_NOT_FOUND;
     return from_store(store_peek(ctx->store, key, key_len, meta));
 }
@@ -105,7 +105,7 @@ enum cmd_status cmd_peek(const struct cmd_ctx *ctx, const char *key, size_t key_
 enum cmd_status cmd_set_ttl(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t ttl_ms,
                             uint64_t if_version, struct store_meta *meta)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    enum cmd_status st = cmd_check_key(ctx, key_len);
     if (st == CMD_OK)
         st = cmd_check_ttl(ttl_ms);
     if (st != CMD_OK)
@@ -115,7 +115,7 @@ enum cmd_status cmd_set_ttl(const struct cmd_ctx *ctx, const char *key, size_t k
 
 enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t key_len, uint64_t if_version)
 {
-    if (cmd_check_key(ctx, key, key_len) != CMD_OK)
+    if (cmd_check_key(ctx, key_len) != CMD_OK)
         return CMD_NOT_FOUND;
     return from_store(store_delete(ctx->store, key, key_len, if_version));
 }
@@ -123,7 +123,7 @@ enum cmd_status cmd_delete(const struct cmd_ctx *ctx, const char *key, size_t ke
 enum cmd_status cmd_incr(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
                          struct cmd_cond cond, int64_t *result, struct store_meta *meta)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    enum cmd_status st = cmd_check_key(ctx, key_len);
     if (st != CMD_OK)
         return st;
     if ((st = cmd_check_ttl(ttl_ms)) != CMD_OK)
@@ -171,7 +171,7 @@ int cmd_status_message(const struct cmd_ctx *ctx, enum cmd_status status, char *
     case CMD_NOT_FOUND:
         return snprintf(buf, size, "key not found");
     case CMD_BAD_KEY:
-        return snprintf(buf, size, "key must be non-empty UTF-8 text without NUL");
+        return snprintf(buf, size, "key must not be empty");
     case CMD_KEY_TOO_LONG:
         return with_limit(buf, size, "key is longer than max-key-bytes", ctx, limits->max_key_bytes);
     case CMD_VALUE_TOO_LARGE:

@@ -16,7 +16,7 @@ enum cmd_status {
     CMD_OK = 0,
     CMD_CREATED,            /* a write created the key */
     CMD_NOT_FOUND,          /* no live entry */
-    CMD_BAD_KEY,            /* empty, not UTF-8, or holds NUL */
+    CMD_BAD_KEY,            /* empty */
     CMD_KEY_TOO_LONG,       /* over max_key_bytes */
     CMD_VALUE_TOO_LARGE,    /* over max_value_bytes */
     CMD_BAD_TTL,            /* negative or beyond the longest TTL */
@@ -52,8 +52,8 @@ struct cmd_ctx {
     struct persist *persist; /* NULL without --data-dir: loading state, durability, snapshots (persist.h) */
 };
 
-/* Checks a key against the limits: CMD_OK, CMD_BAD_KEY or CMD_KEY_TOO_LONG. */
-enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, const char *key, size_t len);
+/* Checks a key of len bytes (any bytes) against the limits: CMD_OK, CMD_BAD_KEY (empty) or CMD_KEY_TOO_LONG. */
+enum cmd_status cmd_check_key(const struct cmd_ctx *ctx, size_t len);
 
 /* A condition on the entry a write or delete touches. */
 struct cmd_cond {

@@ -108,7 +108,7 @@ enum cmd_status cmd_set_if(const struct cmd_ctx *ctx, const char *key, size_t ke
                            const struct store_value *value, int64_t ttl_ms, const struct cmd_precondition *pre,
                            struct store_meta *meta)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    enum cmd_status st = cmd_check_key(ctx, key_len);
     if (st == CMD_OK)
         st = cmd_check_value(ctx, value, ttl_ms);
     if (st != CMD_OK)
@@ -127,7 +127,7 @@ enum cmd_status cmd_delete_if(const struct cmd_ctx *ctx, const char *key, size_t
 enum cmd_status cmd_incr_if(const struct cmd_ctx *ctx, const char *key, size_t key_len, int64_t by, int64_t ttl_ms,
                             const struct cmd_precondition *pre, int64_t *result, struct store_meta *meta)
 {
-    enum cmd_status st = cmd_check_key(ctx, key, key_len);
+    enum cmd_status st = cmd_check_key(ctx, key_len);
     if (st == CMD_OK)
         st = cmd_check_ttl(ttl_ms);
     if (st != CMD_OK)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cmd/decimal.h"
+#include "cmd/utf8.h"
 #include "http/internal.h"
 #include "http/jsonw.h"
 #include "http/keypath.h"
@@ -111,18 +112,33 @@ static void list_keys(struct http_server *srv, h2o_req_t *req)
     char *prefix = h2o_mem_alloc_pool(&req->pool, prefix_text.len + 1);
     long prefix_len = keypath_decode(prefix_text.base, prefix_text.len, prefix);
     if (prefix_len < 0) {
-        reply_error(req, 400, "prefix has a malformed or NUL percent-escape");
+        reply_error(req, 400, "prefix has a malformed percent-escape");
         return;
     }
     cmd_scan(srv->cmd, cursor, prefix, (size_t)prefix_len, limit, collect_key, &list, &next);
 
-    char *body = h2o_mem_alloc_pool(&req->pool, list.json_bytes + 64), *p = body;
-    memcpy(p, "{\"keys\":[", 9);
-    p += 9;
+    /* Text keys, then (only if there are any) the others in base64: a key is written in one of the two. */
+    char *body = h2o_mem_alloc_pool(&req->pool, list.json_bytes + 96), *p = body;
+    size_t binary = 0;
+    p = stpcpy(p, "{\"keys\":[");
     for (size_t i = 0; i < list.count; i++) {
-        if (i > 0)
+        if (!utf8_is_valid(list.keys[i].base, list.keys[i].len)) {
+            list.keys[binary++] = list.keys[i]; /* keep it for the second array */
+            continue;
+        }
+        if (p[-1] != '[')
             *p++ = ',';
         p = json_write_string(p, list.keys[i].base, list.keys[i].len);
+    }
+    if (binary > 0) {
+        p = stpcpy(p, "],\"keys_base64\":[");
+        for (size_t i = 0; i < binary; i++) {
+            if (i > 0)
+                *p++ = ',';
+            *p++ = '"';
+            p = base64_encode(p, (const unsigned char *)list.keys[i].base, list.keys[i].len);
+            *p++ = '"';
+        }
     }
     if (next == 0)
         p += sprintf(p, "],\"next_cursor\":null}");

@@ -111,16 +111,16 @@ static void reply_raw(h2o_req_t *req, const struct store_item *item)
     reply_json(req, 200, body, (size_t)(end - body));
 }
 
-/* {"key":…,"value":… | "value_base64":…[,"content_type":…][,"ttl":seconds]} */
+/* {"key" | "key_base64":…,"value":… | "value_base64":…[,"content_type":…][,"ttl":seconds]} */
 static void reply_envelope(h2o_req_t *req, const char *key, size_t key_len, const struct store_item *item)
 {
     int text = json_item_is_text(item);
-    size_t cap = JSONW_STRING_MAX(key_len) + (text ? json_item_max(item) : BASE64_LEN(item->len) + 2) +
+    size_t cap = JSONW_KEY_MEMBER_MAX(key_len) + (text ? json_item_max(item) : BASE64_LEN(item->len) + 2) +
                  JSONW_STRING_MAX(item->content_type_len) + 96;
     char *body = h2o_mem_alloc_pool(&req->pool, cap), *p = body;
 
-    memcpy(p, "{\"key\":", 7);
-    p = json_write_string(p + 7, key, key_len);
+    *p++ = '{';
+    p = json_write_key_member(p, key, key_len);
     if (text) {
         memcpy(p, ",\"value\":", 9);
         p = json_write_item(p + 9, item);
@@ -273,9 +273,9 @@ static void incr_entry(struct http_server *srv, h2o_req_t *req, const char *key,
         return;
     }
     add_etag(req, meta.version, ETAG_OF_ENVELOPE);
-    char *body = h2o_mem_alloc_pool(&req->pool, JSONW_STRING_MAX(key_len) + 48), *p = body;
-    memcpy(p, "{\"key\":", 7);
-    p = json_write_string(p + 7, key, key_len);
+    char *body = h2o_mem_alloc_pool(&req->pool, JSONW_KEY_MEMBER_MAX(key_len) + 48), *p = body;
+    *p++ = '{';
+    p = json_write_key_member(p, key, key_len);
     p += sprintf(p, ",\"value\":%" PRId64 "}", sum);
     reply_json(req, 200, body, (size_t)(p - body));
 }
@@ -299,7 +299,7 @@ void cache_entry_handle(struct http_server *srv, h2o_req_t *req, const char *raw
     char *key = h2o_mem_alloc_pool(&req->pool, raw_len + 1);
     long decoded = keypath_decode(raw, raw_len, key);
     if (decoded < 0) {
-        reply_error(req, 400, "key has a malformed or NUL percent-escape");
+        reply_error(req, 400, "key has a malformed percent-escape");
         return;
     }
     size_t key_len = (size_t)decoded;

@@ -10,6 +10,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/utf8.h"
+#include "http/negotiate.h"
 
 char *json_write_string(char *dst, const char *s, size_t n)
 {
@@ -46,6 +47,18 @@ size_t json_string_len(const char *s, size_t n)
         len += c == '"' || c == '\\' || c == '\n' || c == '\r' || c == '\t' ? 2 : c >= 0x20 ? 1 : 6;
     }
     return len;
+}
+
+char *json_write_key_member(char *dst, const char *key, size_t n)
+{
+    if (utf8_is_valid(key, n)) {
+        memcpy(dst, "\"key\":", 6);
+        return json_write_string(dst + 6, key, n);
+    }
+    memcpy(dst, "\"key_base64\":\"", 14);
+    dst = base64_encode(dst + 14, (const unsigned char *)key, n);
+    *dst++ = '"';
+    return dst;
 }
 
 int json_item_is_text(const struct store_item *item)

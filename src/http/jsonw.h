@@ -19,6 +19,15 @@ size_t json_string_len(const char *s, size_t n);
  */
 char *json_write_string(char *dst, const char *s, size_t n);
 
+/* The most bytes json_write_key_member() can write for a key of n bytes. */
+#define JSONW_KEY_MEMBER_MAX(n) (JSONW_STRING_MAX(n) + 13)
+
+/*
+ * Writes the member naming a key at dst and returns the end: "key":"text"
+ * for a UTF-8 key, "key_base64":"…" for any other bytes, as values are shown.
+ */
+char *json_write_key_member(char *dst, const char *key, size_t n);
+
 /* Whether item can be written as a JSON value: JSON, a string, or raw bytes that are UTF-8. */
 int json_item_is_text(const struct store_item *item);
 

@@ -3,8 +3,8 @@
  * which decodes %2F into '/' and resolves dot-segments: there, "a%2Fb" and
  * "a/b" would be one key and "/cache/x/../k" would read "k". Here every byte
  * after "/cache/" is the key, with %XX escapes decoded exactly once, so keys
- * may hold '/', spaces, '?' (as %3F) and any UTF-8. An encoded NUL is refused
- * because keys are C-friendly text.
+ * may hold '/', spaces, '?' (as %3F), UTF-8 and any other byte, NUL (%00)
+ * included: keys are binary-safe, as over RESP.
  */
 #include "http/keypath.h"
 
@@ -23,7 +23,7 @@ long keypath_decode(const char *src, size_t len, char *dst)
         if (len - i < 3)
             return -1;
         int hi = hex_digit_value(src[i + 1]), lo = hex_digit_value(src[i + 2]);
-        if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+        if (hi < 0 || lo < 0)
             return -1;
         dst[out++] = (char)(hi << 4 | lo);
         i += 2;

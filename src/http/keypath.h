@@ -6,7 +6,7 @@
 
 /*
  * Percent-decodes src[0..len) into dst (at least len bytes). '+' stays '+'.
- * Returns the decoded length, or -1 for a malformed escape or an encoded NUL.
+ * Returns the decoded length, or -1 for a malformed escape (%00 is a NUL byte).
  */
 long keypath_decode(const char *src, size_t len, char *dst);
 

@@ -19,7 +19,6 @@
 #define _GNU_SOURCE /* FNM_CASEFOLD */
 #include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <math.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -32,6 +31,7 @@
 #include "cmd/batch.h"
 #include "cmd/utf8.h"
 #include "persist/persist.h"
+#include "resp/glob.h"
 #include "resp/internal.h"
 
 /* Attempts of a read-then-write-if-unchanged loop before giving up (each failed one means another client wrote). */
@@ -433,12 +433,8 @@ static void run_config(struct resp_conn *c, const struct args *a)
     bool matched[sizeof(pairs) / sizeof(pairs[0])] = {false};
     size_t n = 0;
     for (size_t i = 2; i < a->argc; i++) {
-        char pattern[128];
-        size_t len = arg_len(a, i) < sizeof(pattern) ? arg_len(a, i) : sizeof(pattern) - 1;
-        memcpy(pattern, arg(a, i), len);
-        pattern[len] = '\0';
         for (size_t k = 0; k < npairs; k++)
-            if (!matched[k] && fnmatch(pattern, pairs[k][0], FNM_CASEFOLD) == 0) {
+            if (!matched[k] && glob_match(arg(a, i), arg_len(a, i), pairs[k][0], strlen(pairs[k][0]), true)) {
                 matched[k] = true;
                 n++;
             }
@@ -1200,43 +1196,44 @@ static void run_persist(struct resp_conn *c, const struct args *a)
 /* Keys a scan found that match a glob pattern (copies, freed with the list). */
 struct key_list {
     const char *pattern; /* NULL: every key */
-    char **keys;
+    size_t pattern_len;
+    struct found_key {
+        char *bytes;
+        size_t len;
+    } *keys;
     size_t n, cap;
     bool failed;
 };
 
+/* store_key_fn: runs under a shard's read lock, so it only matches and copies. */
 static void collect_key(void *ctx, const char *key, size_t len)
 {
     struct key_list *l = ctx;
-    char *copy = malloc(len + 1);
-    if (copy == NULL) {
-        l->failed = true;
+    if (l->failed || (l->pattern != NULL && !glob_match(l->pattern, l->pattern_len, key, len, false)))
         return;
-    }
-    memcpy(copy, key, len);
-    copy[len] = '\0';
-    if ((l->pattern != NULL && fnmatch(l->pattern, copy, 0) != 0) || l->failed) {
-        free(copy);
-        return;
-    }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 16;
-        char **grown = realloc(l->keys, cap * sizeof(*grown));
+        struct found_key *grown = realloc(l->keys, cap * sizeof(*grown));
         if (grown == NULL) {
-            free(copy);
             l->failed = true;
             return;
         }
         l->keys = grown;
         l->cap = cap;
     }
-    l->keys[l->n++] = copy;
+    char *copy = malloc(len ? len : 1);
+    if (copy == NULL) {
+        l->failed = true;
+        return;
+    }
+    memcpy(copy, key, len);
+    l->keys[l->n++] = (struct found_key){copy, len};
 }
 
 static void key_list_free(struct key_list *l)
 {
     for (size_t i = 0; i < l->n; i++)
-        free(l->keys[i]);
+        free(l->keys[i].bytes);
     free(l->keys);
 }
 
@@ -1244,24 +1241,14 @@ static void reply_keys(struct resp_conn *c, const struct key_list *l)
 {
     resp_out_array(&c->out, l->n);
     for (size_t i = 0; i < l->n; i++)
-        resp_out_bulk_str(&c->out, l->keys[i]);
+        resp_out_bulk(&c->out, l->keys[i].bytes, l->keys[i].len);
 }
 
-/* The literal start of a glob pattern, which the store's scan can use as a prefix. */
-static size_t literal_prefix(const char *pattern)
+/* Scans from cursor for keys matching l's pattern (all with none), the pattern's literal start as the prefix. */
+static void scan_matching(struct resp_conn *c, struct key_list *l, uint64_t cursor, size_t count, uint64_t *next)
 {
-    return strcspn(pattern, "*?[\\");
-}
-
-/* A pattern argument as a C string (keys hold no NUL, so a pattern with one matches nothing). */
-static char *pattern_arg(const struct args *a, size_t i)
-{
-    char *p = malloc(arg_len(a, i) + 1);
-    if (p != NULL) {
-        memcpy(p, arg(a, i), arg_len(a, i));
-        p[arg_len(a, i)] = '\0';
-    }
-    return p;
+    size_t prefix_len = l->pattern ? glob_literal_prefix(l->pattern, l->pattern_len) : 0;
+    cmd_scan(cmd_of(c), cursor, l->pattern, prefix_len, count, collect_key, l, next);
 }
 
 /*
@@ -1322,16 +1309,13 @@ static void run_scan(struct resp_conn *c, const struct args *a)
         }
     }
     struct key_list found = {0};
-    char *pattern = match_at ? pattern_arg(a, match_at) : NULL;
-    uint64_t next = 0;
-    if (match_at && pattern == NULL) {
-        reply_status_error(c, CMD_NO_MEMORY);
-        return;
+    if (match_at) {
+        found.pattern = arg(a, match_at);
+        found.pattern_len = arg_len(a, match_at);
     }
-    found.pattern = pattern;
+    uint64_t next = 0;
     if (only_strings)
-        cmd_scan(cmd_of(c), cursor_from_client(cursor), pattern, pattern ? literal_prefix(pattern) : 0, (size_t)count,
-                 collect_key, &found, &next);
+        scan_matching(c, &found, cursor_from_client(cursor), (size_t)count, &next);
     if (found.failed) {
         reply_status_error(c, CMD_NO_MEMORY);
     } else {
@@ -1342,28 +1326,21 @@ static void run_scan(struct resp_conn *c, const struct args *a)
         reply_keys(c, &found);
     }
     key_list_free(&found);
-    free(pattern);
 }
 
 /* KEYS pattern: the whole scan at once (bounded by --resp-max-output, as any reply). */
 static void run_keys(struct resp_conn *c, const struct args *a)
 {
-    char *pattern = pattern_arg(a, 1);
-    if (pattern == NULL) {
-        reply_status_error(c, CMD_NO_MEMORY);
-        return;
-    }
-    struct key_list found = {.pattern = pattern};
+    struct key_list found = {.pattern = arg(a, 1), .pattern_len = arg_len(a, 1)};
     uint64_t cursor = 0;
     do
-        cmd_scan(cmd_of(c), cursor, pattern, literal_prefix(pattern), 1000, collect_key, &found, &cursor);
+        scan_matching(c, &found, cursor, 1000, &cursor);
     while (cursor != 0 && !found.failed);
     if (found.failed)
         reply_status_error(c, CMD_NO_MEMORY);
     else
         reply_keys(c, &found);
     key_list_free(&found);
-    free(pattern);
 }
 
 /* RANDOMKEY: the first key a scan finds from a random place in the table. */
@@ -1372,14 +1349,14 @@ static void run_randomkey(struct resp_conn *c, const struct args *a)
     (void)a;
     struct key_list found = {0};
     uint64_t start = ((uint64_t)random() << 32) ^ (uint64_t)random(), next;
-    cmd_scan(cmd_of(c), start, NULL, 0, 1, collect_key, &found, &next);
+    scan_matching(c, &found, start, 1, &next);
     for (uint64_t cursor = 0; found.n == 0 && !found.failed;) { /* nothing from there on: from the start */
-        cmd_scan(cmd_of(c), cursor, NULL, 0, 1, collect_key, &found, &cursor);
+        scan_matching(c, &found, cursor, 1, &cursor);
         if (cursor == 0)
             break;
     }
     if (found.n > 0)
-        resp_out_bulk_str(&c->out, found.keys[0]);
+        resp_out_bulk(&c->out, found.keys[0].bytes, found.keys[0].len);
     else
         resp_out_null(&c->out);
     key_list_free(&found);

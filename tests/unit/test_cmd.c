@@ -73,15 +73,29 @@ static void keys_are_checked(void **state)
 {
     struct fixture *fx = *state;
     const struct cmd_ctx *ctx = &fx->ctx;
-    assert_int_equal(cmd_check_key(ctx, "k", 1), CMD_OK);
-    assert_int_equal(cmd_check_key(ctx, "", 0), CMD_BAD_KEY);
-    assert_int_equal(cmd_check_key(ctx, "a\0b", 3), CMD_BAD_KEY);
-    assert_int_equal(cmd_check_key(ctx, "\xff", 1), CMD_BAD_KEY);
-    assert_int_equal(cmd_check_key(ctx, "0123456789abcdef", 16), CMD_OK);
-    assert_int_equal(cmd_check_key(ctx, "0123456789abcdefg", 17), CMD_KEY_TOO_LONG);
+    assert_int_equal(cmd_check_key(ctx, 1), CMD_OK);
+    assert_int_equal(cmd_check_key(ctx, 0), CMD_BAD_KEY);
+    assert_int_equal(cmd_check_key(ctx, 16), CMD_OK);
+    assert_int_equal(cmd_check_key(ctx, 17), CMD_KEY_TOO_LONG);
     struct store_value v = json_value("1");
     assert_int_equal(cmd_set(ctx, "0123456789abcdefg", 17, &v, 0, CMD_UNCONDITIONAL, NULL), CMD_KEY_TOO_LONG);
     assert_int_equal(store_count(ctx->store), 0);
+
+    /* Any bytes make a key, NUL and bytes that are not UTF-8 included: each of these is its own entry. */
+    static const struct {
+        const char *key;
+        size_t len;
+    } binary[] = {{"a\0b", 3}, {"a\0c", 3}, {"\xff", 1}, {"\xff\xfe", 2}, {"a", 1}};
+    for (size_t i = 0; i < sizeof(binary) / sizeof(binary[0]); i++) {
+        static const char *const lengths_tell_them_apart[] = {"1", "22", "333", "4444", "55555"};
+        v = json_value(lengths_tell_them_apart[i]);
+        assert_int_equal(cmd_set(ctx, binary[i].key, binary[i].len, &v, 0, CMD_UNCONDITIONAL, NULL), CMD_CREATED);
+    }
+    for (size_t i = 0; i < sizeof(binary) / sizeof(binary[0]); i++) {
+        struct store_item item;
+        assert_int_equal(cmd_get(ctx, binary[i].key, binary[i].len, NULL, NULL, &item), CMD_OK);
+        assert_int_equal(item.len, i + 1);
+    }
 }
 
 static void values_are_checked_content_type_included(void **state)
@@ -205,7 +219,7 @@ static void mset_with_a_bad_item_anywhere_writes_nothing(void **state)
     char type[STORE_MAX_CONTENT_TYPE_LEN + 1];
     memset(type, 't', sizeof(type));
     struct cmd_item bad[] = {
-        {.key = "a\0b", .key_len = 3, .value = json_value("1")},
+        {.key = "", .key_len = 0, .value = json_value("1")},
         {.key = "0123456789abcdefg", .key_len = 17, .value = json_value("1")},
         {.key = "x", .key_len = 1, .value = json_value("1"), .ttl_ms = -1},
         {.key = "x", .key_len = 1, .value = json_value("1"), .ttl_ms = CMD_MAX_TTL_MS + 1},

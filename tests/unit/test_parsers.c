@@ -64,7 +64,8 @@ static void test_keypath_rejects(void **state)
     assert_int_equal(keypath_decode("ab%", 3, out), -1);
     assert_int_equal(keypath_decode("%zz", 3, out), -1);
     assert_int_equal(keypath_decode("%g0", 3, out), -1);
-    assert_int_equal(keypath_decode("a%00b", 5, out), -1);
+    assert_int_equal(keypath_decode("a%00b%ff", 8, out), 4);
+    assert_memory_equal(out, "a\0b\xff", 4);
 }
 
 static void test_query_find(void **state)
@@ -109,11 +110,9 @@ static void test_check_key(void **state)
 {
     (void)state;
     struct cmd_ctx ctx = {.limits = {.max_key_bytes = 4}};
-    assert_int_equal(cmd_check_key(&ctx, "abcd", 4), CMD_OK);
-    assert_int_equal(cmd_check_key(&ctx, "abcde", 5), CMD_KEY_TOO_LONG);
-    assert_int_equal(cmd_check_key(&ctx, "", 0), CMD_BAD_KEY);
-    assert_int_equal(cmd_check_key(&ctx, "a\0b", 3), CMD_BAD_KEY);
-    assert_int_equal(cmd_check_key(&ctx, "\xff", 1), CMD_BAD_KEY);
+    assert_int_equal(cmd_check_key(&ctx, 4), CMD_OK);
+    assert_int_equal(cmd_check_key(&ctx, 5), CMD_KEY_TOO_LONG);
+    assert_int_equal(cmd_check_key(&ctx, 0), CMD_BAD_KEY);
 }
 
 static int parse(const char *body, int with_key, struct body *b, char *err)

@@ -178,6 +178,23 @@ struct store_item {
     struct store_meta meta;   /* meta.created is false */
 };
 
+/* A key, for calls that take several. */
+struct store_key {
+    const void *bytes;
+    size_t len;
+};
+
+/* The most keys store_prefetch looks at in one call (it ignores the rest). */
+#define STORE_PREFETCH_MAX 32
+
+/*
+ * A hint that these keys are about to be read: starts loading into the CPU
+ * cache what a read of each touches (its bucket, then its entry), so that a
+ * pipeline of reads waits for memory once rather than once per key. Changes
+ * nothing and takes no lock; keys that do not exist cost a bucket's load.
+ */
+void store_prefetch(struct store *store, const struct store_key *keys, size_t n);
+
 /*
  * Copies the live entry under key into memory from alloc(alloc_ctx, …) and
  * marks it recently used. With alloc NULL nothing is copied: item gets the

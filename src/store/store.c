@@ -544,6 +544,30 @@ static void read_end(struct read_section *r)
         shard_unlock(&r->shard->lock);
 }
 
+void store_prefetch(struct store *s, const struct store_key *keys, size_t n)
+{
+    struct ebr_thread *self = ebr_this_thread(s);
+    if (self == NULL)
+        return; /* no EBR record: reads take the lock, and a hint is not worth one */
+    if (n > STORE_PREFETCH_MAX)
+        n = STORE_PREFETCH_MAX;
+    entry_link *slots[STORE_PREFETCH_MAX];
+    ebr_enter(self); /* the tables read here stay allocated until ebr_exit */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t hash = store_hash(s, keys[i].bytes, keys[i].len);
+        struct table *t = shard_table(shard_for(s, hash));
+        slots[i] = &t->slots[hash & t->mask];
+        __builtin_prefetch(slots[i]);
+    }
+    /* By now the first buckets have arrived: load each, and start on its first entry (and its key). */
+    for (size_t i = 0; i < n; i++) {
+        struct entry *e = link_load(s, slots[i]);
+        if (e != NULL)
+            __builtin_prefetch(e);
+    }
+    ebr_exit(self);
+}
+
 int store_get(struct store *s, const void *key, size_t key_len, store_alloc_fn alloc, void *alloc_ctx,
               struct store_item *item)
 {

@@ -930,6 +930,10 @@ static void *stable_worker(void *arg)
         if (w->id % 2 == 0) {
             int k = (int)(next_rand(w) % STABLE);
             snprintf(key, sizeof(key), "stable:%d", k);
+            if (r % 8 == 0) { /* the prefetch hint, racing the writers' growth and deletes */
+                const struct store_key hint[] = {{key, strlen(key)}, {"churn:1", 7}, {"absent", 6}};
+                store_prefetch(w->store, hint, 3);
+            }
             int rc = store_get(w->store, key, strlen(key), plain_alloc, NULL, &item);
             CHECK(rc == STORE_OK, "get of %s, present throughout, returned %d", key, rc);
             if (rc == STORE_OK) {

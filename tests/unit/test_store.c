@@ -407,6 +407,33 @@ static void test_empty_value_and_key(void **state)
     assert_int_equal(store_count(s), 0);
 }
 
+/* The prefetch hint changes nothing: no entry, no statistic, more keys than it looks at included. */
+static void test_prefetch_changes_nothing(void **state)
+{
+    struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
+    char keys_text[STORE_PREFETCH_MAX + 8][16];
+    struct store_key keys[STORE_PREFETCH_MAX + 8];
+    for (size_t i = 0; i < STORE_PREFETCH_MAX + 8; i++) {
+        snprintf(keys_text[i], sizeof(keys_text[i]), "k%zu", i);
+        keys[i] = (struct store_key){keys_text[i], strlen(keys_text[i])};
+        if (i % 2 == 0) {
+            struct store_value v = {.kind = STORE_KIND_STRING, .data = keys_text[i], .len = strlen(keys_text[i])};
+            assert_int_equal(store_set(s, keys_text[i], strlen(keys_text[i]), &v, NULL, NULL), STORE_OK);
+        }
+    }
+    struct store_stats before = stats_of(s);
+    store_prefetch(s, keys, STORE_PREFETCH_MAX + 8);
+    store_prefetch(s, keys, 0);
+    struct store_stats after = stats_of(s);
+    assert_memory_equal(&before, &after, sizeof(before));
+    struct store_item item;
+    assert_int_equal(get(s, "k0", &item), STORE_OK);
+    assert_memory_equal(item.data, "k0", 2);
+    free(item.data);
+    assert_absent(s, "k1");
+    assert_int_equal(store_count(s), (STORE_PREFETCH_MAX + 8) / 2);
+}
+
 static void test_longest_key(void **state)
 {
     struct store *s = open_store(state, 0, 2, STORE_EVICT_SIEVE);
@@ -2071,6 +2098,7 @@ int main(void)
         T(test_bytes_with_content_type),
         T(test_large_entry_round_trip),
         T(test_empty_value_and_key),
+        T(test_prefetch_changes_nothing),
         T(test_longest_key),
         T(test_invalid_args),
         T(test_get_alloc_failure),

@@ -22,7 +22,9 @@
  * inline one is its line split by a reference splitter written here. Also:
  * progress on every DONE, argc and argv's room within max_args, errors with
  * Redis's "ERR " prefix, a failed allocation only ever as "ERR out of
- * memory", and work linear in the stream.
+ * memory", and work linear in the stream. resp_peek_keys, the prefetch
+ * hint, must stay inside the stream and, request by request, name the
+ * second argument the parser finds, as far as both read the stream.
  *
  * Links: src/resp/parse.c
  */
@@ -341,6 +343,34 @@ static void feed_in_pieces(struct conn *c, const uint8_t *stream, size_t len, in
         drain(c, stream, len, 1);
 }
 
+/* The prefetch hint: inside the stream, and the key a real parse finds for as long as it reads the same requests. */
+static void check_peek(const uint8_t *stream, size_t len, const struct resp_limits *redis)
+{
+    struct resp_arg keys[32];
+    char *buf = malloc(len ? len : 1);
+    CHECK(buf != NULL);
+    memcpy(buf, stream, len);
+    size_t n = resp_peek_keys(buf, len, keys, 32), matched = 0, at = 0;
+    CHECK(n <= 32);
+    for (size_t i = 0; i < n; i++)
+        CHECK(keys[i].offset <= len && keys[i].len <= len - keys[i].offset);
+    struct resp_request req = {0};
+    while (matched < n && at < len && buf[at] == '*') {
+        size_t consumed;
+        const char *error;
+        if (resp_parse(&req, buf + at, len - at, redis, &consumed, &error) != RESP_PARSE_DONE)
+            break;
+        if (req.argc >= 2) {
+            CHECK(keys[matched].offset == at + req.argv[1].offset && keys[matched].len == req.argv[1].len);
+            matched++;
+        }
+        at += consumed;
+        resp_request_reset(&req);
+    }
+    resp_request_free(&req);
+    free(buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct cursor cur = {data, data + size};
@@ -390,6 +420,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     feed_in_pieces(&mixed, stream, len, shape >> 7, seed);
     size_t agreed = whole.log.refused ? whole.log.refused_at : whole.log.len;
     CHECK(mixed.log.len >= agreed && memcmp(whole.log.s, mixed.log.s, agreed) == 0);
+
+    check_peek(stream, len, &redis);
 
     struct conn *conns[] = {&whole, &cut, &mixed};
     for (size_t i = 0; i < 3; i++) {

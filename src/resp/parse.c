@@ -424,6 +424,40 @@ enum resp_parse_status resp_parse(struct resp_request *req, char *buf, size_t le
     }
 }
 
+/* Reads "<prefix><digits>\r\n" at *at (at most 9 digits); moves *at past it. */
+static bool peek_number(const char *buf, size_t len, size_t *at, char prefix, size_t *value)
+{
+    size_t i = *at, v = 0, digits = 0;
+    if (i >= len || buf[i] != prefix)
+        return false;
+    for (i++; i < len && digits < 9 && buf[i] >= '0' && buf[i] <= '9'; i++, digits++)
+        v = v * 10 + (size_t)(buf[i] - '0');
+    if (digits == 0 || len - i < 2 || buf[i] != '\r' || buf[i + 1] != '\n')
+        return false;
+    *at = i + 2;
+    *value = v;
+    return true;
+}
+
+size_t resp_peek_keys(const char *buf, size_t len, struct resp_arg *keys, size_t max)
+{
+    size_t n = 0, at = 0, count;
+    while (n < max && peek_number(buf, len, &at, '*', &count)) {
+        struct resp_arg key = {0, 0};
+        for (size_t i = 0; i < count; i++) {
+            size_t arg_len;
+            if (!peek_number(buf, len, &at, '$', &arg_len) || len - at < arg_len + 2)
+                return n;
+            if (i == 1)
+                key = (struct resp_arg){at, arg_len};
+            at += arg_len + 2;
+        }
+        if (count >= 2)
+            keys[n++] = key;
+    }
+    return n;
+}
+
 void resp_request_reset(struct resp_request *req)
 {
     struct resp_arg *argv = req->argv;

@@ -125,6 +125,16 @@ enum resp_parse_status {
 enum resp_parse_status resp_parse(struct resp_request *req, char *buf, size_t len, const struct resp_limits *limits,
                                   size_t *consumed, const char **error);
 
+/*
+ * Finds the second argument (the key, for most commands) of each whole
+ * multibulk request at the start of buf[0..len), up to max of them, with
+ * offsets from buf: a hint for prefetching, not a parse. It stops at the
+ * first request it cannot read at a glance (inline, cut off, a length of
+ * more than 9 digits), and checks nothing a real parse would refuse.
+ * Returns how many it found; requests of one argument give none.
+ */
+size_t resp_peek_keys(const char *buf, size_t len, struct resp_arg *keys, size_t max);
+
 /* Readies req for the next request; keeps argv's allocation, grow and examined. */
 void resp_request_reset(struct resp_request *req);
 

@@ -6,7 +6,9 @@
  */
 #include "resp/out.h"
 
-#include <inttypes.h>
+#include "cmd/decimal.h"
+
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,12 +54,22 @@ void resp_out_raw(struct resp_out *out, const void *bytes, size_t len)
     out->len += len;
 }
 
+/* The most bytes header() writes: a type, a sign, the digits and CRLF. */
+#define HEADER_MAX (2 + DECIMAL_MAX_DIGITS + 2)
+
 /* A type byte, a number and CRLF: ":42\r\n", "*3\r\n", "$5\r\n". */
 static void header(struct resp_out *out, char type, int64_t n)
 {
-    char line[32];
-    int len = snprintf(line, sizeof(line), "%c%" PRId64 "\r\n", type, n);
-    resp_out_raw(out, line, (size_t)len);
+    if (!reserve(out, HEADER_MAX))
+        return;
+    char *p = out->buf + out->len;
+    *p++ = type;
+    if (n < 0)
+        *p++ = '-';
+    p = decimal_format(p, n < 0 ? 0 - (uint64_t)n : (uint64_t)n); /* 0 - : INT64_MIN's magnitude too */
+    *p++ = '\r';
+    *p++ = '\n';
+    out->len = (size_t)(p - out->buf);
 }
 
 /* type, then text with CR and LF replaced (a simple string cannot hold them), then CRLF. */
@@ -101,9 +113,32 @@ void resp_out_integer(struct resp_out *out, int64_t n)
 
 void resp_out_bulk(struct resp_out *out, const void *bytes, size_t len)
 {
+    if (len > SIZE_MAX - HEADER_MAX - 2)
+        out->failed = true;
+    if (!reserve(out, HEADER_MAX + len + 2)) /* one reservation for the three parts */
+        return;
     header(out, '$', (int64_t)len);
     resp_out_raw(out, bytes, len);
     resp_out_raw(out, "\r\n", 2);
+}
+
+/* The bytes go after room for the longest header; the commit writes the header and moves them up to it. */
+char *resp_out_bulk_reserve(struct resp_out *out, size_t max_len)
+{
+    if (max_len > SIZE_MAX - HEADER_MAX - 2)
+        out->failed = true;
+    if (!reserve(out, HEADER_MAX + max_len + 2))
+        return NULL;
+    return out->buf + out->len + HEADER_MAX;
+}
+
+void resp_out_bulk_commit(struct resp_out *out, size_t len)
+{
+    const char *data = out->buf + out->len + HEADER_MAX;
+    header(out, '$', (int64_t)len); /* within the room reserved: no reallocation, and it ends before data */
+    memmove(out->buf + out->len, data, len);
+    memcpy(out->buf + out->len + len, "\r\n", 2);
+    out->len += len + 2;
 }
 
 void resp_out_bulk_str(struct resp_out *out, const char *text)

@@ -37,6 +37,16 @@ void resp_out_integer(struct resp_out *out, int64_t n);
 void resp_out_bulk(struct resp_out *out, const void *bytes, size_t len);
 void resp_out_bulk_str(struct resp_out *out, const char *text);
 
+/*
+ * A bulk string written in two steps, for a value copied straight into the
+ * buffer: resp_out_bulk_reserve returns room for up to max_len bytes (NULL,
+ * and the buffer failed, if it cannot be had), and resp_out_bulk_commit then
+ * makes the first len bytes written there the bulk. Nothing may be appended
+ * in between.
+ */
+char *resp_out_bulk_reserve(struct resp_out *out, size_t max_len);
+void resp_out_bulk_commit(struct resp_out *out, size_t len);
+
 /* RESP2 $-1, RESP3 _ */
 void resp_out_null(struct resp_out *out);
 

@@ -91,9 +91,13 @@ static void check_ttl(json_t *obj, int64_t ttl_ms)
     }
     CHECK(json_is_number(ttl));
     CHECK(ttl_ms >= 1 && ttl_ms <= CMD_MAX_TTL_MS);
-    /* Rounded up to the millisecond: never below the seconds given, less than 1 ms above. */
+    /*
+     * Rounded up to the millisecond: never below the seconds given, less than
+     * 1 ms above. (ttl_ms - 1 < ms, not ttl_ms < ms + 1: for a TTL of 1e-24 s,
+     * ms + 1 is exactly 1.0 in a double.)
+     */
     double ms = json_number_value(ttl) * 1000;
-    CHECK((double)ttl_ms >= ms * (1 - 1e-12) && (double)ttl_ms < ms + 1);
+    CHECK((double)ttl_ms >= ms * (1 - 1e-12) && (double)(ttl_ms - 1) < ms);
 }
 
 /* One parsed item against the object it came from. */

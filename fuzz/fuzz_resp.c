@@ -5,8 +5,9 @@
  * max_bulk_bytes 0, 4, 64 or Redis's; bits 4-5: max_line_bytes 0, 8, 64 or
  * Redis's 64 KiB; bit 6: before_auth; bit 7: feed one byte at a time), a
  * byte whose low four bits name the allocation of argv to fail (0: none) and
- * whose high four seed the cutting of the stream, then the stream of
- * requests a client sends.
+ * whose high four seed the cutting of the stream (bit 4 also lets bulks of
+ * up to 256 bytes over max_bulk_bytes be skipped, but before_auth), then the
+ * stream of requests a client sends.
  *
  * The stream is parsed as a connection would: once given whole, once in
  * pieces of random sizes (empty ones among them) appended to a buffer that
@@ -15,7 +16,7 @@
  * end (MORE, or the same error). A third parse, in the same pieces, gives
  * each call the limits or Redis's at random, as a front relaxes and tightens
  * them around AUTH: it must agree with the first up to the first request
- * the limits refuse, and a request DONE under the limits must fit them
+ * the limits refuse or skip, and a request DONE under the limits must fit them
  * whatever held while it arrived. Every DONE request is checked
  * against the bytes it came from: a multibulk request is exactly the
  * canonical encoding of its arguments (numbers have one spelling), an
@@ -173,7 +174,7 @@ static void check_inline(const struct resp_request *req, const char *buf, const 
 struct log {
     char *s;
     size_t len, cap;
-    int refused; /* a request was refused: its entry starts at refused_at */
+    int refused; /* a request was refused or skipped: the first such entry starts at refused_at */
     size_t refused_at;
 };
 
@@ -201,7 +202,8 @@ static void log_done(struct log *l, const struct resp_request *req, const char *
 
 /*
  * Checks one outcome of a call under `now`; the request began at byte `at`
- * of the stream `orig`, and argv may have grown under `loosest`. Logs it;
+ * of the stream `orig` (for TOO_LARGE, `at` is instead the bytes MORE let
+ * go of before it), and argv may have grown under `loosest`. Logs it;
  * returns whether parsing goes on. A request DONE under `now` fits it, even
  * if looser limits held for part of it.
  */
@@ -210,6 +212,18 @@ static int check_outcome(enum resp_parse_status status, struct resp_request *req
                          const struct resp_limits *now, const struct resp_limits *loosest, struct log *log)
 {
     CHECK(req->argc <= req->cap && req->cap <= loosest->max_args);
+    if (status == RESP_PARSE_TOO_LARGE) {
+        /* Logged with every byte the request took, what MORE let go of included (at counts them). */
+        CHECK(consumed > 0 && consumed <= len);
+        if (!log->refused) {
+            log->refused = 1;
+            log->refused_at = log->len;
+        }
+        size_t total = at + consumed;
+        log_put(log, "T", 1);
+        log_put(log, &total, sizeof(total));
+        return 1;
+    }
     if (status == RESP_PARSE_DONE) {
         CHECK(consumed > 0 && consumed <= len && at + consumed <= orig_len);
         CHECK(req->argc <= now->max_args);
@@ -235,8 +249,10 @@ static int check_outcome(enum resp_parse_status status, struct resp_request *req
                 n--;
             CHECK(ref_split(orig + at, n, &ref) == -1);
         }
-        log->refused = 1;
-        log->refused_at = log->len;
+        if (!log->refused) {
+            log->refused = 1;
+            log->refused_at = log->len;
+        }
         log_put(log, "E", 1);
         log_put(log, error, strlen(error));
         return 0;
@@ -264,6 +280,7 @@ struct conn {
     size_t calls;
     const struct resp_limits *limits;
     const struct resp_limits *looser; /* when set, each call takes limits or these, at random */
+    size_t dropped;                   /* bytes of the request MORE let go of */
     uint32_t random;
     struct log log;
 };
@@ -280,15 +297,26 @@ static int drain(struct conn *c, const uint8_t *orig, size_t orig_len, int final
         enum resp_parse_status status = resp_parse(&c->req, c->buf, c->len, now, &consumed, &error);
         c->calls++;
         if (status == RESP_PARSE_MORE) {
-            /* Waiting leaves the bytes as they came. */
+            /* Waiting leaves the bytes as they came; only a request that will not run lets some go. */
             CHECK(c->len == 0 || memcmp(c->buf, orig + c->base, c->len) == 0);
+            CHECK(consumed <= c->len && (consumed == 0 || c->req.too_large));
+            if (consumed > 0) {
+                memmove(c->buf, c->buf + consumed, c->len - consumed);
+                c->len -= consumed;
+                c->base += consumed;
+                c->dropped += consumed;
+            }
             if (final)
                 check_outcome(status, &c->req, c->buf, c->len, 0, NULL, orig, orig_len, c->base, now, loosest, &c->log);
             return 1;
         }
-        if (!check_outcome(status, &c->req, c->buf, c->len, consumed, error, orig, orig_len, c->base, now, loosest,
+        CHECK(status != RESP_PARSE_TOO_LARGE || c->limits->max_skip_bytes > 0);
+        CHECK(status != RESP_PARSE_DONE || c->dropped == 0); /* (a skipped request may still be refused) */
+        size_t at = status == RESP_PARSE_TOO_LARGE ? c->dropped : c->base;
+        if (!check_outcome(status, &c->req, c->buf, c->len, consumed, error, orig, orig_len, at, now, loosest,
                            &c->log))
             return 0;
+        c->dropped = 0;
         memmove(c->buf, c->buf + consumed, c->len - consumed);
         c->len -= consumed;
         c->base += consumed;
@@ -383,6 +411,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         .max_bulk_bytes = bulks[(shape >> 2) & 3],
         .max_line_bytes = lines[(shape >> 4) & 3],
         .before_auth = (shape >> 6) & 1,
+        .max_skip_bytes = (control & 0x10) && !((shape >> 6) & 1) ? 256 : 0,
     };
     const struct resp_limits redis = {
         .max_args = RESP_REDIS_MAX_ARGS,

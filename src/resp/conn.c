@@ -160,15 +160,20 @@ static bool process_input(struct resp_conn *c)
         const char *error;
         h2o_buffer_t *in = c->sock->input;
         enum resp_parse_status status = resp_parse(&c->req, in->bytes, in->size, limits_of(c), &consumed, &error);
-        if (status == RESP_PARSE_MORE)
+        if (status == RESP_PARSE_MORE) {
+            h2o_buffer_consume(&c->sock->input, consumed); /* the bytes of a request too large to run */
             break;
+        }
         if (status == RESP_PARSE_ERROR) {
             resp_out_error(&c->out, error);
             c->closing = true;
             break;
         }
         size_t reply_at = c->out.len;
-        if (c->req.argc > 0) {
+        if (status == RESP_PARSE_TOO_LARGE) {
+            resp_out_errorf(&c->out, "ERR an argument is longer than max-body-bytes (%zu)",
+                            c->worker->server->limits.max_bulk_bytes);
+        } else if (c->req.argc > 0) {
             uint64_t lsn_before = p != NULL ? persist_thread_lsn() : 0;
             resp_command_run(c, in->bytes, c->req.argv, c->req.argc);
             resp_scratch_clear(c);

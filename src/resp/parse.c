@@ -35,6 +35,13 @@
  * any other, where Redis's C-string functions cannot see past it and wait
  * for 64 KiB.
  *
+ * A bulk over max_bulk_bytes (but within max_skip_bytes) is not refused:
+ * its bytes are passed over as they come and the request ends TOO_LARGE, so
+ * a client that sends one value too many gets an error, not a closed
+ * connection (which, behind a proxy that shares the connection, fails every
+ * other client's requests on it). While it is skipped, each MORE lets the
+ * caller drop what was read, so a skipped bulk never sits in memory.
+ *
  * Not here: RESP3 or reply types (clients send requests as arrays of bulks
  * or inline lines only), command lookup, I/O.
  */
@@ -222,15 +229,38 @@ static bool read_bulk_header(struct resp_request *req, const char *buf, size_t l
     long long bulk_len;
     if (!parse_integer(buf + req->pos + 1, cr - req->pos - 1, &bulk_len) || bulk_len < 0)
         return refuse(req, ERR_BULK_LEN);
-    if ((unsigned long long)bulk_len > limits->max_bulk_bytes)
+    bool skip = (unsigned long long)bulk_len > limits->max_bulk_bytes;
+    if (skip && (unsigned long long)bulk_len > limits->max_skip_bytes)
         return refuse(req, bulk_too_long(limits));
     if (buf[cr + 1] != '\n')
         return refuse(req, ERR_BULK_LEN);
     req->examined++;
+    req->pos = req->scanned = cr + 2;
+    if (skip) {
+        req->too_large = true;
+        req->skip_left = (size_t)bulk_len;
+        if (req->skip_left > req->largest_skipped)
+            req->largest_skipped = req->skip_left;
+        req->phase = RESP_PHASE_BULK_SKIP;
+        return true;
+    }
     req->bulk_len = (size_t)bulk_len;
     if (req->bulk_len > req->largest_bulk)
         req->largest_bulk = req->bulk_len;
-    req->pos = req->scanned = cr + 2;
+    req->phase = RESP_PHASE_BULK_DATA;
+    return true;
+}
+
+/* Passes over a skipped bulk's bytes as they come; then its "\r\n" is read as an empty bulk's. */
+static bool read_bulk_skip(struct resp_request *req, size_t len)
+{
+    size_t take = len - req->pos < req->skip_left ? len - req->pos : req->skip_left;
+    req->pos = req->scanned = req->pos + take;
+    req->skip_left -= take;
+    req->examined += take;
+    if (req->skip_left > 0)
+        return false;
+    req->bulk_len = 0;
     req->phase = RESP_PHASE_BULK_DATA;
     return true;
 }
@@ -362,18 +392,24 @@ static bool read_inline(struct resp_request *req, char *buf, size_t len, const s
 
 /*
  * The limits may have been lowered since the last call: what the request has
- * declared so far must fit the new ones, as if they had held all along.
- * (Line lengths are checked against them by find_line_end, inline argument
- * counts when the line is split.)
+ * declared so far must fit the new ones, as if they had held all along. A
+ * bulk kept under the old ones that the new ones would have skipped makes
+ * the request TOO_LARGE, as it would have been. (Line lengths are checked
+ * against them by find_line_end, inline argument counts when the line is
+ * split.)
  */
-static const char *check_declared(const struct resp_request *req, const struct resp_limits *limits)
+static const char *check_declared(struct resp_request *req, const struct resp_limits *limits)
 {
-    if (req->phase != RESP_PHASE_BULK_HEADER && req->phase != RESP_PHASE_BULK_DATA)
+    if (req->phase != RESP_PHASE_BULK_HEADER && req->phase != RESP_PHASE_BULK_DATA &&
+        req->phase != RESP_PHASE_BULK_SKIP)
         return NULL;
     if (req->argc + req->args_left > limits->max_args)
         return too_many_args(limits);
-    if (req->largest_bulk > limits->max_bulk_bytes)
+    size_t largest = req->largest_bulk > req->largest_skipped ? req->largest_bulk : req->largest_skipped;
+    if (largest > limits->max_bulk_bytes && largest > limits->max_skip_bytes)
         return bulk_too_long(limits);
+    if (req->largest_bulk > limits->max_bulk_bytes)
+        req->too_large = true;
     return NULL;
 }
 
@@ -391,6 +427,8 @@ static bool step(struct resp_request *req, char *buf, size_t len, const struct r
         return read_bulk_header(req, buf, len, limits);
     case RESP_PHASE_BULK_DATA:
         return read_bulk_data(req, buf, len);
+    case RESP_PHASE_BULK_SKIP:
+        return read_bulk_skip(req, len);
     case RESP_PHASE_INLINE:
         return read_inline(req, buf, len, limits);
     case RESP_PHASE_DONE:
@@ -415,11 +453,17 @@ enum resp_parse_status resp_parse(struct resp_request *req, char *buf, size_t le
     switch (req->phase) {
     case RESP_PHASE_DONE:
         *consumed = req->pos;
-        return RESP_PARSE_DONE;
+        return req->too_large ? RESP_PARSE_TOO_LARGE : RESP_PARSE_DONE;
     case RESP_PHASE_ERROR:
         *error = req->error;
         return RESP_PARSE_ERROR;
     default:
+        *consumed = 0;
+        if (req->too_large) { /* a request that will not run keeps none of its bytes: the caller lets go of them */
+            *consumed = req->pos;
+            req->scanned -= req->pos;
+            req->pos = 0;
+        }
         return RESP_PARSE_MORE;
     }
 }

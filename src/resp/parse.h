@@ -38,6 +38,12 @@ struct resp_limits {
      */
     size_t max_line_bytes;
     /*
+     * A bulk longer than max_bulk_bytes but at most this many bytes is read
+     * and dropped rather than refused: its request ends TOO_LARGE, and the
+     * connection can go on. 0: every bulk over max_bulk_bytes is refused.
+     */
+    size_t max_skip_bytes;
+    /*
      * The limits are those before authentication: a count or a length past
      * them is refused with Redis's "unauthenticated multibulk length" or
      * "unauthenticated bulk length" rather than "invalid ...".
@@ -59,6 +65,7 @@ enum resp_phase {
     RESP_PHASE_COUNT,       /* the "*<count>\r\n" line */
     RESP_PHASE_BULK_HEADER, /* a "$<length>\r\n" line */
     RESP_PHASE_BULK_DATA,   /* a bulk's bytes and the "\r\n" after them */
+    RESP_PHASE_BULK_SKIP,   /* the bytes of a bulk over max_bulk_bytes, dropped as they come */
     RESP_PHASE_INLINE,      /* an inline line, up to its '\n' */
     RESP_PHASE_DONE,        /* a whole request */
     RESP_PHASE_ERROR,       /* refused */
@@ -87,15 +94,19 @@ struct resp_request {
     size_t scanned;      /* the bytes from pos up to here hold no end of line */
     size_t args_left;    /* bulks the multibulk count still promises */
     size_t bulk_len;     /* of the bulk being read */
-    size_t largest_bulk; /* the longest bulk length declared so far in this request */
+    size_t largest_bulk; /* the longest bulk length declared so far in this request and kept */
+    size_t largest_skipped; /* the longest bulk length skipped so far */
+    size_t skip_left;    /* of the bulk being skipped */
+    bool too_large;      /* a bulk was (or is being) skipped: the request ends TOO_LARGE */
     const char *error;   /* once the request is refused */
     char error_text[48]; /* "expected '$', got '<c>'", which names a byte of the request */
 };
 
 enum resp_parse_status {
-    RESP_PARSE_DONE,  /* a whole request: req->argc, req->argv and *consumed are set */
-    RESP_PARSE_MORE,  /* the request is not complete: call again with the same bytes and more after them */
-    RESP_PARSE_ERROR, /* refused: *error says why */
+    RESP_PARSE_DONE,      /* a whole request: req->argc, req->argv and *consumed are set */
+    RESP_PARSE_MORE,      /* the request is not complete: drop *consumed bytes, call again with the rest and more */
+    RESP_PARSE_ERROR,     /* refused: *error says why */
+    RESP_PARSE_TOO_LARGE, /* a whole request read, with a bulk over max_bulk_bytes: *consumed is set, argv is not */
 };
 
 /*
@@ -110,7 +121,13 @@ enum resp_parse_status {
  * resp_request_reset before parsing the request after them; until then the
  * same DONE is returned again.
  *
- * MORE: nothing is changed in buf; call again once more bytes have arrived.
+ * MORE: nothing is changed in buf; the caller drops its first *consumed
+ * bytes (0 but while a bulk is skipped, whose bytes are not kept) and calls
+ * again with the rest once more bytes have arrived.
+ *
+ * TOO_LARGE: the request took buf[0..*consumed) (after what MORE let go),
+ * but a bulk was over max_bulk_bytes (and within max_skip_bytes): the caller
+ * answers with an error, drops the bytes and goes on as after DONE.
  *
  * ERROR: *error is a message with static storage, or in req until it is
  * reset or freed: Redis's text where Redis refuses the same bytes, such as

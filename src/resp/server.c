@@ -89,7 +89,8 @@ struct resp_server *resp_server_create(const struct resp_settings *settings, con
     srv->settings = *settings;
     srv->limits = (struct resp_limits){.max_args = RESP_REDIS_MAX_ARGS,
                                        .max_bulk_bytes = settings->max_bulk_bytes,
-                                       .max_line_bytes = RESP_REDIS_MAX_LINE_BYTES};
+                                       .max_line_bytes = RESP_REDIS_MAX_LINE_BYTES,
+                                       .max_skip_bytes = RESP_REDIS_MAX_BULK_BYTES};
     srv->cmd = cmd;
     srv->stats = stats;
     srv->net = net;

@@ -381,6 +381,32 @@ static void errors_in_redis_words(void **state)
 }
 
 /* 2,000 commands in one write: every reply, in order. */
+/*
+ * An argument over --max-body-bytes (2 MiB here) is read through and
+ * answered with an error; the connection goes on (a proxy that shares it
+ * among clients would otherwise fail them all).
+ */
+static void an_argument_over_max_body_bytes_is_an_error_not_a_closed_connection(void **state)
+{
+    (void)state;
+    struct resp_client c;
+    open_client(&c);
+    size_t big = 3 * 1024 * 1024;
+    char *value = malloc(big);
+    assert_non_null(value);
+    memset(value, 'v', big);
+    const char *argv[] = {"SET", "big", value};
+    const size_t lens[] = {3, 3, big};
+    resp_send_argv(&c, 3, argv, lens);
+    free(value);
+    char *refused = resp_read(&c, 30000, NULL);
+    assert_string_equal(refused, "-ERR an argument is longer than max-body-bytes (2097152)\r\n");
+    free(refused);
+    expect_reply(&c, "$-1\r\n", "GET", "big", NULL);
+    expect_reply(&c, "+PONG\r\n", "PING", NULL);
+    resp_client_close(&c);
+}
+
 /* Sends argv (lengths given: any bytes) and asserts the reply is exactly want[0..want_len). */
 static void expect_bytes_reply(struct resp_client *c, const char *want, size_t want_len, size_t argc,
                                const char *const *argv, const size_t *lens)
@@ -734,6 +760,7 @@ int main(void)
         cmocka_unit_test(connection_commands),
         cmocka_unit_test(errors_in_redis_words),
         cmocka_unit_test(keys_are_binary_safe),
+        cmocka_unit_test(an_argument_over_max_body_bytes_is_an_error_not_a_closed_connection),
         cmocka_unit_test(pipelining),
         cmocka_unit_test(the_same_entries_over_http),
         cmocka_unit_test(output_is_bounded),

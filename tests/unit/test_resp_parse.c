@@ -344,7 +344,7 @@ static void test_long_lines(void **state)
     free(buf);
 
     /* The limit is the caller's. */
-    static const struct resp_limits short_lines = {100, 100, 4, false};
+    static const struct resp_limits short_lines = {100, 100, 4, 0, false};
     EXPECT_WITH(&short_lines, "*12\r\n", "more");
     EXPECT_WITH(&short_lines, "*1\r\n$123\r\n", "ERR Protocol error: invalid bulk length");
     EXPECT_WITH(&short_lines, "*1\r\n$1234\r\n", "ERR Protocol error: too big bulk count string");
@@ -419,7 +419,7 @@ static void test_inline_unbalanced(void **state)
 static void test_limits(void **state)
 {
     (void)state;
-    static const struct resp_limits small = {2, 3, 64, false}, none = {0, 0, 64, false};
+    static const struct resp_limits small = {2, 3, 64, 0, false}, none = {0, 0, 64, 0, false};
     static const struct {
         const struct resp_limits *limits;
         const char *in, *want;
@@ -477,8 +477,8 @@ static void test_limits_change(void **state)
 {
     (void)state;
     static const char set[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n";
-    static const struct resp_limits two_args = {2, 100, 100, false}, short_bulks = {10, 4, 100, false},
-                                    short_lines = {10, 100, 3, false};
+    static const struct resp_limits two_args = {2, 100, 100, 0, false}, short_bulks = {10, 4, 100, 0, false},
+                                    short_lines = {10, 100, 3, 0, false};
     for (size_t cut = 1; cut < sizeof(set) - 1; cut++) {
         /* The count is read at byte 4: from then on the request has too many arguments. */
         char *got = parse_relimited(set, cut, sizeof(set) - 1, &redis, &two_args);
@@ -698,6 +698,95 @@ static void test_linear_work(void **state)
     free(line.s);
 }
 
+/*
+ * Feeds stream one byte at a time to a buffer the way a connection keeps
+ * one (dropping what MORE lets go and what each request takes), and writes
+ * each outcome as "T<bytes>", "D<bytes>:<argc>", or the error. Returns the
+ * outcomes, and in *held the most bytes the buffer ever held.
+ */
+static char *feed_bytewise(const char *stream, size_t len, const struct resp_limits *limits, size_t *held)
+{
+    struct resp_request req = {0};
+    struct text log = {0};
+    char *buf = malloc(len + 1);
+    size_t have = 0, request_bytes = 0;
+    assert_non_null(buf);
+    *held = 0;
+    for (size_t fed = 0; fed < len; fed++) {
+        buf[have++] = stream[fed];
+        if (have > *held)
+            *held = have;
+        for (;;) {
+            size_t consumed = 0;
+            const char *error = NULL;
+            enum resp_parse_status status = resp_parse(&req, buf, have, limits, &consumed, &error);
+            char entry[64];
+            if (status == RESP_PARSE_ERROR) {
+                put(&log, error, strlen(error));
+                resp_request_free(&req);
+                free(buf);
+                return log.s;
+            }
+            memmove(buf, buf + consumed, have - consumed);
+            have -= consumed;
+            request_bytes += consumed;
+            if (status == RESP_PARSE_MORE)
+                break;
+            int n = status == RESP_PARSE_TOO_LARGE ? snprintf(entry, sizeof(entry), "T%zu ", request_bytes)
+                                                   : snprintf(entry, sizeof(entry), "D%zu:%zu ", request_bytes, req.argc);
+            put(&log, entry, (size_t)n);
+            request_bytes = 0;
+            resp_request_reset(&req);
+        }
+    }
+    resp_request_free(&req);
+    free(buf);
+    return log.s;
+}
+
+/* A bulk over max_bulk_bytes but within max_skip_bytes: read through, never held, and the request after it runs. */
+static void test_skip_too_large(void **state)
+{
+    (void)state;
+    static const struct resp_limits skipping = {
+        .max_args = 100, .max_bulk_bytes = 4, .max_line_bytes = 64, .max_skip_bytes = 100};
+    static const char two[] = "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$40\r\n0123456789012345678901234567890123456789\r\n"
+                              "*1\r\n$4\r\nPING\r\n";
+    const size_t first = sizeof(two) - 1 - 14;
+    size_t held;
+    char *got = feed_bytewise(two, sizeof(two) - 1, &skipping, &held);
+    char want[64];
+    snprintf(want, sizeof(want), "T%zu D14:1 ", first);
+    assert_string_equal(got, want);
+    assert_true(held < 40); /* the 40 skipped bytes were dropped as they came */
+    free(got);
+
+    /* Given whole: the same outcome, TOO_LARGE with every byte of the request taken. */
+    struct resp_request req = {0};
+    char *buf = copy_of(two, sizeof(two) - 1);
+    size_t consumed;
+    const char *error;
+    assert_int_equal(resp_parse(&req, buf, sizeof(two) - 1, &skipping, &consumed, &error), RESP_PARSE_TOO_LARGE);
+    assert_int_equal(consumed, first);
+    resp_request_free(&req);
+    free(buf);
+
+    /* Over max_skip_bytes, or before authentication (no skipping): refused as Redis refuses it. */
+    static const char huge[] = "*2\r\n$3\r\nGET\r\n$101\r\n";
+    got = feed_bytewise(huge, sizeof(huge) - 1, &skipping, &held);
+    assert_string_equal(got, "ERR Protocol error: invalid bulk length");
+    free(got);
+    static const char big[] = "*2\r\n$4\r\nAUTH\r\n$16385\r\n";
+    got = feed_bytewise(big, sizeof(big) - 1, &preauth, &held);
+    assert_string_equal(got, "ERR Protocol error: unauthenticated bulk length");
+    free(got);
+    /* The skipped bytes must still end with CRLF. */
+    static const char unended[] = "*2\r\n$3\r\nGET\r\n$5\r\n01234XY";
+    got = feed_bytewise(unended, sizeof(unended) - 1, &skipping, &held);
+    assert_string_equal(got, "ERR Protocol error: expected CRLF after bulk data");
+    free(got);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -710,7 +799,7 @@ int main(void)
         cmocka_unit_test(test_limits),          cmocka_unit_test(test_limits_change),
         cmocka_unit_test(test_pipelining),      cmocka_unit_test(test_done_and_error_stay),
         cmocka_unit_test(test_argv_growth),     cmocka_unit_test(test_allocation_failure),
-        cmocka_unit_test(test_linear_work),
+        cmocka_unit_test(test_linear_work),      cmocka_unit_test(test_skip_too_large),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

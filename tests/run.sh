@@ -43,13 +43,15 @@ case "$variant" in
     launcher=(env CACHETTE_MEMCHECK=1 valgrind -q --error-exitcode=99 --num-callers=30
               --suppressions="$here/valgrind/valgrind.supp") ;;
 esac
-passed=0 failed=0
+passed=0 failed=0 variant_started=$SECONDS
 mkdir -p "$(dirname "$results")"
 for bin in "$@"; do
     echo "=== [$variant] $(basename "$bin")"
+    started=$SECONDS
     out=$(timeout "$timeout_s" "${launcher[@]}" "$bin" 2>&1)
     rc=$?
     echo "$out"
+    echo "=== [$variant] $(basename "$bin"): $((SECONDS - started)) s"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
     s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' <<<"$out" | tail -n 1)
@@ -68,4 +70,4 @@ for bin in "$@"; do
     passed=$((passed + p)) failed=$((failed + f))
 done
 echo "$variant $passed $failed" >> "$results"
-echo "--- [$variant] $passed passed, $failed failed"
+echo "--- [$variant] $passed passed, $failed failed in $((SECONDS - variant_started)) s"

@@ -1485,6 +1485,12 @@ static void command_info(struct resp_conn *c, const struct command *cmd)
     resp_out_integer(&c->out, !keyed ? 0 : cmd->run == run_mset ? 2 : 1);
 }
 
+/* An ASCII letter in lower case (command names are ASCII; tolower() would consult the locale on every byte). */
+static int ascii_lower(char c)
+{
+    return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : (unsigned char)c;
+}
+
 /* The command named name[0..len) in any case, by binary search: the table is in alphabetical order. */
 static const struct command *find_command(const char *name, size_t len)
 {
@@ -1493,11 +1499,11 @@ static const struct command *find_command(const char *name, size_t len)
         size_t mid = low + (high - low) / 2;
         const char *candidate = commands[mid].name;
         size_t i = 0;
-        while (i < len && candidate[i] != '\0' && tolower((unsigned char)name[i]) == candidate[i])
+        while (i < len && candidate[i] != '\0' && ascii_lower(name[i]) == candidate[i])
             i++;
         int order = i == len               ? (candidate[i] == '\0' ? 0 : -1)
                     : candidate[i] == '\0' ? 1
-                                           : tolower((unsigned char)name[i]) - candidate[i];
+                                           : ascii_lower(name[i]) - candidate[i];
         if (order == 0)
             return &commands[mid];
         if (order < 0)

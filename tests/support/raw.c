@@ -74,7 +74,7 @@ void raw_close_with_reset(int fd)
     close(fd);
 }
 
-int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
+int raw_read_once(int fd, int timeout_ms, char **buf, size_t *len)
 {
     int64_t deadline = now_ms() + timeout_ms;
     char chunk[16384];
@@ -85,8 +85,6 @@ int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
             abort();
     }
     for (;;) {
-        if (stop != NULL && memmem(*buf, *len, stop, strlen(stop)) != NULL)
-            return 0;
         int64_t left = deadline - now_ms();
         if (left <= 0)
             return 0;
@@ -97,9 +95,7 @@ int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
         if (r <= 0)
             return 0;
         ssize_t n = recv(fd, chunk, sizeof(chunk), 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (n <= 0)
             return 1; /* closed, or reset */
@@ -110,6 +106,21 @@ int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
         *len += (size_t)n;
         grown[*len] = '\0';
         *buf = grown;
+        return 0;
+    }
+}
+
+int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    for (;;) {
+        if (*buf != NULL && stop != NULL && memmem(*buf, *len, stop, strlen(stop)) != NULL)
+            return 0;
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return 0;
+        if (raw_read_once(fd, (int)left, buf, len))
+            return 1;
     }
 }
 

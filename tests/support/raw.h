@@ -53,6 +53,13 @@ void expect_connections_drop_to_auth(unsigned port, const char *token, json_int_
  */
 int raw_read(int fd, const char *stop, int timeout_ms, char **buf, size_t *len);
 
+/*
+ * Waits up to timeout_ms for bytes and appends what one recv gives (as
+ * raw_read appends). Returns 1 if the peer closed (or reset) the
+ * connection, 0 otherwise (bytes read, or none in time).
+ */
+int raw_read_once(int fd, int timeout_ms, char **buf, size_t *len);
+
 /* Connect, send, read until close or timeout_ms; returns the bytes (malloc'ed). *closed says if the peer closed. */
 char *raw_exchange(unsigned port, const void *req, size_t req_len, int timeout_ms, size_t *len, int *closed);
 

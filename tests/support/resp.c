@@ -116,8 +116,7 @@ char *resp_read(struct resp_client *c, int timeout_ms, size_t *len)
         int left = (int)(deadline - now_ms());
         if (left <= 0)
             return NULL;
-        size_t before = c->len;
-        if (raw_read(c->fd, NULL, left < 50 ? left : 50, &c->buf, &c->len) && c->len == before)
+        if (raw_read_once(c->fd, left, &c->buf, &c->len))
             return NULL; /* closed, nothing more */
     }
 }

@@ -16,7 +16,7 @@
  * not in libh2o), a context and an event loop, and struct http_server
  * (src/http/internal.h). The black-box network fuzzer covers that path.
  *
- * Links: src/http/request.c src/http/reply.c src/http/body.c src/http/keypath.c src/http/jsonw.c
+ * Links: src/http/request.c src/http/reply.c src/http/body.c src/http/keypath.c src/http/jsonw.c src/http/negotiate.c
  * Links: src/cmd/batch.c src/cmd/cmd.c src/cmd/cond.c src/cmd/ttl.c src/cmd/utf8.c src/store/ -lh2o-evloop -lssl -lcrypto -lz -ljansson
  */
 #include <ctype.h>

@@ -12,7 +12,7 @@
  * that are not UTF-8 go out as base64). json_write_item is
  * checked to agree with json_item_is_text and json_item_max for each kind.
  *
- * Links: src/http/jsonw.c src/cmd/utf8.c -ljansson
+ * Links: src/http/jsonw.c src/http/negotiate.c src/cmd/utf8.c -ljansson
  */
 #include <jansson.h>
 

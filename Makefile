@@ -45,6 +45,9 @@
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
+#   make install    the server, the store library (libcachette.a), its headers
+#                   and cachette.pc under PREFIX (/usr/local), DESTDIR first
+#                   when given (a staging root); make uninstall removes them
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
 # TSan builds pass -Wno-tsan (TSAN_NO_WARN, GCC only: clang has no such
@@ -91,10 +94,12 @@ STRESS_TESTS := $(patsubst tests/stress/%.c,$(B)/tests/%,$(wildcard tests/stress
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/*.c))
 SOAK_TESTS := $(patsubst tests/soak/%.c,$(B)/tests/%,$(wildcard tests/soak/*.c))
 CLUSTER_TESTS := $(patsubst tests/cluster/%.c,$(B)/tests/%,$(wildcard tests/cluster/*.c))
+INSTALL_TESTS := $(patsubst tests/install/%.c,$(B)/tests/%,$(wildcard tests/install/*.c))
 EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
+.PHONY: install uninstall
 .PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
 
 all: $(SERVER)
@@ -138,6 +143,10 @@ $(B)/tests/%: $(B)/obj/tests/soak/%.o $(call obj,$(SUPPORT_SRC))
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
 
+$(B)/tests/%: $(B)/obj/tests/install/%.o $(call obj,$(SUPPORT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
+
 run: deps $(SERVER)
 	./$(SERVER)
 
@@ -151,7 +160,7 @@ cluster: deps $(SERVER)
 # Each suite prints its own results, then tests/run.sh prints the totals.
 test: deps
 	@rm -f build/results.txt
-	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster soak"
+	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster install soak"
 	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -177,12 +186,13 @@ valgrind: deps
 	@tests/run.sh --total build/results.txt
 
 check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS)) \
-		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS))
+		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) $(if $(findstring install,$(SUITES)),$(INSTALL_TESTS))
 	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 tests/run.sh --variant $(B) --results build/results.txt \
 		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS) $(EMBED_TEST)) \
 		$(if $(findstring integration,$(SUITES)),$(INTEGRATION_TESTS)) \
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
 		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) \
+		$(if $(findstring install,$(SUITES)),$(INSTALL_TESTS)) \
 		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
 
 # The store's own tests run under memcheck too: entries live in the store's
@@ -241,6 +251,28 @@ clang:
 	@rm -f build/results.txt
 	$(MAKE) --no-print-directory check-variant CC=clang B=build/clang SUITES="unit integration stress"
 	@tests/run.sh --total build/results.txt
+
+# Where make install puts things; DESTDIR (a staging root) goes before each.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+VERSION := $(shell sed -n 's/^\#define CACHETTE_VERSION "\(.*\)"/\1/p' src/config.c)
+
+install: $(SERVER) $(STORE_LIB)
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)/cachette' '$(DESTDIR)$(PKGCONFIGDIR)'
+	install -m 755 $(SERVER) '$(DESTDIR)$(BINDIR)/cachette'
+	install -m 644 $(STORE_LIB) '$(DESTDIR)$(LIBDIR)/libcachette.a'
+	install -m 644 include/cachette/*.h '$(DESTDIR)$(INCLUDEDIR)/cachette/'
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' deploy/pkgconfig/cachette.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc'
+
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/cachette' '$(DESTDIR)$(LIBDIR)/libcachette.a' '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc'
+	rm -f $(addprefix '$(DESTDIR)$(INCLUDEDIR)/cachette/',$(notdir $(wildcard include/cachette/*.h)))
+	rmdir '$(DESTDIR)$(INCLUDEDIR)/cachette' 2>/dev/null || true
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

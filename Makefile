@@ -45,9 +45,10 @@
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
-#   make install    the server, the store library (libcachette.a), its headers
-#                   and cachette.pc under PREFIX (/usr/local), DESTDIR first
-#                   when given (a staging root); make uninstall removes them
+#   make install    the server, its manual page, the store library
+#                   (libcachette.a), its headers and cachette.pc under PREFIX
+#                   (/usr/local), DESTDIR first when given (a staging root);
+#                   make uninstall removes them
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
 # TSan builds pass -Wno-tsan (TSAN_NO_WARN, GCC only: clang has no such
@@ -258,11 +259,19 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
 VERSION := $(shell sed -n 's/^\#define CACHETTE_VERSION "\(.*\)"/\1/p' src/config.c)
+MANPAGE := $(B)/cachette.1
 
-install: $(SERVER) $(STORE_LIB)
-	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)/cachette' '$(DESTDIR)$(PKGCONFIGDIR)'
+# The manual page's flags and variables come from the binary's --help (scripts/manpage.sh).
+$(MANPAGE): $(SERVER) docs/cachette.1.in scripts/manpage.sh
+	scripts/manpage.sh $(SERVER) docs/cachette.1.in > $@.tmp && mv $@.tmp $@
+
+install: $(SERVER) $(STORE_LIB) $(MANPAGE)
+	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)/cachette' '$(DESTDIR)$(PKGCONFIGDIR)' \
+		'$(DESTDIR)$(MANDIR)/man1'
 	install -m 755 $(SERVER) '$(DESTDIR)$(BINDIR)/cachette'
+	install -m 644 $(MANPAGE) '$(DESTDIR)$(MANDIR)/man1/cachette.1'
 	install -m 644 $(STORE_LIB) '$(DESTDIR)$(LIBDIR)/libcachette.a'
 	install -m 644 include/cachette/*.h '$(DESTDIR)$(INCLUDEDIR)/cachette/'
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
@@ -270,7 +279,8 @@ install: $(SERVER) $(STORE_LIB)
 	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc'
 
 uninstall:
-	rm -f '$(DESTDIR)$(BINDIR)/cachette' '$(DESTDIR)$(LIBDIR)/libcachette.a' '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc'
+	rm -f '$(DESTDIR)$(BINDIR)/cachette' '$(DESTDIR)$(LIBDIR)/libcachette.a' '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc' \
+		'$(DESTDIR)$(MANDIR)/man1/cachette.1'
 	rm -f $(addprefix '$(DESTDIR)$(INCLUDEDIR)/cachette/',$(notdir $(wildcard include/cachette/*.h)))
 	rmdir '$(DESTDIR)$(INCLUDEDIR)/cachette' 2>/dev/null || true
 

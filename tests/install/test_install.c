@@ -3,8 +3,9 @@
  * PREFIX=/usr: the files land where they should, the installed server runs,
  * and a C program builds against the installed header and library through
  * pkg-config alone (PKG_CONFIG_SYSROOT_DIR points it into the root) and
- * stores, reads and counts an entry. Then make uninstall leaves none of the
- * files. The build installed is the one under test: the directory of
+ * stores, reads and counts an entry; the manual page renders without a
+ * warning and lists every flag and variable --help does. Then make
+ * uninstall leaves none of the files. The build installed is the one under test: the directory of
  * $CACHETTE_BIN, passed to make as B.
  */
 #define _GNU_SOURCE
@@ -28,6 +29,7 @@ static const char *const installed[] = {
     "/usr/lib/libcachette.a",
     "/usr/include/cachette/store.h",
     "/usr/lib/pkgconfig/cachette.pc",
+    "/usr/share/man/man1/cachette.1",
 };
 
 /* The embedder's program: only what pkg-config gives it. */
@@ -53,6 +55,39 @@ static void run_ok(const char *cmd, char **out)
     int rc = run_shell(cmd, out);
     if (rc != 0)
         fail_msg("%s: exit %d: %s", cmd, rc, *out);
+}
+
+/* Every "--flag" line of --help is an entry of the rendered page's OPTIONS, and every variable is named. */
+static void expect_manual_lists_the_help(const char *root)
+{
+    char cmd[2 * PATH_MAX], *help, *page;
+    snprintf(cmd, sizeof(cmd), "groff -man -Tascii -ww -z %s/usr/share/man/man1/cachette.1 2>&1", root);
+    run_ok(cmd, &page);
+    if (page[0] != '\0')
+        fail_msg("groff warns about the manual page: %s", page);
+    free(page);
+    snprintf(cmd, sizeof(cmd), "MANWIDTH=300 LC_ALL=C man -l %s/usr/share/man/man1/cachette.1 2>&1", root);
+    run_ok(cmd, &page);
+    snprintf(cmd, sizeof(cmd), "%s/usr/bin/cachette --help", root);
+    run_ok(cmd, &help);
+    size_t flags = 0;
+    for (char *line = strtok(help, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        char name[64], entry[80], env[80];
+        if (sscanf(line, "  --%63[a-z0-9-]", name) == 1) {
+            snprintf(entry, sizeof(entry), "\n       --%s", name);
+            const char *at = strstr(page, entry);
+            if (at == NULL || (at[strlen(entry)] != ' ' && at[strlen(entry)] != '\n'))
+                fail_msg("--%s is in --help but not an entry of the manual page", name);
+            flags++;
+        } else if (sscanf(line, " [env %63[A-Z0-9_]]", name) == 1) {
+            snprintf(env, sizeof(env), "Environment: %s", name);
+            if (strstr(page, env) == NULL)
+                fail_msg("%s is in --help but not in the manual page", name);
+        }
+    }
+    assert_true(flags >= 30);
+    free(help);
+    free(page);
 }
 
 static void install_builds_an_embedder_and_uninstall_removes_it(void **state)
@@ -83,6 +118,7 @@ static void install_builds_an_embedder_and_uninstall_removes_it(void **state)
     run_ok(cmd, &out);
     assert_true(strncmp(out, "cachette ", 9) == 0);
     free(out);
+    expect_manual_lists_the_help(root);
 
     /* pkg-config reads the installed .pc; the sysroot puts its -I and -L inside the staging root. */
     snprintf(path, sizeof(path), "%s/embed.c", root);

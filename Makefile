@@ -45,10 +45,12 @@
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
-#   make install    the server, its manual page, the store library
-#                   (libcachette.a), its headers and cachette.pc under PREFIX
-#                   (/usr/local), DESTDIR first when given (a staging root);
-#                   make uninstall removes them
+#   make install    the server, its manual page, its systemd unit and
+#                   settings file (SYSCONFDIR/default/cachette, kept if it
+#                   exists), the store library (libcachette.a), its headers
+#                   and cachette.pc under PREFIX (/usr/local), DESTDIR first
+#                   when given (a staging root); make uninstall removes them
+#                   but the settings file
 #
 # A variant is one build directory: B=build (release), build/asan, build/tsan.
 # TSan builds pass -Wno-tsan (TSAN_NO_WARN, GCC only: clang has no such
@@ -260,18 +262,28 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
 VERSION := $(shell sed -n 's/^\#define CACHETTE_VERSION "\(.*\)"/\1/p' src/config.c)
 MANPAGE := $(B)/cachette.1
+ENVFILE := $(B)/cachette.default
 
-# The manual page's flags and variables come from the binary's --help (scripts/manpage.sh).
-$(MANPAGE): $(SERVER) docs/cachette.1.in scripts/manpage.sh
+# The manual page's and the settings file's flags come from the binary's --help (scripts/help-table.sh).
+$(MANPAGE): $(SERVER) docs/cachette.1.in scripts/manpage.sh scripts/help-table.sh
 	scripts/manpage.sh $(SERVER) docs/cachette.1.in > $@.tmp && mv $@.tmp $@
 
-install: $(SERVER) $(STORE_LIB) $(MANPAGE)
+$(ENVFILE): $(SERVER) scripts/envfile.sh scripts/help-table.sh
+	scripts/envfile.sh $(SERVER) > $@.tmp && mv $@.tmp $@
+
+install: $(SERVER) $(STORE_LIB) $(MANPAGE) $(ENVFILE)
 	install -d '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)/cachette' '$(DESTDIR)$(PKGCONFIGDIR)' \
-		'$(DESTDIR)$(MANDIR)/man1'
+		'$(DESTDIR)$(MANDIR)/man1' '$(DESTDIR)$(UNITDIR)' '$(DESTDIR)$(SYSCONFDIR)/default'
 	install -m 755 $(SERVER) '$(DESTDIR)$(BINDIR)/cachette'
 	install -m 644 $(MANPAGE) '$(DESTDIR)$(MANDIR)/man1/cachette.1'
+	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' deploy/systemd/cachette.service.in \
+		> '$(DESTDIR)$(UNITDIR)/cachette.service'
+	chmod 644 '$(DESTDIR)$(UNITDIR)/cachette.service'
+	[ -e '$(DESTDIR)$(SYSCONFDIR)/default/cachette' ] || install -m 644 $(ENVFILE) '$(DESTDIR)$(SYSCONFDIR)/default/cachette'
 	install -m 644 $(STORE_LIB) '$(DESTDIR)$(LIBDIR)/libcachette.a'
 	install -m 644 include/cachette/*.h '$(DESTDIR)$(INCLUDEDIR)/cachette/'
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
@@ -280,7 +292,7 @@ install: $(SERVER) $(STORE_LIB) $(MANPAGE)
 
 uninstall:
 	rm -f '$(DESTDIR)$(BINDIR)/cachette' '$(DESTDIR)$(LIBDIR)/libcachette.a' '$(DESTDIR)$(PKGCONFIGDIR)/cachette.pc' \
-		'$(DESTDIR)$(MANDIR)/man1/cachette.1'
+		'$(DESTDIR)$(MANDIR)/man1/cachette.1' '$(DESTDIR)$(UNITDIR)/cachette.service'
 	rm -f $(addprefix '$(DESTDIR)$(INCLUDEDIR)/cachette/',$(notdir $(wildcard include/cachette/*.h)))
 	rmdir '$(DESTDIR)$(INCLUDEDIR)/cachette' 2>/dev/null || true
 

@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
           haproxy nginx-light nutcracker redis-tools python3-redis nodejs npm node-redis
-          man-db groff-base)
+          man-db groff-base systemd)
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;

@@ -13,7 +13,7 @@
  * on its command line (--auth-token-file) and prints, which a fuzzer should
  * not drive at random; its value parsers are what is fuzzed here.
  *
- * Links: src/config.c src/log.c
+ * Links: src/config.c src/log.c src/cmd/utf8.c
  */
 #include <strings.h>
 

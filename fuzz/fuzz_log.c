@@ -21,7 +21,7 @@
  * With recover, an error comes with a damaged region, except for a file
  * shorter than its header, which is reported (error) but counts no region.
  *
- * Links: src/persist/applog.c src/persist/format.c src/persist/crc32c.c src/persist/fileio.c src/log.c
+ * Links: src/persist/applog.c src/persist/format.c src/persist/crc32c.c src/persist/fileio.c src/log.c src/cmd/utf8.c
  */
 #include "fuzz_persist.h"
 #include "persist/applog.h"

@@ -31,6 +31,7 @@ enum option_type {
     OPT_EVICTION,
     OPT_SWITCH, /* on or off, into an int */
     OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
     OPT_TOKEN,
     OPT_TOKEN_FILE,
     OPT_READABLE_FILE, /* a path that must be readable now */
@@ -107,6 +108,8 @@ static const struct option_def options[] = {
      "this node out, so it never serves a value rewritten on another node meanwhile (default off)"},
     {"log-file", OPT_PATH, FIELD(log_file), 0, 0, "append the log to this file, reopened on SIGHUP (default stderr)"},
     {"log-level", OPT_LOG_LEVEL, FIELD(log_level), 0, 0, "error, warn, info or debug (default info)"},
+    {"log-format", OPT_LOG_FORMAT, FIELD(log_format), 0, 0,
+     "text or json (one object a line: time, level, message; for log shippers) (default text)"},
     {"data-dir", OPT_PATH, FIELD(data_dir), 0, 0,
      "keep the cache across restarts in this directory (created 0700; default: none, nothing is saved)"},
     {"snapshot-interval", OPT_DURATION, FIELD(snapshot_interval_ms), 0, 7 * 86400000ULL,
@@ -318,6 +321,9 @@ static int apply(struct config *cfg, const struct option_def *opt, const char *v
         break;
     case OPT_LOG_LEVEL:
         bad = log_parse_level(value, (enum log_level *)field) != 0;
+        break;
+    case OPT_LOG_FORMAT:
+        bad = log_parse_format(value, (enum log_format *)field) != 0;
         break;
     case OPT_TOKEN:
         bad = !is_token(value);

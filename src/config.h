@@ -45,6 +45,7 @@ struct config {
     int http2; /* also serve HTTP/2 (h2c and ALPN h2) */
     int flush_when_down; /* empty the cache when a balancer's check says it took this node out */
     enum log_level log_level;
+    enum log_format log_format;
     char auth_token[CONFIG_TOKEN_MAX + 1]; /* empty: no authentication */
     char data_dir[CONFIG_PATH_MAX];  /* empty: no persistence */
     int64_t snapshot_interval_ms;    /* 0: at shutdown and on request only */

@@ -111,6 +111,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_set_level(cfg.log_level);
+    log_set_format(cfg.log_format);
     if (cfg.log_file[0] != '\0' && log_open_file(cfg.log_file) != 0) {
         fprintf(stderr, "cachette: cannot open --log-file %s: %s\n", cfg.log_file, strerror(errno));
         return 2;

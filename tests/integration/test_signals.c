@@ -39,6 +39,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "../support/http.h"
 #include "../support/raw.h"
 #include "../support/server.h"
@@ -315,6 +317,31 @@ static void sighup_without_a_log_file_changes_nothing(void **state)
     expect_clean_exit(&s, 15000);
 }
 
+/* --log-format json: every line the server logs, from start to stop, is one JSON object. */
+static void json_logs_parse_line_by_line(void **state)
+{
+    (void)state;
+    struct server s;
+    assert_int_equal(server_start_args(&s, "--log-format", "json", "--log-level", "debug", NULL), 0);
+    struct http_res res;
+    http_call(s.port, "PUT", "/cache/logged", "{\"value\":1}", &res);
+    http_res_free(&res);
+    assert_int_equal(server_stop(&s, 15000), 0);
+    char *err = server_stderr(&s);
+    server_cleanup(&s);
+    size_t lines = 0;
+    for (char *line = strtok(err, "\n"); line != NULL; line = strtok(NULL, "\n"), lines++) {
+        json_error_t why;
+        json_t *obj = json_loads(line, 0, &why);
+        if (!json_is_object(obj) || !json_is_string(json_object_get(obj, "time")) ||
+            !json_is_string(json_object_get(obj, "level")) || !json_is_string(json_object_get(obj, "message")))
+            fail_msg("not a JSON log line: %s", line);
+        json_decref(obj);
+    }
+    assert_true(lines >= 2); /* at least the drain and the stop */
+    free(err);
+}
+
 static void a_log_file_that_cannot_be_opened_stops_start_up(void **state)
 {
     (void)state;
@@ -334,6 +361,7 @@ int main(void)
         cmocka_unit_test(sigterm_under_load_tears_no_response_and_exits_0),
         cmocka_unit_test(sighup_reopens_the_log_file_after_rotation),
         cmocka_unit_test(sighup_without_a_log_file_changes_nothing),
+        cmocka_unit_test(json_logs_parse_line_by_line),
         cmocka_unit_test(a_log_file_that_cannot_be_opened_stops_start_up),
     };
     return support_exit_code(cmocka_run_group_tests(tests, NULL, NULL));

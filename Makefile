@@ -45,6 +45,9 @@
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
+#   make check-deploy  the Prometheus rules (promtool check and test) and the
+#                   Grafana dashboard of deploy/, against a running server's
+#                   /metrics (scripts/check-deploy.sh; CI runs it)
 #   make install    the server, its manual page, its systemd unit and
 #                   settings file (SYSCONFDIR/default/cachette, kept if it
 #                   exists), the store library (libcachette.a), its headers
@@ -102,7 +105,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: install uninstall
+.PHONY: install uninstall check-deploy
 .PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
 
 all: $(SERVER)
@@ -240,6 +243,10 @@ bench-persist: $(SERVER)
 bench-cluster: $(SERVER)
 	@scripts/deps.sh bench
 	bench/cluster/run.sh
+
+check-deploy: $(SERVER)
+	@scripts/deps.sh deploy
+	CACHETTE_BIN=$(SERVER) scripts/check-deploy.sh
 
 fuzz:
 	@scripts/deps.sh fuzz

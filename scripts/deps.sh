@@ -15,6 +15,7 @@ packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
+deploy) packages+=(prometheus) ;; # promtool, for make check-deploy
 peers) packages+=(wrk util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
                   memcached libmemcached-tools nghttp2-client) ;;
 esac

@@ -83,7 +83,7 @@ CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 # LTO compiles again at link time: the same optimisation and warnings apply there.
 LDFLAGS := -pthread -O2 -Wall -Wextra -Werror $(LTO) $(SAN_FLAGS)
-SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz
+SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz -lsystemd
 TEST_LIBS := -lcmocka -lcurl
 
 STORE_SRC := $(wildcard src/store/*.c)

@@ -8,7 +8,7 @@
 # their load generators), "fuzz" for clang and libFuzzer.
 set -euo pipefail
 
-packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev
+packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev libsystemd-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
           haproxy nginx-light nutcracker redis-tools python3-redis nodejs npm node-redis
           man-db groff-base systemd)

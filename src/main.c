@@ -18,6 +18,11 @@
  * loaded, so that health checks see a live, loading server. A stop signal
  * during the load abandons it and leaves the files as they were. After the
  * drain, a last snapshot is written.
+ *
+ * Under systemd (Type=notify: $NOTIFY_SOCKET set), the server says READY=1
+ * once it serves with its data loaded, STATUS= while loading, and
+ * STOPPING=1 when a stop signal starts the drain (sd_notify, libsystemd;
+ * without $NOTIFY_SOCKET these do nothing).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <systemd/sd-daemon.h>
 
 #include "cmd/cmd.h"
 #include "config.h"
@@ -240,9 +247,13 @@ int main(int argc, char **argv)
     fflush(stdout);
 
     /* 1: damage stops start-up; -1: a stop signal came during the load (the files stay as they were). */
+    if (persist != NULL)
+        sd_notifyf(0, "STATUS=loading %s", cfg.data_dir);
     int load = persist != NULL ? persist_load(persist, cmd.store, stop_signal_pending) : 0;
     if (load == 0) {
+        sd_notifyf(0, "READY=1\nSTATUS=serving on %s%s", urls[0][0] ? urls[0] : urls[1], redis_url);
         int sig = wait_for_stop_signal(&stop_signals, cfg.log_file);
+        sd_notify(0, "STOPPING=1");
         log_msg(LOG_LEVEL_INFO, "received %s: draining connections (up to %lld ms)",
                 sig == SIGINT ? "SIGINT" : "SIGTERM", (long long)cfg.drain_timeout_ms);
     } else {

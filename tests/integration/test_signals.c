@@ -35,8 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -317,6 +319,61 @@ static void sighup_without_a_log_file_changes_nothing(void **state)
     expect_clean_exit(&s, 15000);
 }
 
+/* Appends the datagrams $NOTIFY_SOCKET has received to *got, until want is among them or timeout_ms passes. */
+static void read_notifications(int fd, const char *want, char *got, size_t size, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (strstr(got, want) == NULL && now_ms() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 50) <= 0)
+            continue;
+        size_t len = strlen(got);
+        ssize_t n = recv(fd, got + len, size - len - 2, 0);
+        if (n > 0) {
+            got[len + (size_t)n] = '\n';
+            got[len + (size_t)n + 1] = '\0';
+        }
+    }
+}
+
+/*
+ * Under systemd (Type=notify), the server tells it through $NOTIFY_SOCKET:
+ * STATUS=loading while --data-dir loads, READY=1 once it serves, STOPPING=1
+ * when SIGTERM starts the drain.
+ */
+static void systemd_hears_loading_ready_and_stopping(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cachette-notify-XXXXXX", sock_path[64], data[96], got[4096] = "";
+    assert_non_null(mkdtemp(dir));
+    snprintf(sock_path, sizeof(sock_path), "%s/notify", dir);
+    snprintf(data, sizeof(data), "%s/data", dir);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", sock_path);
+    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+
+    struct server s;
+    setenv("NOTIFY_SOCKET", sock_path, 1);
+    int started = server_start_args(&s, "--data-dir", data, NULL);
+    unsetenv("NOTIFY_SOCKET");
+    assert_int_equal(started, 0);
+    read_notifications(fd, "READY=1", got, sizeof(got), 30000);
+    const char *loading = strstr(got, "STATUS=loading "), *ready = strstr(got, "READY=1");
+    if (loading == NULL || ready == NULL || ready < loading || strstr(ready, "STATUS=serving on http://") == NULL)
+        fail_msg("expected STATUS=loading, then READY=1 with STATUS=serving; got: %s", got);
+
+    server_signal(&s, SIGTERM);
+    read_notifications(fd, "STOPPING=1", got, sizeof(got), 30000);
+    assert_non_null(strstr(got, "STOPPING=1"));
+    assert_int_equal(server_stop(&s, 15000), 0);
+    server_cleanup(&s);
+    close(fd);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 /* --log-format json: every line the server logs, from start to stop, is one JSON object. */
 static void json_logs_parse_line_by_line(void **state)
 {
@@ -362,6 +419,7 @@ int main(void)
         cmocka_unit_test(sighup_reopens_the_log_file_after_rotation),
         cmocka_unit_test(sighup_without_a_log_file_changes_nothing),
         cmocka_unit_test(json_logs_parse_line_by_line),
+        cmocka_unit_test(systemd_hears_loading_ready_and_stopping),
         cmocka_unit_test(a_log_file_that_cannot_be_opened_stops_start_up),
     };
     return support_exit_code(cmocka_run_group_tests(tests, NULL, NULL));

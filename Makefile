@@ -45,6 +45,11 @@
 #   make clang      build with clang (no LTO) and run the unit, integration and
 #                   stress suites: a second compiler's warnings (CI runs it)
 #   make format     clang-format every C file
+#   make deb        the Debian package (debian/, dpkg-buildpackage) in
+#                   build/deb/, checked by lintian (scripts/deb.sh)
+#   make deb-install-check  installs that package on this machine, checks the
+#                   service's user, directories, unit and server, and purges
+#                   it (scripts/deb-install-check.sh: for throwaway machines, CI)
 #   make check-deploy  the Prometheus rules (promtool check and test) and the
 #                   Grafana dashboard of deploy/, against a running server's
 #                   /metrics (scripts/check-deploy.sh; CI runs it)
@@ -105,7 +110,7 @@ EMBED_TEST := $(B)/tests/test_embed
 
 .SECONDARY:
 
-.PHONY: install uninstall check-deploy
+.PHONY: install uninstall check-deploy deb deb-install-check
 .PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
 
 all: $(SERVER)
@@ -243,6 +248,13 @@ bench-persist: $(SERVER)
 bench-cluster: $(SERVER)
 	@scripts/deps.sh bench
 	bench/cluster/run.sh
+
+deb:
+	@scripts/deps.sh deb
+	scripts/deb.sh
+
+deb-install-check: deb
+	scripts/deb-install-check.sh
 
 check-deploy: $(SERVER)
 	@scripts/deps.sh deploy

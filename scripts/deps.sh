@@ -16,6 +16,7 @@ case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;
 deploy) packages+=(prometheus) ;; # promtool, for make check-deploy
+deb) packages+=(dpkg-dev debhelper lintian fakeroot) ;;
 peers) packages+=(wrk util-linux procps golang-go golang-github-gin-gonic-gin-dev webdis redis-server
                   memcached libmemcached-tools nghttp2-client) ;;
 esac

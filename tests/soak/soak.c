@@ -19,8 +19,10 @@
  * /proc and its counters from /stats, and prints a row. After the warm-up
  * (a fifth of the run, at least WARMUP_MIN_S, and at least WARMUP_REQUESTS
  * answered) the fd count must stay within FLAT_PCT of the first sample after
- * it, and the RSS within FLAT_PCT above the highest of the first
- * BASELINE_SAMPLES after it. The warm-up is that long because RSS was seen
+ * it, and the RSS's floor at the end (the lowest of the last
+ * BASELINE_SAMPLES) within FLAT_PCT above the highest of the first
+ * BASELINE_SAMPLES after it: a leak raises the floor, while a peak may be
+ * a swing (a 60 s run once saw 31.8 MB, then 34.3, then 31.1). The warm-up is that long because RSS was seen
  * to climb for the first half minute (33 MB at 5 s, 36 MB at 30 s) although
  * the store is full within a second; a leak keeps climbing after that. The
  * climb follows the work done, and a loaded machine does less of it in 30 s:
@@ -725,9 +727,15 @@ static void judge(const struct soak *sk, int seconds, double warmup, const struc
         fd_min = samples[i].fds < fd_min ? samples[i].fds : fd_min;
         fd_max = samples[i].fds > fd_max ? samples[i].fds : fd_max;
     }
-    double rss_growth = 100.0 * (double)(rss_max - rss_base) / (double)rss_base;
+    long rss_floor_end = rss_base; /* with no sample past the baseline, nothing to judge */
+    int tail = n - BASELINE_SAMPLES > base + BASELINE_SAMPLES ? n - BASELINE_SAMPLES : base + BASELINE_SAMPLES;
+    for (int i = tail; i < n; i++)
+        if (i == tail || samples[i].rss_kb < rss_floor_end)
+            rss_floor_end = samples[i].rss_kb;
+    double rss_growth = 100.0 * (double)(rss_floor_end - rss_base) / (double)rss_base;
     printf("soak summary: %d s, %" PRIu64 " requests (%.0f req/s), %" PRIu64 " errors, %" PRIu64
-           " reconnects; after warm-up RSS baseline %.1f MB, %.1f..%.1f MB (%+.1f%%%s), fds %d..%d (baseline %d); "
+           " reconnects; after warm-up RSS baseline %.1f MB, %.1f..%.1f MB, floor at the end %+.1f%%%s, fds %d..%d "
+           "(baseline %d); "
            "evicted %" JSON_INTEGER_FORMAT ", expired %" JSON_INTEGER_FORMAT "\n",
            seconds, sk->requests, (double)sk->requests / seconds, sk->errors, sk->reconnects, rss_base / 1024.0,
            rss_min / 1024.0, rss_max / 1024.0, rss_growth, CHECK_RSS ? "" : ", not checked under ASan", fd_min, fd_max,

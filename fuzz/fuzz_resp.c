@@ -378,7 +378,7 @@ static void check_peek(const uint8_t *stream, size_t len, const struct resp_limi
     char *buf = malloc(len ? len : 1);
     CHECK(buf != NULL);
     memcpy(buf, stream, len);
-    size_t n = resp_peek_keys(buf, len, keys, 32), matched = 0, at = 0;
+    size_t n = resp_peek_keys(buf, len, SIZE_MAX, keys, 32), matched = 0, at = 0;
     CHECK(n <= 32);
     for (size_t i = 0; i < n; i++)
         CHECK(keys[i].offset <= len && keys[i].len <= len - keys[i].offset);

@@ -63,7 +63,9 @@ static bool held(const struct resp_conn *c)
 
 static void update_settled(struct resp_conn *c)
 {
-    int settled = !c->writing && c->out.len == 0 && c->sock->input->size == 0 && !held(c);
+    /* (A request whose skipped bytes were let go of leaves no input, yet is not answered.) */
+    int settled = !c->writing && c->out.len == 0 && c->sock->input->size == 0 && c->req.phase == RESP_PHASE_START &&
+                  !held(c);
     net_connection_settled(c->sock, settled);
 }
 
@@ -133,13 +135,19 @@ static size_t pause_at(const struct resp_conn *c)
  * run one by one: their cache misses then overlap rather than follow each
  * other (a random read over a large store waits for memory twice: its bucket,
  * then its entry). Only for two or more requests: one has nothing to overlap.
+ * Only when no request is half parsed: one that arrives in pieces (a large
+ * value, or a client trickling a long request) would be peeked at again on
+ * every read.
  */
 static void prefetch_keys(struct resp_conn *c)
 {
+    if (c->req.phase != RESP_PHASE_START)
+        return;
     struct resp_arg found[STORE_PREFETCH_MAX];
     struct store_key keys[STORE_PREFETCH_MAX];
     const char *in = c->sock->input->bytes;
-    size_t n = resp_peek_keys(in, c->sock->input->size, found, STORE_PREFETCH_MAX);
+    size_t n = resp_peek_keys(in, c->sock->input->size, c->worker->server->cmd->limits.max_key_bytes, found,
+                              STORE_PREFETCH_MAX);
     if (n < 2)
         return;
     for (size_t i = 0; i < n; i++)

@@ -483,21 +483,22 @@ static bool peek_number(const char *buf, size_t len, size_t *at, char prefix, si
     return true;
 }
 
-size_t resp_peek_keys(const char *buf, size_t len, struct resp_arg *keys, size_t max)
+size_t resp_peek_keys(const char *buf, size_t len, size_t max_key_len, struct resp_arg *keys, size_t max)
 {
-    size_t n = 0, at = 0, count;
-    while (n < max && peek_number(buf, len, &at, '*', &count)) {
+    size_t n = 0, at = 0, count, lines = 1;
+    while (n < max && lines <= RESP_PEEK_MAX_LINES && peek_number(buf, len, &at, '*', &count)) {
         struct resp_arg key = {0, 0};
         for (size_t i = 0; i < count; i++) {
             size_t arg_len;
-            if (!peek_number(buf, len, &at, '$', &arg_len) || len - at < arg_len + 2)
+            if (++lines > RESP_PEEK_MAX_LINES || !peek_number(buf, len, &at, '$', &arg_len) || len - at < arg_len + 2)
                 return n;
             if (i == 1)
                 key = (struct resp_arg){at, arg_len};
             at += arg_len + 2;
         }
-        if (count >= 2)
+        if (count >= 2 && key.len <= max_key_len)
             keys[n++] = key;
+        lines++;
     }
     return n;
 }

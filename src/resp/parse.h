@@ -147,10 +147,13 @@ enum resp_parse_status resp_parse(struct resp_request *req, char *buf, size_t le
  * multibulk request at the start of buf[0..len), up to max of them, with
  * offsets from buf: a hint for prefetching, not a parse. It stops at the
  * first request it cannot read at a glance (inline, cut off, a length of
- * more than 9 digits), and checks nothing a real parse would refuse.
- * Returns how many it found; requests of one argument give none.
+ * more than 9 digits) and after RESP_PEEK_MAX_LINES count and length lines
+ * in all, so its cost is bounded whatever the buffer holds, and checks
+ * nothing a real parse would refuse. Requests of one argument, and keys
+ * longer than max_key_len, give none. Returns how many it found.
  */
-size_t resp_peek_keys(const char *buf, size_t len, struct resp_arg *keys, size_t max);
+#define RESP_PEEK_MAX_LINES 256
+size_t resp_peek_keys(const char *buf, size_t len, size_t max_key_len, struct resp_arg *keys, size_t max);
 
 /* Readies req for the next request; keeps argv's allocation, grow and examined. */
 void resp_request_reset(struct resp_request *req);

@@ -87,7 +87,7 @@ TSAN_NO_WARN := $(if $(IS_CLANG),,-Wno-tsan)
 CFLAGS_BASE := -std=gnu11 -Wall -Wextra -Werror -O2 -g -pthread -DH2O_USE_LIBUV=0 -Iinclude -Isrc $(LTO)
 CFLAGS := $(CFLAGS_BASE) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 # LTO compiles again at link time: the same optimisation and warnings apply there.
-LDFLAGS := -pthread -O2 -Wall -Wextra -Werror $(LTO) $(SAN_FLAGS)
+LDFLAGS := -pthread -O2 -Wall -Wextra -Werror $(LTO) $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 SERVER_LIBS := -lh2o-evloop -lssl -lcrypto -ljansson -lz -lsystemd
 TEST_LIBS := -lcmocka -lcurl
 
@@ -302,7 +302,7 @@ install: $(SERVER) $(STORE_LIB) $(MANPAGE) $(ENVFILE)
 	sed -e 's|@BINDIR@|$(BINDIR)|' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' deploy/systemd/cachette.service.in \
 		> '$(DESTDIR)$(UNITDIR)/cachette.service'
 	chmod 644 '$(DESTDIR)$(UNITDIR)/cachette.service'
-	[ -e '$(DESTDIR)$(SYSCONFDIR)/default/cachette' ] || install -m 644 $(ENVFILE) '$(DESTDIR)$(SYSCONFDIR)/default/cachette'
+	[ -e '$(DESTDIR)$(SYSCONFDIR)/default/cachette' ] || install -m 600 $(ENVFILE) '$(DESTDIR)$(SYSCONFDIR)/default/cachette'
 	install -m 644 $(STORE_LIB) '$(DESTDIR)$(LIBDIR)/libcachette.a'
 	install -m 644 include/cachette/*.h '$(DESTDIR)$(INCLUDEDIR)/cachette/'
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \

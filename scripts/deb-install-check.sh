@@ -23,6 +23,7 @@ getent passwd cachette >/dev/null || fail "no cachette user"
 [ "$(stat -c '%U %a' /var/lib/cachette)" = "cachette 700" ] || fail "/var/lib/cachette: $(stat -c '%U %a' /var/lib/cachette)"
 [ "$(stat -c '%U' /var/log/cachette)" = cachette ] || fail "/var/log/cachette is not cachette's"
 dpkg-query -W -f='${Conffiles}\n' cachette | grep -q ' /etc/default/cachette ' || fail "/etc/default/cachette is not a conffile"
+[ "$(stat -c '%U %a' /etc/default/cachette)" = "root 600" ] || fail "/etc/default/cachette: $(stat -c '%U %a' /etc/default/cachette)"
 [ -L /etc/systemd/system/multi-user.target.wants/cachette.service ] || fail "the unit is not enabled"
 systemd-analyze verify /lib/systemd/system/cachette.service || fail "systemd-analyze verify"
 systemd-analyze cat-config systemd/system/cachette.service 2>/dev/null | grep -q '^User=cachette' ||

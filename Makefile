@@ -7,7 +7,8 @@
 #                   (scripts/cluster.sh; nutcracker: the nodes' Redis ports)
 #   make test       install missing packages, then every test: unit,
 #                   integration, cluster (HAProxy, nginx and twemproxy in
-#                   front of real nodes) and a 60 s soak (release), the integration
+#                   front of real nodes) and a 60 s soak (release), the OpenAPI
+#                   check on the responses those integration suites got, the integration
 #                   suites with the server under valgrind (and the store's
 #                   tests under memcheck), unit and
 #                   integration under ASan+UBSan, and unit, integration (the
@@ -50,6 +51,9 @@
 #   make deb-install-check  installs that package on this machine, checks the
 #                   service's user, directories, unit and server, and purges
 #                   it (scripts/deb-install-check.sh: for throwaway machines, CI)
+#   make check-openapi  the release integration suites alone, recording every
+#                   response, each then validated against docs/openapi.yaml,
+#                   and the document linted (scripts/check-openapi.sh)
 #   make check-deploy  the Prometheus rules (promtool check and test) and the
 #                   Grafana dashboard of deploy/, against a running server's
 #                   /metrics (scripts/check-deploy.sh; CI runs it)
@@ -111,7 +115,7 @@ EMBED_TEST := $(B)/tests/test_embed
 .SECONDARY:
 
 .PHONY: install uninstall check-deploy deb deb-install-check
-.PHONY: all deps run cluster test asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
+.PHONY: all deps run cluster test check-openapi asan tsan valgrind soak check-variant check-valgrind bench bench-instructions bench-store bench-peers bench-persist bench-cluster fuzz mutants clang format clean
 
 all: $(SERVER)
 
@@ -171,7 +175,10 @@ cluster: deps $(SERVER)
 # Each suite prints its own results, then tests/run.sh prints the totals.
 test: deps
 	@rm -f build/results.txt
-	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster install soak"
+	@rm -f build/responses.jsonl
+	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster install soak" \
+		RESPONSE_LOG=build/responses.jsonl
+	-@scripts/check-openapi.sh build/responses.jsonl build/results.txt
 	$(MAKE) --no-print-directory check-valgrind
 	$(MAKE) --no-print-directory check-variant B=build/asan SUITES="unit integration" \
 		SAN_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
@@ -198,7 +205,8 @@ valgrind: deps
 
 check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS)) \
 		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) $(if $(findstring install,$(SUITES)),$(INSTALL_TESTS))
-	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 tests/run.sh --variant $(B) --results build/results.txt \
+	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 CACHETTE_TEST_RESPONSE_LOG=$(RESPONSE_LOG) \
+		tests/run.sh --variant $(B) --results build/results.txt \
 		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS) $(EMBED_TEST)) \
 		$(if $(findstring integration,$(SUITES)),$(INTEGRATION_TESTS)) \
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
@@ -255,6 +263,14 @@ deb:
 
 deb-install-check: deb
 	scripts/deb-install-check.sh
+
+# docs/openapi.yaml against every response the release build's integration suites receive, and linted.
+check-openapi: deps $(SERVER) $(INTEGRATION_TESTS)
+	@rm -f build/results.txt build/responses.jsonl
+	@CACHETTE_BIN=$(SERVER) CACHETTE_TEST_RESPONSE_LOG=build/responses.jsonl tests/run.sh --variant $(B) \
+		--results build/results.txt $(INTEGRATION_TESTS)
+	@scripts/check-openapi.sh build/responses.jsonl build/results.txt
+	@tests/run.sh --total build/results.txt
 
 check-deploy: $(SERVER)
 	@scripts/deps.sh deploy

@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages cachette needs to build, test and benchmark,
 # skipping any already present, so `make run` and `make test` work on a fresh
 # machine (nodejs, npm and Debian's node-redis 4 serve tests/clients/, whose
-# npm packages tests/clients/install.sh fetches at test time). Pass "bench" to
+# npm packages scripts/npm-ci.sh fetches at test time). Pass "bench" to
 # add the benchmark tools (wrk, nginx), "peers" to add the peers the
 # side-by-side benchmark measures (Go + Gin, Webdis + Redis, memcached and
 # their load generators), "fuzz" for clang and libFuzzer.
@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(gcc make pkg-config libh2o-evloop-dev libssl-dev libjansson-dev libsystemd-dev
           libcmocka-dev libcurl4-openssl-dev nghttp2-client curl openssl python3 valgrind
           haproxy nginx-light nutcracker redis-tools python3-redis nodejs npm node-redis
-          man-db groff-base systemd)
+          man-db groff-base systemd python3-yaml python3-jsonschema)
 case "${1:-}" in
 bench) packages+=(wrk util-linux procps) ;;
 fuzz) packages+=(clang libclang-rt-14-dev) ;;

@@ -290,35 +290,42 @@ static void headers_without_date(const char *block, char *out, size_t size)
     out[n] = '\0';
 }
 
-static void head_has_gets_status_and_headers_but_no_body(void **state)
+/* GETs path, then HEADs it: the same status and headers (Content-Length and Content-Type included), no body. */
+static void expect_head_like_get(const char *path, long status)
 {
-    (void)state;
     struct http_res get_res, head_res;
     char a[2048], b[2048];
-    struct http_req head = {.method = "HEAD", .path = "/cache/user42"};
-
-    post_ok("{\"key\":\"user42\",\"value\":\"Alice\"}");
-    get("/cache/user42", &get_res);
-    expect_json(&get_res, 200);
+    struct http_req head = {.method = "HEAD", .path = path};
+    get(path, &get_res);
+    expect_json(&get_res, status);
     assert_int_equal(http_do(NULL, PORT, &head, &head_res), 0);
-    assert_int_equal(head_res.status, 200);
-    assert_int_equal(head_res.body_len, 0);
-    headers_without_date(get_res.headers, a, sizeof(a));
-    headers_without_date(head_res.headers, b, sizeof(b));
-    assert_string_equal(a, b); /* Content-Length and Content-Type included */
-    http_res_free(&get_res);
-    http_res_free(&head_res);
-
-    head.path = "/cache/never-stored";
-    get("/cache/never-stored", &get_res);
-    expect_error(&get_res, 404, "key not found");
-    assert_int_equal(http_do(NULL, PORT, &head, &head_res), 0);
-    assert_int_equal(head_res.status, 404);
+    assert_int_equal(head_res.status, status);
     assert_int_equal(head_res.body_len, 0);
     headers_without_date(get_res.headers, a, sizeof(a));
     headers_without_date(head_res.headers, b, sizeof(b));
     assert_string_equal(a, b);
     http_res_free(&get_res);
+    http_res_free(&head_res);
+}
+
+static void head_has_gets_status_and_headers_but_no_body(void **state)
+{
+    (void)state;
+    struct http_res head_res;
+    char type[64];
+
+    post_ok("{\"key\":\"user42\",\"value\":\"Alice\"}");
+    expect_head_like_get("/cache/user42", 200);
+    expect_head_like_get("/cache/never-stored", 404);
+    /* The collection and the read-only endpoints answer HEAD as GET; /stats' figures move between two calls. */
+    expect_head_like_get("/health", 200);
+    expect_head_like_get("/cache?prefix=never-stored", 200);
+    expect_head_like_get("/cache?limit=0", 400);
+    struct http_req head = {.method = "HEAD", .path = "/stats"};
+    assert_int_equal(http_do(NULL, PORT, &head, &head_res), 0);
+    assert_int_equal(head_res.status, 200);
+    assert_int_equal(head_res.body_len, 0);
+    assert_string_equal(http_header(&head_res, "Content-Type", type, sizeof(type)), "application/json");
     http_res_free(&head_res);
 
     /* On the wire: no body bytes follow HEAD's head, so the next response starts right there. */
@@ -534,8 +541,7 @@ static void fractional_ttls_are_read_to_the_millisecond(void **state)
     assert_int_equal(ttl_of("/cache/ttl-real-p"), 3600);
     struct http_res res;
     int64_t sent = now_ms();
-    http_call(PORT, "POST", "/cache/_mset", "{\"entries\":[{\"key\":\"ttl-real-m\",\"value\":1,\"ttl\":300.5}]}",
-              &res);
+    http_call(PORT, "POST", "/cache/_mset", "{\"entries\":[{\"key\":\"ttl-real-m\",\"value\":1,\"ttl\":300.5}]}", &res);
     expect_json(&res, 200);
     http_res_free(&res);
     json_int_t m = ttl_of("/cache/ttl-real-m");
@@ -697,8 +703,8 @@ static void keys_are_binary_safe_and_only_the_empty_key_is_refused(void **state)
     static const struct {
         const char *path, *base64;
     } binary[] = {
-        {"/cache/%FF", "/w=="},         {"/cache/%C3", "ww=="},           {"/cache/%C0%AF", "wK8="}, /* overlong '/' */
-        {"/cache/%ED%A0%80", "7aCA"}, /* a surrogate */
+        {"/cache/%FF", "/w=="},       {"/cache/%C3", "ww=="}, {"/cache/%C0%AF", "wK8="}, /* overlong '/' */
+        {"/cache/%ED%A0%80", "7aCA"},                                                    /* a surrogate */
         {"/cache/%FF%00k", "/wBr"},
     };
     for (size_t i = 0; i < sizeof(binary) / sizeof(binary[0]); i++) {
@@ -805,8 +811,8 @@ static void bad_ttls_get_400(void **state)
         snprintf(body, sizeof(body), "{\"value\":1,\"ttl\":%s}", body_ttls[i]);
         expect_status_error("PUT", "/cache/bad-ttl", body, 400, body_msg);
     }
-    static const char *const queries[] = {"0",  "0.0", "-1", "abc", "", "5s", "315360001", "nan", "inf", "1.",
-                                          ".5", "+5",  "0x10", "%205", "1e400"};
+    static const char *const queries[] = {"0",   "0.0", "-1", "abc", "",     "5s",   "315360001", "nan",
+                                          "inf", "1.",  ".5", "+5",  "0x10", "%205", "1e400"};
     char path[64];
     for (size_t i = 0; i < sizeof(queries) / sizeof(queries[0]); i++) {
         snprintf(path, sizeof(path), "/cache/bad-ttl?ttl=%s", queries[i]);
@@ -1089,6 +1095,26 @@ static void full_store_with_noeviction_answers_507(void **state)
     }
     assert_true(stored >= 5);
     assert_int_equal(full, 3);
+
+    /* The seed's POST and a batch are refused alike; the batch says it stored none of its items. */
+    char *post = malloc(4200), *batch = malloc(8400);
+    assert_non_null(post);
+    assert_non_null(batch);
+    snprintf(post, 4200, "{\"key\":\"fill-post\",\"value\":\"%s\"}", value);
+    http_call(s.port, "POST", "/cache", post, &res);
+    expect_error(&res, 507, "not enough memory: the entry does not fit in max-memory");
+    http_res_free(&res);
+    snprintf(batch, 8400, "{\"entries\":[{\"key\":\"fill-m1\",\"value\":\"%s\"},{\"key\":\"fill-m2\",\"value\":1}]}",
+             value);
+    http_call(s.port, "POST", "/cache/_mset", batch, &res);
+    json_t *partly = expect_json(&res, 507);
+    assert_string_equal(json_string_value(json_object_get(partly, "error")),
+                        "entries[0]: not enough memory: the entry does not fit in max-memory");
+    assert_int_equal(json_int_member(partly, "stored"), 0);
+    assert_int_equal(json_object_size(partly), 2);
+    http_res_free(&res);
+    free(post);
+    free(batch);
 
     json_t *stats = get_stats(s.port);
     assert_int_equal(json_int_member(stats, "entries"), stored);

@@ -12,7 +12,7 @@
  *
  * The group setup installs the npm packages pinned in
  * tests/clients/package-lock.json into build/node-clients, once
- * (tests/clients/install.sh); scripts/deps.sh installs node, npm and
+ * (scripts/npm-ci.sh); scripts/deps.sh installs node, npm and
  * node-redis. Each run gets one folder on NODE_PATH: Debian's
  * /usr/share/nodejs for node-redis 4, npm's for the others, so npm's
  * @redis/client 6 cannot stand in for Debian's 1.4 (or the reverse).
@@ -56,14 +56,14 @@ static char npm_modules[1024];
 static int setup(void **state)
 {
     char *out = NULL;
-    int rc = run_shell("tests/clients/install.sh build/node-clients 2>&1", &out);
+    int rc = run_shell("scripts/npm-ci.sh tests/clients build/node-clients 2>&1", &out);
     char *last = strrchr(out, '\n');
     if (last != NULL)
         *last = '\0'; /* the folder, on the last line */
     last = strrchr(out, '\n');
     const char *modules = last != NULL ? last + 1 : out;
     if (rc != 0 || modules[0] != '/' || strlen(modules) >= sizeof(npm_modules)) {
-        fprintf(stderr, "tests/clients/install.sh failed (exit %d):\n%s\n", rc, out);
+        fprintf(stderr, "scripts/npm-ci.sh failed (exit %d):\n%s\n", rc, out);
         free(out);
         return -1;
     }

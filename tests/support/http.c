@@ -11,6 +11,7 @@
  * "/cache/x/../k" and percent-escapes.
  */
 #include "http.h"
+#include "contract.h"
 #include "server.h"
 
 #include <stdio.h>
@@ -20,11 +21,23 @@
 
 struct request_state {
     struct curl_slist *headers;
+    char *method, *path, *accept; /* for the response log (contract.h) */
     const char *body;
     size_t body_len, sent, chunk_size;
 };
 
 static int curl_ready;
+
+/* Frees a request's state but its header list, which a handle still in flight may point at. */
+static void request_state_free(struct request_state *st)
+{
+    if (st == NULL)
+        return;
+    free(st->method);
+    free(st->path);
+    free(st->accept);
+    free(st);
+}
 
 static void global_cleanup(void)
 {
@@ -125,8 +138,13 @@ static void http_prepare(CURL *easy, unsigned port, const struct http_req *req, 
     if (getenv("CACHETTE_TEST_VERBOSE") != NULL)
         curl_easy_setopt(easy, CURLOPT_VERBOSE, 1L);
 
-    for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++)
+    for (size_t i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
         st->headers = curl_slist_append(st->headers, req->headers[i]);
+        if (strncasecmp(req->headers[i], "Accept:", 7) == 0) {
+            free(st->accept);
+            st->accept = strdup(req->headers[i] + 7 + strspn(req->headers[i] + 7, " "));
+        }
+    }
     if (st->headers != NULL)
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, st->headers);
 
@@ -147,6 +165,8 @@ static void http_prepare(CURL *easy, unsigned port, const struct http_req *req, 
         if (method == NULL)
             method = "POST";
     }
+    st->method = strdup(method != NULL ? method : "GET");
+    st->path = strdup(req->path);
     if (method != NULL && strcmp(method, "HEAD") == 0)
         curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
     else if (method != NULL && (strcmp(method, "GET") != 0 || req->body != NULL))
@@ -169,10 +189,14 @@ static void http_finish(CURL *easy, CURLcode code, struct http_res *res)
     if (res->body_len > 0)
         res->json = json_loadb(res->body, res->body_len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
     if (st != NULL) {
+        if (code == CURLE_OK)
+            contract_record(st->method, st->path, st->accept, res->status, res->headers, res->headers_len, res->body,
+                            res->body_len);
         /* Detach the list from the handle before freeing it: the handle may be reused or inspected. */
         curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(st->headers);
-        free(st);
+        st->headers = NULL;
+        request_state_free(st);
         res->priv = NULL;
     }
 }
@@ -193,7 +217,7 @@ void http_res_free(struct http_res *res)
     free(res->headers);
     free(res->body);
     json_decref(res->json);
-    free(res->priv);
+    request_state_free(res->priv);
     memset(res, 0, sizeof(*res));
 }
 

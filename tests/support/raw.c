@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include "raw.h"
+#include "contract.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -214,6 +215,7 @@ json_t *expect_raw_json(const struct raw_res *r, int status)
         fail_msg("expected status %d, got %d: %.*s", status, r->status, (int)(r->head_len + r->body_len), r->head);
     if (raw_header(r, "Content-Type", ct, sizeof(ct)) == NULL || strcmp(ct, "application/json") != 0)
         fail_msg("status %d: Content-Type is not application/json: %.*s", status, (int)r->head_len, r->head);
+    contract_record(NULL, NULL, NULL, r->status, r->head, r->head_len, r->body, r->body_len);
     json_t *v = json_parse(r->body, r->body_len);
     if (!json_is_object(v)) {
         json_decref(v);

@@ -79,7 +79,9 @@ struct store_change {
 /*
  * The change hook: called for every change of the store, in the order the
  * changes are made to each key, while the key's shard is locked, so another
- * change to the same key waits for it to return. It must be quick (copy
+ * change to the same key waits for it to return, and before the change is
+ * visible: a read that sees it (the new entry, or the key gone) runs after
+ * the hook returned. It must be quick (copy
  * what it needs), must not call into the store, and the pointers in *change
  * are valid only during the call.
  * Expiry is not reported: an entry's deadline is in its SET change.

@@ -3,12 +3,15 @@
  * the "persistence" member of /stats, and replies held for the disk.
  *
  * Held replies. With --append-log always, a write is acknowledged only once
- * its log record is fsynced. The handler runs as usual (the store changes,
- * the change hook appends the record and notes its LSN in this thread), and
- * the response it builds goes through an output filter that, for a request
- * other than GET or HEAD whose thread's last LSN is not yet durable, holds
- * the response's final send on the worker's `held` list instead of passing
- * it on. The event loop goes on serving other connections meanwhile. After
+ * its log record is fsynced, and no reply shows a change before it is: a
+ * read that saw a write (or a delete) still in the log's buffer would let a
+ * client act on a state that a crash then undoes, which the linearizability
+ * check (tests/lin/) caught. The handler runs as usual (the store changes,
+ * the change hook appends the record before the change is visible), and the
+ * response it builds goes through an output filter that, when the log's
+ * last appended LSN, read after the handler, is not yet durable, holds the
+ * response's final send on the worker's `held` list instead of passing it
+ * on. With no write in flight nothing is held. The event loop goes on serving other connections meanwhile. After
  * each fsync the log's writer wakes the worker if it holds anything
  * (src/cmd/durable.c, shared with the RESP front); on the worker's
  * thread the task sends every held response whose LSN is now durable. A
@@ -34,12 +37,12 @@
 /* ---- held replies ------------------------------------------------------ */
 
 struct held_reply {
-    h2o_linklist_t link;      /* on the worker's held list while waiting */
+    h2o_linklist_t link; /* on the worker's held list while waiting */
     struct http_worker *hw;
     h2o_req_t *req;
     h2o_ostream_t *ostream;
     uint64_t lsn;
-    h2o_iovec_t *bufs;        /* the final send, copied into the request's pool */
+    h2o_iovec_t *bufs; /* the final send, copied into the request's pool */
     size_t bufcnt;
     h2o_send_state_t state;
 };
@@ -103,8 +106,8 @@ static void held_filter_setup(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t 
     (void)self;
     struct http_worker *hw = http_worker_of(req);
     struct persist *p = persist_of(hw);
-    uint64_t lsn = persist_thread_lsn();
-    if (p != NULL && lsn != 0 && !request_is_get_or_head(req) && !persist_is_durable(p, lsn)) {
+    uint64_t lsn = persist_visible_lsn(p);
+    if (lsn != 0 && !persist_is_durable(p, lsn)) {
         struct held_reply *h = h2o_mem_alloc_shared(&req->pool, sizeof(*h), on_held_dispose);
         memset(h, 0, sizeof(*h));
         h->hw = hw;
@@ -154,9 +157,9 @@ int persistence_gate(struct http_server *srv, h2o_req_t *req, const char *path, 
 
 /* One snapshot request, malloc'd: it may outlive its HTTP request. */
 struct snapshot_call {
-    struct net_task task;     /* the completion, run on the request's worker */
+    struct net_task task; /* the completion, run on the request's worker */
     struct http_worker *hw;
-    h2o_req_t *req;           /* NULL once the client has gone */
+    h2o_req_t *req; /* NULL once the client has gone */
     struct snapshot_token *token;
     struct persist_snapshot_result result;
 };
@@ -183,8 +186,8 @@ static void answer_snapshot(struct net_task *task)
         const struct persist_snapshot_result *r = &call->result;
         if (r->ok) {
             char body[128];
-            int len = snprintf(body, sizeof(body), "{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64
-                                                   ",\"milliseconds\":%" PRId64 "}",
+            int len = snprintf(body, sizeof(body),
+                               "{\"entries\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"milliseconds\":%" PRId64 "}",
                                r->entries, r->bytes, r->ms);
             char *copy = h2o_mem_alloc_pool(&req->pool, (size_t)len);
             memcpy(copy, body, (size_t)len);
@@ -249,17 +252,16 @@ size_t persistence_stats_json(char *buf, size_t size, const struct stats *st)
     if (!st->persisting)
         n = snprintf(buf, size, "null");
     else
-        n = snprintf(buf, size,
-                     "{\"loading\":%s,\"loading_bytes\":%" PRIu64 ",\"loading_bytes_total\":%" PRIu64
-                     ",\"loading_records\":%" PRIu64 ",\"append_log\":\"%s\",\"snapshot_running\":%s,\"snapshots\":%" PRIu64
-                     ",\"snapshot_failures\":%" PRIu64 ",\"last_snapshot_entries\":%" PRIu64
-                     ",\"last_snapshot_bytes\":%" PRIu64 ",\"last_snapshot_ms\":%" PRId64
-                     ",\"last_snapshot_unix_ms\":%" PRId64 ",\"log_bytes\":%" PRIu64 ",\"log_fsyncs\":%" PRIu64
-                     ",\"log_write_errors\":%" PRIu64 ",\"log_buffered_bytes\":%" PRIu64 "}",
-                     ps->loading ? "true" : "false", ps->load_bytes, ps->load_bytes_total, ps->load_records,
-                     log_names[ps->append_log], ps->snapshot_running ? "true" : "false", ps->snapshots,
-                     ps->snapshot_failures, ps->last_snapshot_entries, ps->last_snapshot_bytes, ps->last_snapshot_ms,
-                     ps->last_snapshot_unix_ms, ps->log_bytes, ps->log_fsyncs, ps->log_write_errors,
-                     ps->log_buffered);
+        n = snprintf(
+            buf, size,
+            "{\"loading\":%s,\"loading_bytes\":%" PRIu64 ",\"loading_bytes_total\":%" PRIu64
+            ",\"loading_records\":%" PRIu64 ",\"append_log\":\"%s\",\"snapshot_running\":%s,\"snapshots\":%" PRIu64
+            ",\"snapshot_failures\":%" PRIu64 ",\"last_snapshot_entries\":%" PRIu64 ",\"last_snapshot_bytes\":%" PRIu64
+            ",\"last_snapshot_ms\":%" PRId64 ",\"last_snapshot_unix_ms\":%" PRId64 ",\"log_bytes\":%" PRIu64
+            ",\"log_fsyncs\":%" PRIu64 ",\"log_write_errors\":%" PRIu64 ",\"log_buffered_bytes\":%" PRIu64 "}",
+            ps->loading ? "true" : "false", ps->load_bytes, ps->load_bytes_total, ps->load_records,
+            log_names[ps->append_log], ps->snapshot_running ? "true" : "false", ps->snapshots, ps->snapshot_failures,
+            ps->last_snapshot_entries, ps->last_snapshot_bytes, ps->last_snapshot_ms, ps->last_snapshot_unix_ms,
+            ps->log_bytes, ps->log_fsyncs, ps->log_write_errors, ps->log_buffered);
     return n < 0 ? 0 : (size_t)n < size ? (size_t)n : size - 1;
 }

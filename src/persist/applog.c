@@ -48,9 +48,9 @@
 #include "monotonic.h"
 #include "persist/fileio.h"
 
-#define WRITE_INTERVAL_MS 5  /* no, everysec: how often the writer hands the buffer to the OS */
-#define RETRY_MS 1000        /* after a failed write */
-#define SHRINK_BYTES (16u << 20) /* a buffer that grew past this is freed once written */
+#define WRITE_INTERVAL_MS 5           /* no, everysec: how often the writer hands the buffer to the OS */
+#define RETRY_MS          1000        /* after a failed write */
+#define SHRINK_BYTES      (16u << 20) /* a buffer that grew past this is freed once written */
 
 struct buffer {
     unsigned char *data;
@@ -65,17 +65,17 @@ struct applog {
     void *notify_ctx;
     pthread_t thread;
 
-    pthread_mutex_t lock;      /* everything down to `written` */
-    pthread_cond_t wake;       /* the writer: something to do */
-    pthread_cond_t rotated;    /* applog_rotate: the writer switched files */
-    struct buffer active;      /* appended, not yet taken by the writer */
-    uint64_t appended;         /* the LSN after the last append */
-    int writer_idle;           /* waiting on `wake` with nothing to do */
-    atomic_int stop;           /* written under the lock; read without it by a retrying write */
-    int rotate_pending;        /* applog_rotate waits for the switch */
-    uint64_t rotate_at;        /* the LSN where the current file ends */
-    uint64_t rotate_seq;       /* the next file's number */
-    uint64_t rotations;        /* switches done */
+    pthread_mutex_t lock;   /* everything down to `written` */
+    pthread_cond_t wake;    /* the writer: something to do */
+    pthread_cond_t rotated; /* applog_rotate: the writer switched files */
+    struct buffer active;   /* appended, not yet taken by the writer */
+    uint64_t appended;      /* the LSN after the last append */
+    int writer_idle;        /* waiting on `wake` with nothing to do */
+    atomic_int stop;        /* written under the lock; read without it by a retrying write */
+    int rotate_pending;     /* applog_rotate waits for the switch */
+    uint64_t rotate_at;     /* the LSN where the current file ends */
+    uint64_t rotate_seq;    /* the next file's number */
+    uint64_t rotations;     /* switches done */
     int rotate_failed;
     char rotate_error[160];
 
@@ -85,6 +85,7 @@ struct applog {
     uint64_t seq;
 
     atomic_uint_fast64_t durable;
+    atomic_uint_fast64_t published; /* `appended`, readable without the lock (applog_appended) */
     atomic_uint_fast64_t fsyncs;
     atomic_uint_fast64_t write_errors;
 };
@@ -140,8 +141,9 @@ static void fatal(const char *what, uint64_t seq)
 {
     char name[APPLOG_NAME_MAX];
     applog_name(name, seq);
-    log_msg(LOG_LEVEL_ERROR, "append-only log %s: %s: %s; exiting, so that no write is acknowledged that the log "
-                             "does not hold (restart to load what is on disk)",
+    log_msg(LOG_LEVEL_ERROR,
+            "append-only log %s: %s: %s; exiting, so that no write is acknowledged that the log "
+            "does not hold (restart to load what is on disk)",
             name, what, strerror(errno));
     _exit(1);
 }
@@ -350,10 +352,16 @@ uint64_t applog_append(struct applog *log, const struct store_change *c, int64_t
     b->len += need;
     log->appended += need;
     uint64_t lsn = log->appended;
+    atomic_store_explicit(&log->published, lsn, memory_order_seq_cst);
     if (log->writer_idle)
         pthread_cond_signal(&log->wake);
     pthread_mutex_unlock(&log->lock);
     return lsn;
+}
+
+uint64_t applog_appended(const struct applog *log)
+{
+    return atomic_load_explicit(&log->published, memory_order_seq_cst);
 }
 
 uint64_t applog_durable(const struct applog *log)
@@ -469,9 +477,9 @@ enum parse_outcome applog_parse(const unsigned char *data, size_t len, bool reco
     memset(report, 0, sizeof(*report));
     memset(h, 0, sizeof(*h));
     size_t at = LOG_HEADER_SIZE;
-    const char *why = len == 0                 ? "empty file"
+    const char *why = len == 0                ? "empty file"
                       : len < LOG_HEADER_SIZE ? "file shorter than its header"
-                                               : log_header_decode(data, h);
+                                              : log_header_decode(data, h);
     if (why != NULL) {
         report->error_offset = 0;
         snprintf(report->error, sizeof(report->error), "%s", why);

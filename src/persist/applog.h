@@ -44,6 +44,13 @@ struct applog *applog_start(int dir_fd, uint64_t seq, enum applog_sync sync, voi
  */
 uint64_t applog_append(struct applog *log, const struct store_change *c, int64_t wall_offset_ms);
 
+/*
+ * The LSN of the last change appended, by any thread. Read after seeing a
+ * change in the store, it is at least that change's LSN: the store reports a
+ * change to its hook before publishing it (see store.h's change hook).
+ */
+uint64_t applog_appended(const struct applog *log);
+
 /* The LSN up to which the log is as durable as its setting promises (for APPLOG_ALWAYS: fsynced). */
 uint64_t applog_durable(const struct applog *log);
 
@@ -59,11 +66,11 @@ int applog_rotate(struct applog *log, uint64_t seq, char *err, size_t err_size);
 void applog_stop(struct applog *log);
 
 struct applog_stats {
-    uint64_t appended;      /* LSN: bytes appended */
-    uint64_t durable;       /* applog_durable */
+    uint64_t appended; /* LSN: bytes appended */
+    uint64_t durable;  /* applog_durable */
     uint64_t fsyncs;
-    uint64_t write_errors;  /* failed writes, retried each second */
-    size_t buffered;        /* bytes waiting in memory for the writer */
+    uint64_t write_errors; /* failed writes, retried each second */
+    size_t buffered;       /* bytes waiting in memory for the writer */
 };
 void applog_stats(struct applog *log, struct applog_stats *out);
 

@@ -15,14 +15,14 @@
 
 #include "cachette/store.h"
 
-#define FORMAT_VERSION 1u
-#define SNAPSHOT_MAGIC "CACHSNAP"
-#define LOG_MAGIC "CACHELOG"
+#define FORMAT_VERSION       1u
+#define SNAPSHOT_MAGIC       "CACHSNAP"
+#define LOG_MAGIC            "CACHELOG"
 #define SNAPSHOT_HEADER_SIZE 64u
-#define LOG_HEADER_SIZE 40u
-#define BLOCK_HEADER_SIZE 20u
-#define TRAILER_SIZE 24u
-#define FRAME_HEADER_SIZE 8u /* a log record's length and checksum */
+#define LOG_HEADER_SIZE      40u
+#define BLOCK_HEADER_SIZE    20u
+#define TRAILER_SIZE         24u
+#define FRAME_HEADER_SIZE    8u /* a log record's length and checksum */
 /*
  * The bytes of the snapshot's header and of a block header that their own
  * checksums cover, and the trailer's chain covers: a CRC run over bytes
@@ -30,14 +30,14 @@
  * over whole headers would depend only on how many there are.
  */
 #define SNAPSHOT_HEADER_CHECKED 56u
-#define BLOCK_HEADER_CHECKED 16u
-#define BLOCK_TAG "BLCK"
-#define TRAILER_TAG "TRLR"
+#define BLOCK_HEADER_CHECKED    16u
+#define BLOCK_TAG               "BLCK"
+#define TRAILER_TAG             "TRLR"
 
 /* A record's operation (its first byte). */
 enum record_op { RECORD_SET = 1, RECORD_DELETE = 2 };
 
-#define RECORD_SET_FIXED 28u    /* op, kind, content type length, 0, key length, value length, version, expiry */
+#define RECORD_SET_FIXED    28u /* op, kind, content type length, 0, key length, value length, version, expiry */
 #define RECORD_DELETE_FIXED 8u  /* op, 0, 0, 0, key length */
 
 /* A decoded record; its pointers point into the bytes decoded. */
@@ -78,7 +78,7 @@ struct snapshot_header {
     uint64_t version_floor; /* above every version given before the snapshot began */
     uint64_t log_seq;       /* the first log file replayed after it */
     int64_t created_unix_ms;
-    uint64_t hash_key[2];   /* the store's (store_hash_key): a reload finds each key where it was */
+    uint64_t hash_key[2]; /* the store's (store_hash_key): a reload finds each key where it was */
 };
 void snapshot_header_encode(unsigned char out[SNAPSHOT_HEADER_SIZE], const struct snapshot_header *h);
 /* NULL, or what is wrong (magic, version, checksum). */

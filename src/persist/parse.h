@@ -24,13 +24,13 @@ enum parse_outcome {
 };
 
 struct parse_report {
-    uint64_t records;         /* handed to the callback */
-    uint64_t damaged;         /* damaged regions skipped (recover) */
-    uint64_t skipped_bytes;   /* their bytes */
-    uint64_t torn_bytes;      /* log: bytes of the torn last record cut off */
-    uint64_t good_len;        /* log: where the verified records end (the length to truncate a torn log to) */
-    uint64_t error_offset;    /* the first damage found */
-    char error[128];          /* what it was; "" if none */
+    uint64_t records;       /* handed to the callback */
+    uint64_t damaged;       /* damaged regions skipped (recover) */
+    uint64_t skipped_bytes; /* their bytes */
+    uint64_t torn_bytes;    /* log: bytes of the torn last record cut off */
+    uint64_t good_len;      /* log: where the verified records end (the length to truncate a torn log to) */
+    uint64_t error_offset;  /* the first damage found */
+    char error[128];        /* what it was; "" if none */
 };
 
 #endif

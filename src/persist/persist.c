@@ -54,10 +54,10 @@
 #include "persist/applog.h"
 #include "persist/snapshot.h"
 
-#define LOCK_FILE "lock"
-#define MAX_SUBSCRIBERS 256
+#define LOCK_FILE         "lock"
+#define MAX_SUBSCRIBERS   256
 #define STOP_POLL_RECORDS 4096 /* records applied between two looks at stop_requested */
-#define SNAPSHOT_NICE 10        /* the snapshot thread's niceness */
+#define SNAPSHOT_NICE     10   /* the snapshot thread's niceness */
 
 struct subscriber {
     void (*fn)(void *ctx);
@@ -69,28 +69,26 @@ struct persist {
     char dir[4096];
     int dir_fd, lock_fd;
     struct store *store;
-    struct applog *log;           /* NULL with --append-log off, and until loaded */
-    atomic_int logging;           /* the hook appends (set once loaded, with the log open) */
-    atomic_int dirty;             /* a change since the last snapshot began: the timer has work */
+    struct applog *log; /* NULL with --append-log off, and until loaded */
+    atomic_int logging; /* the hook appends (set once loaded, with the log open) */
+    atomic_int dirty;   /* a change since the last snapshot began: the timer has work */
     atomic_bool loading;
     atomic_uint_fast64_t load_bytes, load_bytes_total, load_records;
-    bool loaded;                  /* the load completed: a final snapshot may replace the files */
+    bool loaded; /* the load completed: a final snapshot may replace the files */
 
-    pthread_mutex_t mutex;        /* the snapshot state and figures below */
-    pthread_cond_t cond;          /* the snapshot thread: a request, or stop */
+    pthread_mutex_t mutex; /* the snapshot state and figures below */
+    pthread_cond_t cond;   /* the snapshot thread: a request, or stop */
     pthread_t snapshot_thread;
     bool thread_started, stopping, running, requested;
     void (*done)(void *ctx, const struct persist_snapshot_result *r);
     void *done_ctx;
-    uint64_t next_log_seq;        /* the next log file's number */
+    uint64_t next_log_seq; /* the next log file's number */
     uint64_t snapshots, snapshot_failures, last_entries, last_bytes;
     int64_t last_ms, last_unix_ms;
 
     pthread_mutex_t subscribers_lock;
     struct subscriber subscribers[MAX_SUBSCRIBERS];
 };
-
-static _Thread_local uint64_t thread_lsn;
 
 static int64_t wall_ms(const struct persist *p)
 {
@@ -169,8 +167,8 @@ bool persist_saved_hash_key(const struct persist *p, uint64_t out[2])
     int fd = openat(p->dir_fd, SNAPSHOT_FILE, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return false;
-    bool ok = pread(fd, header, sizeof(header), 0) == (ssize_t)sizeof(header) &&
-              snapshot_header_decode(header, &h) == NULL;
+    bool ok =
+        pread(fd, header, sizeof(header), 0) == (ssize_t)sizeof(header) && snapshot_header_decode(header, &h) == NULL;
     close(fd);
     if (ok)
         memcpy(out, h.hash_key, sizeof(h.hash_key));
@@ -188,12 +186,14 @@ void persist_on_change(void *ctx, const struct store_change *change)
     if (!atomic_load_explicit(&p->logging, memory_order_acquire))
         return; /* loading (replayed changes are on disk already), or no log */
     int64_t offset = change->op == STORE_CHANGE_SET && change->expires_at_ms != 0 ? wall_offset(p) : 0;
-    thread_lsn = applog_append(p->log, change, offset);
+    applog_append(p->log, change, offset);
 }
 
-uint64_t persist_thread_lsn(void)
+uint64_t persist_visible_lsn(const struct persist *p)
 {
-    return thread_lsn;
+    if (p == NULL || p->settings.append_log != PERSIST_LOG_ALWAYS || p->log == NULL)
+        return 0;
+    return applog_appended(p->log);
 }
 
 bool persist_is_durable(const struct persist *p, uint64_t lsn)
@@ -241,7 +241,7 @@ void persist_unsubscribe(struct persist *p, int handle)
 struct loader {
     struct persist *p;
     int (*stop_requested)(void);
-    uint64_t base_bytes;   /* of the files before this one */
+    uint64_t base_bytes; /* of the files before this one */
     int64_t now_unix_ms;
     uint64_t max_version;
     uint64_t applied, expired, dropped, dropped_bytes;
@@ -438,8 +438,8 @@ static int load_file(struct loader *l, const char *name, bool is_snapshot, struc
     report_recovered(p, name, &rep);
     if (rep.torn_bytes != 0) {
         log_msg(LOG_LEVEL_WARN,
-                "%s/%s: the last record is torn (what a crash leaves): dropped its %" PRIu64
-                " byte(s) at byte %" PRIu64 "; every record before it is loaded",
+                "%s/%s: the last record is torn (what a crash leaves): dropped its %" PRIu64 " byte(s) at byte %" PRIu64
+                "; every record before it is loaded",
                 p->dir, name, rep.torn_bytes, rep.good_len);
         int fd = openat(p->dir_fd, name, O_WRONLY | O_CLOEXEC);
         if (fd < 0 || ftruncate(fd, (off_t)rep.good_len) != 0 || fsync(fd) != 0)
@@ -505,8 +505,8 @@ int persist_load(struct persist *p, struct store *store, int (*stop_requested)(v
     store_stats(store, &after);
     uint64_t evicted = after.evicted - before.evicted;
     log_msg(LOG_LEVEL_INFO,
-            "loaded %zu entries from %s in %" PRId64 " ms (%" PRIu64 " records, %" PRIu64
-            " bytes read; %" PRIu64 " expired while down)",
+            "loaded %zu entries from %s in %" PRId64 " ms (%" PRIu64 " records, %" PRIu64 " bytes read; %" PRIu64
+            " expired while down)",
             after.entries, p->dir, monotonic_ms() - started, l.applied, l.base_bytes, l.expired);
     if (evicted + l.dropped != 0)
         log_msg(LOG_LEVEL_WARN,

@@ -25,8 +25,8 @@ struct persist_settings {
     const char *dir;
     int64_t snapshot_interval_ms; /* 0: only at shutdown and on request */
     enum persist_append_log append_log;
-    bool recover;                 /* load what verifies past damage instead of stopping */
-    int64_t clock_offset_ms;      /* added to the wall clock (tests move time across a restart) */
+    bool recover;            /* load what verifies past damage instead of stopping */
+    int64_t clock_offset_ms; /* added to the wall clock (tests move time across a restart) */
 };
 
 struct persist;
@@ -70,14 +70,19 @@ struct persist_stats {
     uint64_t snapshots, snapshot_failures;
     uint64_t last_snapshot_entries, last_snapshot_bytes;
     int64_t last_snapshot_ms, last_snapshot_unix_ms; /* 0: none yet */
-    uint64_t log_bytes;                    /* appended since start */
+    uint64_t log_bytes;                              /* appended since start */
     uint64_t log_fsyncs, log_write_errors;
-    uint64_t log_buffered;                 /* appended, not yet written */
+    uint64_t log_buffered; /* appended, not yet written */
 };
 void persist_stats(const struct persist *p, struct persist_stats *out);
 
-/* The position in the log just past the last change the calling thread made (0: none). */
-uint64_t persist_thread_lsn(void);
+/*
+ * With --append-log always, the position in the log just past every change
+ * a reader can have seen so far, whoever made it (0 otherwise): a reply
+ * sent once persist_is_durable() holds for it shows nothing a crash could
+ * undo, whether it acknowledges a write or shows a read.
+ */
+uint64_t persist_visible_lsn(const struct persist *p);
 
 /*
  * Whether a write whose changes end at lsn may be acknowledged: with
@@ -101,7 +106,7 @@ struct persist_snapshot_result {
     char error[192]; /* when not ok */
 };
 
-#define PERSIST_EBUSY (-1)    /* a snapshot is running */
+#define PERSIST_EBUSY    (-1) /* a snapshot is running */
 #define PERSIST_ELOADING (-2) /* the load is still running */
 
 /*

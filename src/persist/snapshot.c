@@ -37,8 +37,8 @@
 #include "persist/crc32c.h"
 #include "persist/fileio.h"
 
-#define BLOCK_TARGET (256u * 1024) /* a block goes to the file once its records pass this */
-#define ITERATE_BATCH 128          /* entries copied per shard-lock hold */
+#define BLOCK_TARGET  (256u * 1024) /* a block goes to the file once its records pass this */
+#define ITERATE_BATCH 128           /* entries copied per shard-lock hold */
 
 /* ---- writing ------------------------------------------------------------ */
 
@@ -47,9 +47,9 @@ struct block_writer {
     unsigned char *buf; /* BLOCK_HEADER_SIZE bytes of room, then the records */
     size_t len, cap;    /* record bytes in buf, and room for them */
     uint32_t count;
-    int oom;            /* an entry did not fit and the buffer could not grow */
+    int oom; /* an entry did not fit and the buffer could not grow */
     int64_t wall_offset_ms;
-    uint32_t chain;     /* CRC over the file header and the block headers so far */
+    uint32_t chain; /* CRC over the file header and the block headers so far */
     uint64_t entries, bytes;
 };
 
@@ -282,7 +282,7 @@ enum parse_outcome snapshot_parse(const unsigned char *data, size_t len, bool re
     memset(h, 0, sizeof(*h));
     if (len < SNAPSHOT_HEADER_SIZE)
         return damage(&r, 0, len == 0 ? "empty file" : "file shorter than its header") == PARSE_OK ? PARSE_OK
-                                                                                                  : PARSE_DAMAGED;
+                                                                                                   : PARSE_DAMAGED;
     const char *why = snapshot_header_decode(data, h);
     if (why != NULL && damage(&r, 0, why) != PARSE_OK)
         return PARSE_DAMAGED;

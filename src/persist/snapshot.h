@@ -7,7 +7,7 @@
 
 #include "persist/parse.h"
 
-#define SNAPSHOT_FILE "snapshot"
+#define SNAPSHOT_FILE     "snapshot"
 #define SNAPSHOT_TMP_FILE "snapshot.tmp"
 
 struct snapshot_stats {

@@ -13,9 +13,10 @@
  * max_output_bytes of replies.
  *
  * Held replies (--append-log always): a write is acknowledged only once its
- * log record is on disk. Running a command that changed the store moves the
- * connection's hold_lsn to the thread's last log position; while it is not
- * durable, nothing of `out` is sent (replies keep their order: a read
+ * log record is on disk, and a read shows nothing that is not (a crash must
+ * not undo what a client saw). After each command the connection's hold_lsn
+ * moves to the log's last appended position (persist_visible_lsn); while it
+ * is not durable, nothing of `out` is sent (replies keep their order: a read
  * pipelined after a write waits too) and the connection waits on its
  * worker's held list. The log's writer thread wakes the worker after each
  * fsync (persist_subscribe), and the worker sends what is now durable.
@@ -64,8 +65,8 @@ static bool held(const struct resp_conn *c)
 static void update_settled(struct resp_conn *c)
 {
     /* (A request whose skipped bytes were let go of leaves no input, yet is not answered.) */
-    int settled = !c->writing && c->out.len == 0 && c->sock->input->size == 0 && c->req.phase == RESP_PHASE_START &&
-                  !held(c);
+    int settled =
+        !c->writing && c->out.len == 0 && c->sock->input->size == 0 && c->req.phase == RESP_PHASE_START && !held(c);
     net_connection_settled(c->sock, settled);
 }
 
@@ -182,11 +183,12 @@ static bool process_input(struct resp_conn *c)
             resp_out_errorf(&c->out, "ERR an argument is longer than max-body-bytes (%zu)",
                             c->worker->server->limits.max_bulk_bytes);
         } else if (c->req.argc > 0) {
-            uint64_t lsn_before = p != NULL ? persist_thread_lsn() : 0;
             resp_command_run(c, in->bytes, c->req.argv, c->req.argc);
             resp_scratch_clear(c);
-            if (p != NULL && persist_thread_lsn() != lsn_before)
-                c->hold_lsn = persist_thread_lsn();
+            /* Whatever the reply shows (a write, or what a read saw) must be on disk before it goes. */
+            uint64_t visible = persist_visible_lsn(p);
+            if (visible > c->hold_lsn)
+                c->hold_lsn = visible;
         }
         h2o_buffer_consume(&c->sock->input, consumed);
         resp_request_reset(&c->req);

@@ -164,9 +164,9 @@ static struct entry *do_evict_one(struct store *s, struct shard *sh, int64_t now
     struct entry *e = do_policy_victim(s, sh, now);
     if (e != NULL) {
         *was_expired = entry_is_expired(e, now);
-        do_table_remove(s, sh, e);
         if (!*was_expired)
-            do_report(s, STORE_CHANGE_EVICT, e);
+            do_report(s, STORE_CHANGE_EVICT, e); /* before the unlink: see do_report */
+        do_table_remove(s, sh, e);
     }
     if (kept != NULL)
         do_policy_requeue(s, sh, kept);
@@ -252,8 +252,8 @@ int memory_evict_to_bound(struct store *s, const struct spared_key *spare)
     struct entry *e = do_table_find(s, sh, spare->hash, spare->key, spare->key_len, NULL);
     int own = e != NULL && e->version == spare->version;
     if (own) {
-        do_table_remove(s, sh, e);
         do_report(s, STORE_CHANGE_EVICT, e);
+        do_table_remove(s, sh, e);
     }
     shard_unlock(&sh->lock);
     if (!own)

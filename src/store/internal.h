@@ -79,12 +79,12 @@
 #endif
 
 /* entry.flags bits */
-#define ENTRY_VISITED 0x01u    /* SIEVE: read since the hand last passed */
+#define ENTRY_VISITED    0x01u /* SIEVE: read since the hand last passed */
 #define ENTRY_HAS_EXPIRY 0x02u /* data starts with an int64 expiry (ms; 0 = none) */
-#define ENTRY_IN_MAIN 0x04u    /* S3-FIFO: in the main queue, not the small one */
+#define ENTRY_IN_MAIN    0x04u /* S3-FIFO: in the main queue, not the small one */
 #define ENTRY_FREQ_SHIFT 3     /* S3-FIFO: 2-bit access count, saturating at 3 */
-#define ENTRY_FREQ_MASK (3u << ENTRY_FREQ_SHIFT)
-#define ENTRY_EXTERNAL 0x20u   /* larger than a slab slot: data holds a pointer to the rest, malloc'd */
+#define ENTRY_FREQ_MASK  (3u << ENTRY_FREQ_SHIFT)
+#define ENTRY_EXTERNAL   0x20u /* larger than a slab slot: data holds a pointer to the rest, malloc'd */
 
 /*
  * A bucket slot or an entry's chain link: the reference (entry_ref) of the
@@ -103,13 +103,13 @@ typedef _Atomic(uint32_t) entry_link;
  * (entry_ref/entry_at), not a pointer.
  */
 struct entry {
-    entry_link chain;             /* next entry in the same hash bucket */
-    uint32_t newer, older;        /* eviction queue, newest at the head */
+    entry_link chain;      /* next entry in the same hash bucket */
+    uint32_t newer, older; /* eviction queue, newest at the head */
     uint32_t value_len;
     uint64_t version;
     uint16_t key_len;
-    uint8_t kind;                 /* enum store_kind */
-    _Atomic uint8_t flags;        /* ENTRY_* bits */
+    uint8_t kind;          /* enum store_kind */
+    _Atomic uint8_t flags; /* ENTRY_* bits */
     unsigned char data[];
 };
 #define ENTRY_HEADER_SIZE offsetof(struct entry, data)
@@ -122,15 +122,15 @@ struct entry {
  */
 #ifdef STORE_SHARD_MUTEX
 typedef pthread_mutex_t shard_lock_t;
-#define shard_rdlock pthread_mutex_lock
-#define shard_wrlock pthread_mutex_lock
-#define shard_unlock pthread_mutex_unlock
+#define shard_rdlock       pthread_mutex_lock
+#define shard_wrlock       pthread_mutex_lock
+#define shard_unlock       pthread_mutex_unlock
 #define shard_lock_destroy pthread_mutex_destroy
 #else
 typedef pthread_rwlock_t shard_lock_t;
-#define shard_rdlock pthread_rwlock_rdlock
-#define shard_wrlock pthread_rwlock_wrlock
-#define shard_unlock pthread_rwlock_unlock
+#define shard_rdlock       pthread_rwlock_rdlock
+#define shard_wrlock       pthread_rwlock_wrlock
+#define shard_unlock       pthread_rwlock_unlock
 #define shard_lock_destroy pthread_rwlock_destroy
 #endif
 
@@ -146,8 +146,8 @@ struct queue {
  */
 /* A bucket array; replaced whole when it grows, the old one retired. */
 struct table {
-    size_t mask;                  /* buckets - 1 */
-    struct table *retired_next;   /* on the shard's list of retired tables */
+    size_t mask;                /* buckets - 1 */
+    struct table *retired_next; /* on the shard's list of retired tables */
     uint64_t retired_epoch;
     entry_link slots[];
 };
@@ -155,16 +155,16 @@ struct table {
 struct shard {
     shard_lock_t lock;
     _Atomic(struct table *) table __attribute__((aligned(64)));
-    atomic_uint_fast64_t resizes; /* odd while the table is being rehashed */
+    atomic_uint_fast64_t resizes;                   /* odd while the table is being rehashed */
     struct queue main __attribute__((aligned(64))); /* SIEVE's queue; S3-FIFO's main queue M */
-    struct queue small;           /* S3-FIFO's small queue S */
-    struct entry *hand;           /* SIEVE's hand */
-    size_t small_bytes, main_bytes; /* S3-FIFO: bytes in S and in M */
-    uint32_t *ghost;              /* S3-FIFO: fingerprints of entries evicted from S */
-    size_t ghost_mask;            /* ghost slots - 1 */
-    struct table *retired_tables; /* replaced tables readers may still be walking */
+    struct queue small;                             /* S3-FIFO's small queue S */
+    struct entry *hand;                             /* SIEVE's hand */
+    size_t small_bytes, main_bytes;                 /* S3-FIFO: bytes in S and in M */
+    uint32_t *ghost;                                /* S3-FIFO: fingerprints of entries evicted from S */
+    size_t ghost_mask;                              /* ghost slots - 1 */
+    struct table *retired_tables;                   /* replaced tables readers may still be walking */
     uint64_t next_version;
-    atomic_size_t count;          /* entries linked, written under the lock */
+    atomic_size_t count; /* entries linked, written under the lock */
 } __attribute__((aligned(64)));
 
 /*
@@ -184,21 +184,21 @@ struct stat_counters {
  * The entry allocator (slab.c): SLAB_RESERVE bytes of address space in pages
  * of 2^SLAB_PAGE_SHIFT bytes, each holding slots of one size class.
  */
-#define SLAB_RESERVE STORE_ENTRY_RESERVE /* 2^32 references of 8 bytes */
-#define SLAB_PAGE_SHIFT 16
-#define SLAB_MIN_SLOT 48u   /* an entry's header and a 1-byte key fit */
-#define SLAB_MAX_SLOT 8192u /* a larger entry is a slot pointing to a malloc'd body (entry.c) */
-#define SLAB_CLASSES 107u
+#define SLAB_RESERVE      STORE_ENTRY_RESERVE /* 2^32 references of 8 bytes */
+#define SLAB_PAGE_SHIFT   16
+#define SLAB_MIN_SLOT     48u   /* an entry's header and a 1-byte key fit */
+#define SLAB_MAX_SLOT     8192u /* a larger entry is a slot pointing to a malloc'd body (entry.c) */
+#define SLAB_CLASSES      107u
 #define SLAB_BITMAP_WORDS ((((size_t)1 << SLAB_PAGE_SHIFT) / SLAB_MIN_SLOT + 63) / 64)
-#define SLAB_NO_PAGE UINT32_MAX
+#define SLAB_NO_PAGE      UINT32_MAX
 
 /* A page's metadata, kept apart from its memory. */
 struct slab_page {
-    uint32_t prev, next;  /* its class's pages with a free slot; `next` also links the free pages */
-    uint16_t used;        /* slots handed out */
+    uint32_t prev, next; /* its class's pages with a free slot; `next` also links the free pages */
+    uint16_t used;       /* slots handed out */
     uint8_t class_index;
-    uint8_t in_partial;   /* on its class's list */
-    uint8_t trimmed;      /* slab_trim() has handed back its free slots' memory since a slot was last taken or freed */
+    uint8_t in_partial; /* on its class's list */
+    uint8_t trimmed;    /* slab_trim() has handed back its free slots' memory since a slot was last taken or freed */
     uint64_t free_bits[SLAB_BITMAP_WORDS]; /* 1 = slot free */
 };
 
@@ -211,7 +211,7 @@ struct slab_cache {
 
 struct slab_class {
     pthread_mutex_t lock;
-    uint32_t partial;     /* first page with a free slot */
+    uint32_t partial; /* first page with a free slot */
 } __attribute__((aligned(64)));
 
 struct slab {
@@ -226,25 +226,25 @@ struct slab {
 
 /* Epoch-based reclamation (ebr.c): one record per thread that reads or retires. */
 struct ebr_thread {
-    atomic_uint_fast64_t epoch;   /* the epoch it reads in; 0 outside a read */
-    struct entry *limbo;          /* entries it retired, newest first; its own thread only */
+    atomic_uint_fast64_t epoch; /* the epoch it reads in; 0 outside a read */
+    struct entry *limbo;        /* entries it retired, newest first; its own thread only */
     size_t limbo_count;
-    atomic_size_t limbo_bytes;    /* their footprint; written by its thread, read by the statistics */
+    atomic_size_t limbo_bytes;         /* their footprint; written by its thread, read by the statistics */
     _Atomic(struct ebr_thread *) next; /* the registry; records are never freed before the store */
-    atomic_int in_use;            /* 0 once its thread has exited: reusable */
+    atomic_int in_use;                 /* 0 once its thread has exited: reusable */
     struct store *store;
-    atomic_size_t credit;         /* bytes counted in store.used that no entry holds (evict.c); written by its thread */
-    struct slab_cache cache;      /* free entry slots; its own thread only */
-    struct stat_counters stats;   /* written by its thread only */
+    atomic_size_t credit;       /* bytes counted in store.used that no entry holds (evict.c); written by its thread */
+    struct slab_cache cache;    /* free entry slots; its own thread only */
+    struct stat_counters stats; /* written by its thread only */
 } __attribute__((aligned(64)));
 
 struct ebr {
-    atomic_uint_fast64_t epoch;   /* the global epoch, from 1 */
-    pthread_key_t key;            /* this thread's record */
+    atomic_uint_fast64_t epoch; /* the global epoch, from 1 */
+    pthread_key_t key;          /* this thread's record */
     _Atomic(struct ebr_thread *) threads;
-    pthread_mutex_t lock;         /* registration and orphans */
-    struct entry *orphans;        /* limbo of exited threads, guarded by lock */
-    atomic_size_t orphan_bytes;   /* their footprint; written under lock */
+    pthread_mutex_t lock;       /* registration and orphans */
+    struct entry *orphans;      /* limbo of exited threads, guarded by lock */
+    atomic_size_t orphan_bytes; /* their footprint; written under lock */
 };
 
 /* The most credit a thread keeps (evict.c), however large the store. */
@@ -258,12 +258,12 @@ struct store {
     enum store_eviction eviction;
     store_clock_fn clock;
     void *clock_ctx;
-    store_change_fn on_change;    /* may be NULL */
+    store_change_fn on_change; /* may be NULL */
     void *change_ctx;
-    uint64_t hash_key[2];         /* SipHash key, random per store */
-    atomic_size_t used;           /* bytes of entries and bucket arrays, plus the threads' credits */
-    size_t credit_max;            /* most bytes of credit one thread keeps: max_memory / 1024, at most CREDIT_MAX_BYTES */
-    pthread_mutex_t sweep_lock;   /* one expiry sweep at a time */
+    uint64_t hash_key[2];       /* SipHash key, random per store */
+    atomic_size_t used;         /* bytes of entries and bucket arrays, plus the threads' credits */
+    size_t credit_max;          /* most bytes of credit one thread keeps: max_memory / 1024, at most CREDIT_MAX_BYTES */
+    pthread_mutex_t sweep_lock; /* one expiry sweep at a time */
     size_t sweep_shard, sweep_bucket; /* guarded by sweep_lock */
     struct ebr ebr;
     struct slab slab;
@@ -355,7 +355,13 @@ static inline int entry_key_equals(const struct entry *e, const void *key, size_
     return e->key_len == key_len && memcmp(entry_key(e), key, key_len) == 0;
 }
 
-/* Reports to the change hook, if any, that e was set (op STORE_CHANGE_SET) or removed. Under the shard's write lock. */
+/*
+ * Reports to the change hook, if any, that e was set (op STORE_CHANGE_SET) or
+ * removed. Under the shard's write lock, and before the change is published
+ * to lock-free readers (the link, or the unlink): a reader that sees the
+ * change can then count on the hook having run, which the persistence
+ * relies on to hold a reply until what it shows is on disk.
+ */
 static inline void do_report(struct store *s, enum store_change_op op, const struct entry *e)
 {
     if (s->on_change == NULL)
@@ -401,8 +407,7 @@ struct entry *table_lookup(const struct store *s, struct shard *sh, uint64_t has
 /* Links a new entry (absent from the table) into its bucket; may grow the table. */
 void do_table_insert(struct store *s, struct shard *sh, uint64_t hash, struct entry *e);
 /* Replaces old, found through link, by e in the table and the queue. */
-void do_table_replace(struct store *s, struct shard *sh, entry_link *link, struct entry *old,
-                      struct entry *e);
+void do_table_replace(struct store *s, struct shard *sh, entry_link *link, struct entry *old, struct entry *e);
 /* Unlinks e from its bucket and from the queue. */
 void do_table_remove(struct store *s, struct shard *sh, struct entry *e);
 /* The same, when the caller already has the slot that points at e (from do_table_find). */
@@ -517,8 +522,8 @@ struct ebr_thread *ebr_this_thread(struct store *s);
 
 /* What the statistics sum over every thread's record (a snapshot, in one walk of the registry). */
 struct ebr_totals {
-    size_t credits;       /* bytes held as credit */
-    size_t pending_bytes; /* retired entries not yet freed, in every limbo and the orphans */
+    size_t credits;             /* bytes held as credit */
+    size_t pending_bytes;       /* retired entries not yet freed, in every limbo and the orphans */
     uint64_t stats[STAT_KINDS]; /* the records' counters and the store's shared ones */
 };
 void ebr_totals(const struct store *s, struct ebr_totals *out);

@@ -40,8 +40,8 @@
 #include "monotonic.h"
 
 #define DEFAULT_SHARD_BITS 8
-#define MAX_SHARD_BITS 16
-#define INT64_TEXT_MAX 20 /* "-9223372036854775808" */
+#define MAX_SHARD_BITS     16
+#define INT64_TEXT_MAX     20 /* "-9223372036854775808" */
 
 const char *store_strerror(int err)
 {
@@ -107,8 +107,8 @@ struct store *store_create(const struct store_config *cfg)
     static const struct store_config defaults = {0};
     if (cfg == NULL)
         cfg = &defaults;
-    if (cfg->shard_bits > MAX_SHARD_BITS || (cfg->eviction != STORE_EVICT_SIEVE &&
-                                              cfg->eviction != STORE_EVICT_NONE && cfg->eviction != STORE_EVICT_S3FIFO))
+    if (cfg->shard_bits > MAX_SHARD_BITS || (cfg->eviction != STORE_EVICT_SIEVE && cfg->eviction != STORE_EVICT_NONE &&
+                                             cfg->eviction != STORE_EVICT_S3FIFO))
         return NULL;
 
     struct store *s = aligned_alloc(64, sizeof(*s));
@@ -423,8 +423,7 @@ int store_restore(struct store *s, const void *key, size_t key_len, const struct
     if (rc != 0)
         return rc;
     e->version = version; /* do_link keeps it and raises the shard's counter past it */
-    struct write_op op = {
-        .e = e, .key = key, .key_len = key_len, .now = now, .step = set_step, .ctx = (void *)&always};
+    struct write_op op = {.e = e, .key = key, .key_len = key_len, .now = now, .step = set_step, .ctx = (void *)&always};
     return write_run(s, &op);
 }
 
@@ -640,10 +639,10 @@ int store_delete(struct store *s, const void *key, size_t key_len, uint64_t if_v
         rc = STORE_ENOTFOUND;
     else if (live && if_version != 0 && e->version != if_version)
         rc = STORE_EVERSION;
-    else
-        do_table_unlink(s, sh, link, e);
     if (rc == 0 && live)
-        do_report(s, STORE_CHANGE_DELETE, e);
+        do_report(s, STORE_CHANGE_DELETE, e); /* before the unlink: see do_report */
+    if (rc == 0)
+        do_table_unlink(s, sh, link, e);
     shard_unlock(&sh->lock);
 
     if (rc != 0)
@@ -741,8 +740,13 @@ int store_set_ttl(struct store *s, const void *key, size_t key_len, int64_t ttl_
         int rc = copy_with_expiry(s, key, key_len, expires_at, if_version, now, &e, meta);
         if (rc != 0)
             return rc > 0 ? 0 : rc;
-        struct write_op op = {.e = e, .key = key, .key_len = key_len, .now = now, .step = same_version_step,
-                              .meta = meta, .keeps_version = true};
+        struct write_op op = {.e = e,
+                              .key = key,
+                              .key_len = key_len,
+                              .now = now,
+                              .step = same_version_step,
+                              .meta = meta,
+                              .keeps_version = true};
         rc = write_run(s, &op);
         if (rc != STORE_EVERSION)
             return rc;
@@ -761,14 +765,18 @@ size_t store_flush(struct store *s)
         shard_wrlock(&sh->lock);
         struct table *t = shard_table(sh);
         for (size_t b = 0; b <= t->mask; b++) {
-            struct entry *e = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
-            atomic_store_explicit(&t->slots[b], 0, memory_order_release);
-            /* Chain links stay as they are for readers still walking them; the queue links carry the list. */
-            for (; e != NULL; e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
+            struct entry *first = entry_at(s, atomic_load_explicit(&t->slots[b], memory_order_relaxed));
+            /* Reported before the bucket is emptied: see do_report. */
+            for (struct entry *e = first; e != NULL;
+                 e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed)))
                 if (!entry_is_expired(e, now)) {
                     live++;
                     do_report(s, STORE_CHANGE_FLUSH, e);
                 }
+            atomic_store_explicit(&t->slots[b], 0, memory_order_release);
+            /* Chain links stay as they are for readers still walking them; the queue links carry the list. */
+            for (struct entry *e = first; e != NULL;
+                 e = entry_at(s, atomic_load_explicit(&e->chain, memory_order_relaxed))) {
                 e->newer = entry_ref(s, dead);
                 dead = e;
             }

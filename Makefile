@@ -7,7 +7,7 @@
 #                   (scripts/cluster.sh; nutcracker: the nodes' Redis ports)
 #   make test       install missing packages, then every test: unit,
 #                   integration, cluster (HAProxy, nginx and twemproxy in
-#                   front of real nodes) and a 60 s soak (release), the OpenAPI
+#                   front of real nodes), linearizability and a 60 s soak (release), the OpenAPI
 #                   check on the responses those integration suites got, the integration
 #                   suites with the server under valgrind (and the store's
 #                   tests under memcheck), unit and
@@ -16,6 +16,10 @@
 #   make soak       the soak test alone for SOAK_SECONDS (1800): 64 connections
 #                   of mixed load with evictions and expiry; zero errors, RSS
 #                   and open fds flat (tests/soak/soak.c)
+#   make linearizability  histories of concurrent clients checked for
+#                   linearizability for LIN_SECONDS (300), every fault and every
+#                   deliberate bug of tests/lin/bugs.txt (docs/RELIABILITY.md);
+#                   make test runs short ones (tests/lin/test_linearizable.c)
 #   make persist-kill-long  the crash-consistency test with PERSIST_KILLS (200)
 #                   SIGKILLs under load with --append-log always: no
 #                   acknowledged write lost (tests/integration/test_persist_kill.c)
@@ -111,6 +115,12 @@ SOAK_TESTS := $(patsubst tests/soak/%.c,$(B)/tests/%,$(wildcard tests/soak/*.c))
 CLUSTER_TESTS := $(patsubst tests/cluster/%.c,$(B)/tests/%,$(wildcard tests/cluster/*.c))
 INSTALL_TESTS := $(patsubst tests/install/%.c,$(B)/tests/%,$(wildcard tests/install/*.c))
 EMBED_TEST := $(B)/tests/test_embed
+# The linearizability check (tests/lin/): the checker needs only libc; the recorder and its
+# scenarios talk to a live server through tests/support.
+LIN_SRC := tests/lin/history.c tests/lin/lincheck.c
+LIN_RUN_SRC := tests/lin/recorder.c tests/lin/scenario.c
+UNIT_TESTS += $(B)/tests/test_lincheck
+LIN_TESTS := $(B)/tests/test_linearizable
 
 .SECONDARY:
 
@@ -141,6 +151,18 @@ $(EMBED_TEST): tests/embed/test_embed.c $(STORE_LIB)
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -Wall -Wextra -Werror -O2 -g -Iinclude $(SAN_FLAGS) $(NO_LTO) \
 		-o $@ $^ -pthread -lcmocka
+
+$(B)/tests/test_lincheck: $(call obj,tests/lin/test_lincheck.c $(LIN_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ -lcmocka
+
+$(B)/tests/lincheck: $(call obj,tests/lin/lincheck_main.c $(LIN_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/tests/test_linearizable $(B)/tests/linearizability: $(B)/tests/%: $(call obj,tests/lin/%.c $(LIN_SRC) $(LIN_RUN_SRC) $(SUPPORT_SRC))
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(TEST_LIBS) -ljansson
 
 $(B)/tests/%: $(B)/obj/tests/stress/%.o $(STORE_LIB)
 	@mkdir -p $(dir $@)
@@ -176,7 +198,7 @@ cluster: deps $(SERVER)
 test: deps
 	@rm -f build/results.txt
 	@rm -f build/responses.jsonl
-	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster install soak" \
+	$(MAKE) --no-print-directory check-variant B=build SUITES="unit integration stress cluster install lin soak" \
 		RESPONSE_LOG=build/responses.jsonl
 	-@scripts/check-openapi.sh build/responses.jsonl build/results.txt
 	$(MAKE) --no-print-directory check-valgrind
@@ -204,7 +226,8 @@ valgrind: deps
 	@tests/run.sh --total build/results.txt
 
 check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATION_TESTS) $(if $(findstring soak,$(SUITES)),$(SOAK_TESTS)) \
-		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) $(if $(findstring install,$(SUITES)),$(INSTALL_TESTS))
+		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) $(if $(findstring install,$(SUITES)),$(INSTALL_TESTS)) \
+		$(if $(findstring lin,$(SUITES)),$(LIN_TESTS) $(B)/tests/lincheck)
 	@CACHETTE_BIN=$(SERVER) SOAK_SECONDS=60 CACHETTE_TEST_RESPONSE_LOG=$(RESPONSE_LOG) \
 		tests/run.sh --variant $(B) --results build/results.txt \
 		$(if $(findstring unit,$(SUITES)),$(UNIT_TESTS) $(EMBED_TEST)) \
@@ -212,6 +235,7 @@ check-variant: $(SERVER) $(UNIT_TESTS) $(EMBED_TEST) $(STRESS_TESTS) $(INTEGRATI
 		$(if $(findstring stress,$(SUITES)),$(STRESS_TESTS)) \
 		$(if $(findstring cluster,$(SUITES)),$(CLUSTER_TESTS)) \
 		$(if $(findstring install,$(SUITES)),$(INSTALL_TESTS)) \
+		$(if $(findstring lin,$(SUITES)),$(LIN_TESTS)) \
 		$(if $(findstring soak,$(SUITES)),$(SOAK_TESTS))
 
 # The store's own tests run under memcheck too: entries live in the store's
@@ -228,6 +252,12 @@ check-valgrind: $(SERVER) $(INTEGRATION_TESTS) $(MEMCHECK_TESTS)
 soak: $(SERVER) $(SOAK_TESTS)
 	CACHETTE_BIN=$(SERVER) SOAK_SECONDS=$${SOAK_SECONDS:-1800} \
 		LSAN_OPTIONS=suppressions=tests/lsan.supp:print_suppressions=0 $(SOAK_TESTS)
+
+# The linearizability check at length: LIN_SECONDS (300) of histories of LIN_HISTORY_SECONDS (10),
+# every scenario and every deliberate bug of tests/lin/bugs.txt (tests/lin/linearizability.c).
+.PHONY: linearizability
+linearizability: deps $(SERVER) $(B)/tests/linearizability $(B)/tests/lincheck
+	CACHETTE_BIN=$(SERVER) LIN_SECONDS=$${LIN_SECONDS:-300} $(B)/tests/linearizability
 
 # test_persist_kill at length: 200 SIGKILLs with --append-log always (make test runs 20).
 .PHONY: persist-kill-long

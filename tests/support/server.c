@@ -272,7 +272,8 @@ static int read_ready_line(int fd, int64_t deadline, char *line, size_t size)
     return -1;
 }
 
-/* The port of the " http://", " https://" or " redis://" URL (scheme) in the listening line, whatever its host; 0 if none. */
+/* The port of the " http://", " https://" or " redis://" URL (scheme) in the listening line, whatever its host; 0 if
+ * none. */
 static unsigned url_port(const char *line, const char *scheme)
 {
     const char *at = strstr(line, scheme);
@@ -298,7 +299,7 @@ int server_start(struct server *s, const struct server_opts *opts)
     s->stdout_fd = -1;
     s->exit_status = -1;
 
-    argv[argc++] = server_binary();
+    argv[argc++] = opts->binary != NULL ? opts->binary : server_binary();
     if (!opts->no_default_port) {
         argv[argc++] = "--port";
         argv[argc++] = "0";

@@ -38,6 +38,7 @@ struct server_opts {
     int no_default_threads;  /* leave out "--threads 2" (to test CACHETTE_THREADS) */
     int quiet;               /* a failure to start is expected: do not print the server's stderr */
     unsigned max_open_files; /* if not 0, the child's RLIMIT_NOFILE, soft and hard */
+    const char *binary;      /* NULL: server_binary() */
 };
 
 /* The binary under test: $CACHETTE_BIN, or build/cachette. */

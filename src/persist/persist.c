@@ -191,7 +191,9 @@ void persist_on_change(void *ctx, const struct store_change *change)
 
 uint64_t persist_visible_lsn(const struct persist *p)
 {
-    if (p == NULL || p->settings.append_log != PERSIST_LOG_ALWAYS || p->log == NULL)
+    /* Called for every reply, also while loading: p->log is read only once `logging` says it is set. */
+    if (p == NULL || p->settings.append_log != PERSIST_LOG_ALWAYS ||
+        !atomic_load_explicit(&p->logging, memory_order_acquire))
         return 0;
     return applog_appended(p->log);
 }

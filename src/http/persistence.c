@@ -11,11 +11,12 @@
  * response it builds goes through an output filter that, when the log's
  * last appended LSN, read after the handler, is not yet durable, holds the
  * response's final send on the worker's `held` list instead of passing it
- * on. With no write in flight nothing is held. The event loop goes on serving other connections meanwhile. After
- * each fsync the log's writer wakes the worker if it holds anything
+ * on. With no write in flight nothing is held. The event loop goes on
+ * serving other connections meanwhile. After each fsync the log's writer
+ * wakes the worker if it holds anything
  * (src/cmd/durable.c, shared with the RESP front); on the worker's
- * thread the task sends every held response whose LSN is now durable. A
- * thread's LSNs only grow, so the list is in LSN order and the walk stops
+ * thread the task sends every held response whose LSN is now durable. The
+ * LSNs one worker reads only grow, so the list is in LSN order and the walk stops
  * at the first one still waiting. A client that goes away meanwhile
  * disposes of its request, and the hold's pool-linked dispose unlinks it.
  *
